@@ -1,0 +1,30 @@
+# `make test` and `make demo` work on a fresh machine: they create .venv, install
+# torch==2.13.0 first (a CPU build; an open range would pull a multi-GB CUDA build),
+# then the project with its extras.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install "torch==2.13.0"
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+demo: $(STAMP)
+	$(VENV)/bin/gaussify demo --out demo_output
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_regularizers.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

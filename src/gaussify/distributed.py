@@ -1,0 +1,95 @@
+"""Global-batch statistics under ``torch.distributed``.
+
+Every rank computes the regularizer on the *global* batch, so its value is the same on
+every rank and equals the single-process value on the concatenated batch. Gradients flow
+back through the gather: the backward pass SUM-reduces the gradient of the global batch
+across ranks and hands each rank its own slice. Each rank's loss already carries the full
+gradient, so after SUM the local slice is ``world_size`` times it, and DDP's gradient
+*averaging* brings it back to exactly the single-process gradient. SUM is used, never AVG
+(AVG is unsupported on the gloo backend).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+__all__ = ["is_distributed", "world_size", "rank", "gather_with_grad", "all_reduce_sum_with_grad",
+           "broadcast_seed"]
+
+
+def is_distributed() -> bool:
+    """True when a process group with more than one rank is initialised."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+class _GatherRows(torch.autograd.Function):
+    """Concatenate every rank's rows (sizes may differ); backward: SUM-reduce, keep own slice."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor) -> Tensor:
+        n_local = torch.tensor([z.shape[0]], device=z.device, dtype=torch.long)
+        sizes = [torch.zeros_like(n_local) for _ in range(dist.get_world_size())]
+        dist.all_gather(sizes, n_local)
+        sizes = [int(s.item()) for s in sizes]
+        n_max = max(sizes)
+        padded = z.new_zeros((n_max,) + tuple(z.shape[1:]))
+        padded[: z.shape[0]] = z
+        chunks = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(chunks, padded.contiguous())
+        ctx.sizes = sizes
+        ctx.rank = dist.get_rank()
+        return torch.cat([c[:s] for c, s in zip(chunks, sizes)], dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        start = sum(ctx.sizes[: ctx.rank])
+        return grad[start : start + ctx.sizes[ctx.rank]]
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """SUM all-reduce whose backward is a SUM all-reduce too (the same convention as the gather)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        out = x.clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad
+
+
+def gather_with_grad(z: Tensor) -> Tensor:
+    """The global batch (rows of every rank, in rank order); identity without a process group."""
+    return _GatherRows.apply(z) if is_distributed() else z
+
+
+def all_reduce_sum_with_grad(x: Tensor) -> Tensor:
+    """Σ over ranks of ``x`` with gradients; identity without a process group."""
+    return _AllReduceSum.apply(x) if is_distributed() else x
+
+
+def broadcast_seed(seed: int) -> int:
+    """Rank 0's seed on every rank, so random directions are identical everywhere."""
+    if not is_distributed():
+        return seed
+    backend = dist.get_backend()
+    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+    t = torch.tensor([seed], dtype=torch.long, device=device)
+    dist.broadcast(t, src=0)
+    return int(t.item())

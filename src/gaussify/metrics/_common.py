@@ -1,0 +1,82 @@
+"""Input checks and target handling shared by the metrics (NumPy only; torch is never imported)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_sample", "target_moments", "standardize_to_target"]
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def as_sample(Z: Any, *, min_rows: int = 2, name: str = "Z") -> np.ndarray:
+    """Validate an (n, d) sample and return it as a C-contiguous float64 array.
+
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` for a wrong shape,
+    NaN/Inf, or fewer than ``min_rows`` rows.
+    """
+    arr = _to_numpy(Z)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real-valued")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got {arr.shape}")
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name} has no columns")
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got {arr.shape[0]}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or Inf (first at row {bad[0]}, column {bad[1]})")
+    return arr
+
+
+def target_moments(target: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the target as float64 arrays.
+
+    ``target`` may be ``None`` (N(0, I)), an int (its dimension, N(0, I)), an object with
+    ``.mean`` and ``.cov`` (e.g. :class:`gaussify.Gaussian`), or a ``(mean, cov)`` pair.
+    """
+    if target is None or (isinstance(target, (int, np.integer)) and not isinstance(target, bool)):
+        if target is not None and int(target) != dim:
+            raise ValueError(f"target dimension {int(target)} does not match the sample's {dim}")
+        return np.zeros(dim), np.eye(dim)
+    if hasattr(target, "mean") and hasattr(target, "cov") and not isinstance(target, np.ndarray):
+        mean, cov = target.mean, target.cov
+    elif isinstance(target, (tuple, list)) and len(target) == 2:
+        mean, cov = target
+    else:
+        raise TypeError("target must be None, an int dimension, a gaussify.Gaussian or a (mean, cov) pair, "
+                        f"got {type(target).__name__}")
+    mean = _to_numpy(mean).astype(np.float64).reshape(-1)
+    cov = _to_numpy(cov).astype(np.float64)
+    if mean.shape != (dim,) or cov.shape != (dim, dim):
+        raise ValueError(f"target has mean {mean.shape} and cov {cov.shape}; the sample has dimension {dim}")
+    if not (np.isfinite(mean).all() and np.isfinite(cov).all()):
+        raise ValueError("target mean and cov must be finite")
+    if not np.allclose(cov, cov.T, rtol=1e-6, atol=1e-9 * max(1.0, np.abs(cov).max())):
+        raise ValueError("target cov must be symmetric")
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError as err:
+        raise ValueError("target cov must be positive definite") from err
+    return mean, cov
+
+
+def standardize_to_target(Z: np.ndarray, target: Any) -> np.ndarray:
+    """Map the sample into the target's standard coordinates, L⁻¹(z − μ) with cov = L Lᵀ."""
+    mean, cov = target_moments(target, Z.shape[1])
+    chol = np.linalg.cholesky(cov)
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(chol, (Z - mean).T, lower=True).T
