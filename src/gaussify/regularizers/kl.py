@@ -1,0 +1,130 @@
+"""Stochastic encoder + closed-form KL to the target (a VAE's prior term, no decoder needed)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..distributed import all_reduce_sum_with_grad
+from ..target import TargetLike
+from .base import Regularizer, check_batch
+
+__all__ = ["Posterior", "GaussianHead", "KLDivergence"]
+
+
+class Posterior(NamedTuple):
+    """A diagonal Gaussian posterior q(z | x) = N(mean, diag exp(logvar)) and a draw from it.
+
+    All three tensors have shape (n, d).
+    """
+
+    sample: Tensor
+    mean: Tensor
+    logvar: Tensor
+
+
+class GaussianHead(nn.Module):
+    """Linear heads for the mean and the log-variance of a diagonal Gaussian posterior.
+
+    ``forward(x)`` returns a :class:`Posterior`. In training mode the sample is
+    reparametrised, ``mean + exp(logvar / 2) * eps`` with eps ~ N(0, I) (Kingma & Welling
+    2014, "Auto-Encoding Variational Bayes"), so gradients reach both heads; in eval mode
+    the sample is the mean. eps comes from ``generator`` when one is given, otherwise from
+    torch's global RNG.
+
+    The log-variance is clamped to [``LOGVAR_MIN``, ``LOGVAR_MAX``] = [-30, 20], i.e. a
+    standard deviation between about 3e-7 and 2.2e4: ``exp(logvar)`` stays finite in float16
+    and float32 and the KL term cannot overflow. The clamp has zero gradient outside the range.
+    """
+
+    LOGVAR_MIN: ClassVar[float] = -30.0
+    LOGVAR_MAX: ClassVar[float] = 20.0
+
+    def __init__(self, in_features: int, out_features: int, *,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        for label, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.mean = nn.Linear(in_features, out_features)
+        self.logvar = nn.Linear(in_features, out_features)
+        self.generator = generator
+
+    def forward(self, x: Tensor) -> Posterior:
+        mean = self.mean(x)
+        logvar = self.logvar(x).clamp(self.LOGVAR_MIN, self.LOGVAR_MAX)
+        if not self.training:
+            return Posterior(mean, mean, logvar)
+        if self.generator is None:
+            eps = torch.randn_like(mean)
+        else:
+            eps = torch.randn(mean.shape, generator=self.generator, device=self.generator.device,
+                              dtype=mean.dtype).to(mean.device)
+        return Posterior(mean + torch.exp(0.5 * logvar) * eps, mean, logvar)
+
+
+class KLDivergence(Regularizer):
+    """Batch mean of KL(N(m_i, diag exp(v_i)) || N(mu, Sigma)) for a full-covariance target.
+
+    For each row i, with s = exp(v_i) and Sigma = L Lᵀ,
+
+        KL_i = ½ [ tr(Sigma⁻¹ diag s) + (mu − m_i)ᵀ Sigma⁻¹ (mu − m_i) − d + log|Sigma| − Σ_j v_ij ]
+
+    computed with the Cholesky factor: tr(Sigma⁻¹ diag s) = Σ_j s_j ‖L⁻¹ e_j‖², the Mahalanobis
+    term is ‖L⁻¹(m_i − mu)‖² (a triangular solve) and log|Sigma| = 2 Σ log L_jj; Sigma is never
+    inverted. Against N(0, I) this is the textbook ½[−log|S| − d + tr S + mᵀm]
+    (Kingma & Welling 2014, appendix B).
+
+    ``forward`` takes a :class:`Posterior` (or a ``(mean, logvar)`` tuple). The KL is
+    per-sample, so the value is exact for any batch size, including one row; under
+    ``torch.distributed`` it is the mean over the global batch, Σ_ranks Σ_i KL_i / Σ_ranks n.
+    Statistics run in float32 (float64 for float64 input) with autocast disabled.
+    """
+
+    name: ClassVar[str] = "kl"
+    min_batch: ClassVar[int] = 1
+
+    def __init__(self, target: TargetLike, *, seed: int | None = None) -> None:
+        super().__init__(target, seed=seed)
+        chol = self.target_chol
+        eye = torch.eye(self.dim, dtype=chol.dtype)
+        chol_inv = torch.linalg.solve_triangular(chol, eye, upper=False)
+        self.register_buffer("precision_diag", chol_inv.square().sum(0))  # diag of Sigma⁻¹
+        self.register_buffer("target_logdet", 2.0 * torch.log(torch.diagonal(chol)).sum())
+
+    def per_sample(self, mean: Tensor, logvar: Tensor) -> Tensor:
+        """KL_i for each row, shape (n,); validates the inputs (shape (n, d), finite)."""
+        mean = check_batch(mean, self.dim, "mean")
+        logvar = check_batch(logvar, self.dim, "logvar")
+        if mean.shape != logvar.shape:
+            raise ValueError(f"mean and logvar must have the same shape, got {tuple(mean.shape)} "
+                             f"and {tuple(logvar.shape)}")
+        dtype = torch.promote_types(mean.dtype, logvar.dtype)
+        mean, logvar = mean.to(dtype), logvar.to(dtype)
+        with torch.autocast(device_type=mean.device.type, enabled=False):
+            trace = torch.exp(logvar) @ self.precision_diag.to(dtype)
+            mahalanobis = self.whiten(mean).square().sum(1)
+            return 0.5 * (trace + mahalanobis - self.dim + self.target_logdet.to(dtype) - logvar.sum(1))
+
+    def forward(self, posterior: Posterior | tuple[Tensor, Tensor]) -> Tensor:
+        if isinstance(posterior, tuple) and len(posterior) == 3:
+            _, mean, logvar = posterior
+        elif isinstance(posterior, tuple) and len(posterior) == 2:
+            mean, logvar = posterior
+        else:
+            raise TypeError("KLDivergence expects a gaussify.Posterior (sample, mean, logvar) or a "
+                            f"(mean, logvar) tuple, got {type(posterior).__name__}")
+        kl = self.per_sample(mean, logvar)
+        total = all_reduce_sum_with_grad(kl.sum())
+        count = all_reduce_sum_with_grad(torch.tensor(float(kl.shape[0]), dtype=kl.dtype, device=kl.device))
+        loss = total / count
+        if not bool(torch.isfinite(loss)):
+            raise ValueError("KLDivergence produced a non-finite value: exp(logvar) or the squared mean "
+                             f"overflowed; keep logvar within [{GaussianHead.LOGVAR_MIN}, "
+                             f"{GaussianHead.LOGVAR_MAX}] (GaussianHead clamps it)")
+        return loss
+

@@ -1,0 +1,91 @@
+"""Sliced Wasserstein distance to the Gaussian target, against exact normal quantiles (SWAE)."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+from ..target import TargetLike
+from .base import Regularizer
+
+__all__ = ["SlicedWasserstein", "normal_quantiles", "wasserstein_to_normal_1d"]
+
+
+@lru_cache(maxsize=32)
+def normal_quantiles(n: int, device: torch.device = torch.device("cpu"),
+                     dtype: torch.dtype = torch.float32) -> Tensor:
+    """The n midpoint quantiles of N(0, 1): q_i = Φ⁻¹((i − ½)/n), i = 1..n (computed in float64,
+    cached per (n, device, dtype); do not modify the returned tensor in place)."""
+    levels = (torch.arange(1, n + 1, dtype=torch.float64) - 0.5) / n
+    return torch.special.ndtri(levels).to(device=device, dtype=dtype)
+
+
+def wasserstein_to_normal_1d(x: Tensor, p: float = 2.0) -> Tensor:
+    """Per-row transport cost of the points to the N(0, 1) quantiles.
+
+    ``x`` has shape (K, n): K one-dimensional samples of n points each (one row per direction).
+    Returns the (K,) vector (1/n) Σ_i |x_(i) − q_i|^p, where x_(1) ≤ … ≤ x_(n) are the sorted
+    points and q_i = Φ⁻¹((i − ½)/n). This is W_p^p between the empirical measure of the row and
+    the uniform measure on the n normal quantiles (the monotone coupling is optimal in 1-D).
+    """
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (K, n): one projected sample per row, got {tuple(x.shape)}")
+    ordered = torch.sort(x, dim=-1).values
+    diff = ordered - normal_quantiles(x.shape[-1], x.device, x.dtype)
+    cost = diff.square() if p == 2 else diff.abs().pow(p)
+    return cost.mean(dim=-1)
+
+
+class SlicedWasserstein(Regularizer):
+    r"""Sliced Wasserstein distance between the batch and the target (SWAE).
+
+    With the batch whitened by the target, w_j = L⁻¹(z_j − μ), and K random unit directions
+    θ_1..θ_K (redrawn each call),
+
+    .. math::
+        \mathrm{SW}_p^p = \frac{1}{K}\sum_{k=1}^K \frac{1}{n}\sum_{i=1}^n
+            \big|(\theta_k^\top w)_{(i)} - \Phi^{-1}\big(\tfrac{i - 1/2}{n}\big)\big|^p ,
+
+    i.e. each sorted projection is compared with the exact N(0, 1) midpoint quantiles instead of
+    a sorted target sample (no sampling noise from the target side). The value is the p-th power
+    (no 1/p root), so its gradient stays finite at the target.
+
+    **Value on exact N(0, I) data.** Every projection of N(0, I) on a unit vector is N(0, 1), so
+    the expected value is E (1/n) Σ |X_(i) − q_i|^p for an N(0, 1) sample; it is not 0 but
+    shrinks with n: for p = 2 it is of order (log log n)/n (the order statistics spread around
+    the quantiles with variance u(1−u)/(n φ(q)²), whose average over u grows like log log n in
+    the tails). Numerically, for p = 2: 0.0414 at n = 64, 0.01146 at n = 256, 0.00308 at n = 1024,
+    0.000816 at n = 4096 (about 1.6–1.9 × (log log n)/n).
+
+    Reference: Kolouri, Pope, Martin & Rohde, "Sliced-Wasserstein Autoencoder: an embarrassingly
+    simple generative model", ICLR 2019 (arXiv:1804.01947, 2018).
+
+    Args:
+        target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
+        num_projections: number K of random directions per call.
+        p: exponent of the ground cost, p ≥ 1.
+        seed: seed of the module's direction generator.
+    """
+
+    name = "swd"
+
+    def __init__(self, target: TargetLike, *, num_projections: int = 256, p: float = 2.0,
+                 seed: int | None = None) -> None:
+        super().__init__(target, seed=seed)
+        if isinstance(num_projections, bool) or not isinstance(num_projections, int) or num_projections < 1:
+            raise ValueError(f"num_projections must be a positive integer, got {num_projections!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p < 1:
+            raise ValueError(f"p must be a finite number >= 1, got {p!r}")
+        self.num_projections = num_projections
+        self.p = float(p)
+
+    def penalty(self, z: Tensor) -> Tensor:
+        theta = self.random_directions(self.num_projections, like=z)
+        projections = theta.T @ self.whiten(z).T  # (K, n): one contiguous row per direction
+        return wasserstein_to_normal_1d(projections, self.p).mean()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, num_projections={self.num_projections}, p={self.p:g}"
