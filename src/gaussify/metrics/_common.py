@@ -51,8 +51,10 @@ def target_moments(target: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
         if target is not None and int(target) != dim:
             raise ValueError(f"target dimension {int(target)} does not match the sample's {dim}")
         return np.zeros(dim), np.eye(dim)
-    if hasattr(target, "mean") and hasattr(target, "cov") and not isinstance(target, np.ndarray):
-        mean, cov = target.mean, target.cov
+    mean_attr, cov_attr = getattr(target, "mean", None), getattr(target, "cov", None)
+    # a Gaussian-like object; arrays and DataFrames have .mean()/.cov() *methods*, which are not a target
+    if mean_attr is not None and cov_attr is not None and not (callable(mean_attr) or callable(cov_attr)):
+        mean, cov = mean_attr, cov_attr
     elif isinstance(target, (tuple, list)) and len(target) == 2:
         mean, cov = target
     else:

@@ -1,0 +1,300 @@
+"""One call that says how Gaussian a sample is, and why: :func:`evaluate` → :class:`GaussianityReport`.
+
+The report holds the KL divergence to the target with its exact split (negentropy = shape, placement =
+mean and covariance), lower bounds on the KL that stay accurate in any dimension, the normality tests
+with their p-values, and renders as text, markdown, JSON, PNG plots and a self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._common import as_sample, target_moments
+from .divergence import (RELIABLE_MAX_DIM, KLEstimate, kl_divergence, marginal_negentropy, placement_kl, radial_kl,
+                         sliced_negentropy, sliced_wasserstein_to_gaussian)
+from .normality import MAX_EXACT, TEST_NAMES, TestResult, normality_tests
+
+__all__ = ["evaluate", "GaussianityReport", "FAST_TESTS"]
+
+FAST_TESTS = ("mardia_skewness", "mardia_kurtosis", "henze_zirkler", "doornik_hansen", "coordinates",
+              "mahalanobis_radius")
+"""The tests of ``tests="fast"``: those without a simulated null distribution."""
+
+KNN_QUERY_HIGH_DIM = 20_000
+"""kNN query rows used above :data:`RELIABLE_MAX_DIM` dimensions, where the estimate is flagged anyway."""
+
+_TEST_LABELS = {
+    "mardia_skewness": "Mardia skewness", "mardia_kurtosis": "Mardia kurtosis", "henze_zirkler": "Henze–Zirkler",
+    "energy": "Energy (Székely–Rizzo)", "epps_pulley": "Epps–Pulley (BHEP)", "doornik_hansen": "Doornik–Hansen",
+    "coordinates": "Per-coordinate (Holm)", "mahalanobis_radius": "Mahalanobis radius",
+}
+_BOUND_LABELS = {
+    "radial_kl": "KL of the radius ‖L⁻¹(z−μ)‖² to χ²_d",
+    "marginal_kl": "placement + Σ 1-D negentropies (ICA basis)",
+    "sliced_kl": "placement + max 1-D negentropy over slices",
+}
+
+
+def _holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values (Holm 1979), in the input order."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate(np.minimum((len(p) - np.arange(len(p))) * p[order], 1.0))
+    out = np.empty_like(p)
+    out[order] = adjusted
+    return out
+
+
+@dataclass
+class GaussianityReport:
+    """How far a sample Z (n × d) is from a Gaussian target; built by :func:`evaluate`.
+
+    ``kl`` is KL(P ‖ target) = ``negentropy`` + ``placement_kl`` (nats), ``bounds`` are lower bounds on it that
+    stay accurate in any dimension (``kl_lower_bound`` is their maximum), ``tests`` maps a test name to its
+    :class:`~gaussify.metrics.TestResult`, ``notes`` lists everything that changed the computation.
+    """
+
+    n: int
+    d: int
+    kl_estimate: KLEstimate
+    bounds: dict[str, float]
+    sliced_wasserstein: float
+    tests: dict[str, TestResult]
+    notes: list[str]
+    sample: np.ndarray = field(repr=False)
+    target: Any = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def kl(self) -> float:
+        return self.kl_estimate.value
+
+    @property
+    def negentropy(self) -> float:
+        return self.kl_estimate.negentropy
+
+    @property
+    def placement_kl(self) -> float:
+        return self.kl_estimate.placement
+
+    @property
+    def kl_lower_bound(self) -> float:
+        return max(self.bounds.values())
+
+    def rejected(self, alpha: float = 0.05) -> list[str]:
+        """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        names = list(self.tests)
+        adjusted = _holm([self.tests[name].pvalue for name in names]) if names else []
+        return [name for name, p in zip(names, adjusted) if p < alpha]
+
+    def verdict(self, alpha: float = 0.05) -> str:
+        """One sentence: does any test reject, and how large is the KL (or its lower bound)."""
+        rejected = self.rejected(alpha)
+        kl = f"KL {self.kl:.3f} nats" if self.kl_estimate.reliable else f"KL ≥ {self.kl_lower_bound:.3f} nats"
+        if not self.tests:
+            return f"{kl} (no tests run)."
+        if not rejected:
+            return f"{kl}; no test rejects normality at level {alpha} (Holm across {len(self.tests)} tests)."
+        return (f"{kl}; normality rejected at level {alpha} (Holm across {len(self.tests)} tests) by "
+                + ", ".join(_TEST_LABELS[name] for name in rejected) + ".")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no sample data)."""
+        return {"n": self.n, "d": self.d, "created": self.created, "kl": self.kl_estimate.to_dict(),
+                "kl_lower_bound": self.kl_lower_bound, "bounds": dict(self.bounds),
+                "sliced_wasserstein": self.sliced_wasserstein,
+                "tests": {name: result.to_dict() for name, result in self.tests.items()},
+                "rejected_at_0.05": self.rejected(0.05), "verdict": self.verdict(), "notes": list(self.notes)}
+
+    def _divergence_rows(self) -> list[tuple[str, str, str]]:
+        ci = self.kl_estimate.ci
+        kl_text = f"{self.kl:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+        if not self.kl_estimate.reliable:
+            kl_text += f" (unreliable for d > {RELIABLE_MAX_DIM})"
+        rows = [("KL(P ‖ target)", kl_text, "negentropy + placement"),
+                ("negentropy (shape)", f"{self.negentropy:.4f}", "affine invariant; 0 iff Gaussian"),
+                ("placement", f"{self.placement_kl:.4f}", "KL of the fitted N(mean, cov) to the target")]
+        rows += [(f"lower bound: {_BOUND_LABELS[k]}", f"{v:.4f}", "≤ KL, accurate in any d")
+                 for k, v in self.bounds.items()]
+        rows.append(("sliced Wasserstein SW₂", f"{self.sliced_wasserstein:.4f}", "128 random slices"))
+        return rows
+
+    def _test_rows(self) -> list[tuple[str, str, str, str, str]]:
+        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", f"{r.pvalue:.3g}", r.method, r.note)
+                for name, r in self.tests.items()]
+
+    def to_markdown(self) -> str:
+        """The report as markdown tables."""
+        lines = [f"**Gaussianity of {self.n} × {self.d} sample** — {self.verdict()}", "",
+                 "| divergence (nats) | value | meaning |", "|---|---:|---|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in self._divergence_rows()]
+        if self.tests:
+            lines += ["", "| test | statistic | p-value | p-value from | note |", "|---|---:|---:|---|---|"]
+            lines += [f"| {' | '.join(row)} |" for row in self._test_rows()]
+        if self.notes:
+            lines += [""] + [f"- {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        width = max(len(row[0]) for row in self._divergence_rows())
+        lines = [f"Gaussianity of a {self.n} x {self.d} sample: {self.verdict()}"]
+        lines += [f"  {a:<{width}}  {b}" for a, b, _ in self._divergence_rows()]
+        if self.tests:
+            tw = max(len(row[0]) for row in self._test_rows())
+            lines.append(f"  {'test':<{tw}}  {'statistic':>10}  {'p-value':>9}  p-value from")
+            lines += [f"  {a:<{tw}}  {b:>10}  {c:>9}  {m}" for a, b, c, m, _ in self._test_rows()]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def figures(self) -> dict[str, Any]:
+        """The diagnostic plots as matplotlib figures, keyed by a file-name stem."""
+        from .. import plots
+
+        figs = {"mahalanobis_qq": plots.mahalanobis_qq(self.sample, self.target),
+                "pairs": plots.pair_plot(self.sample, self.target, labels=self.labels,
+                                         kind="hexbin" if self.n > 20_000 else "scatter"),
+                "marginals": plots.marginals_plot(self.sample, self.target),
+                "qq": plots.qq_plot(self.sample, self.target)}
+        if self.d > 1:
+            figs["projections"] = plots.projection_qq(self.sample, self.target)
+        return figs
+
+    def plot(self, directory: str | Path) -> list[Path]:
+        """Save every diagnostic plot as ``<directory>/<name>.png``; returns the paths."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, fig in self.figures().items():
+            paths.append(directory / f"{name}.png")
+            fig.savefig(paths[-1], dpi=120)
+        return paths
+
+    def to_html(self, path: str | Path | None = None, *, title: str = "gaussify report",
+                extra_sections: Sequence[tuple[str, str]] = ()) -> str:
+        """Self-contained HTML page (plots embedded as PNG data URIs); written to ``path`` if given.
+
+        ``extra_sections`` are ``(heading, html_body)`` pairs placed before the plots (e.g. a comparison table).
+        """
+        from ..plots import figure_to_base64_png
+
+        body = [f"<h1>{html.escape(title)}</h1>",
+                f"<p class='verdict'>{html.escape(self.verdict())}</p>",
+                f"<p class='meta'>{self.n} points × {self.d} dimensions · created {self.created}</p>",
+                "<h2>Divergences to the target</h2>",
+                _html_table(("divergence (nats)", "value", "meaning"), self._divergence_rows())]
+        if self.tests:
+            body += ["<h2>Normality tests</h2>",
+                     _html_table(("test", "statistic", "p-value", "p-value from", "note"), self._test_rows())]
+        if self.notes:
+            body += ["<h2>Notes</h2><ul>"] + [f"<li>{html.escape(note)}</li>" for note in self.notes] + ["</ul>"]
+        for heading, section in extra_sections:
+            body += [f"<h2>{html.escape(heading)}</h2>", section]
+        body.append("<h2>Plots</h2>")
+        body += [f"<figure><img alt='{name}' src='data:image/png;base64,{figure_to_base64_png(fig)}'></figure>"
+                 for name, fig in self.figures().items()]
+        page = _HTML_TEMPLATE.format(title=html.escape(title), body="\n".join(body))
+        if path is not None:
+            write_text_atomic(path, page)
+        return page
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+_HTML_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; line-height: 1.4; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; vertical-align: top; }}
+th {{ background: #f4f4f4; }}
+.verdict {{ font-size: 1.15em; font-weight: 600; }}
+.meta {{ color: #666; }}
+figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
+</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def _resolve_tests(tests: str | Sequence[str] | None) -> tuple[str, ...]:
+    if tests is None or tests == "none":
+        return ()
+    if tests == "all":
+        return TEST_NAMES
+    if tests == "fast":
+        return FAST_TESTS
+    names = (tests,) if isinstance(tests, str) else tuple(tests)
+    unknown = [name for name in names if name not in TEST_NAMES]
+    if unknown:
+        raise ValueError(f"unknown test(s) {unknown}; choose 'all', 'fast', 'none' or names from {list(TEST_NAMES)}")
+    return names
+
+
+def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = "all", labels: Any = None,
+             ci: float | None = None, max_exact: int = MAX_EXACT, monte_carlo: bool = False,
+             random_state: int = 0, n_jobs: int = -1, verbose: bool = False) -> GaussianityReport:
+    """How Gaussian is ``Z`` (n × d) relative to ``target`` (None = N(0, I), an int d, a
+    :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair)?
+
+    Computes :func:`~gaussify.metrics.kl_divergence` (with a bootstrap interval when ``ci`` is given), the lower
+    bounds :func:`~gaussify.metrics.radial_kl`, placement + :func:`~gaussify.metrics.marginal_negentropy` and
+    placement + :func:`~gaussify.metrics.sliced_negentropy`, the sliced Wasserstein distance, and the normality
+    tests ``tests``: ``"all"``, ``"fast"`` (:data:`FAST_TESTS`, no simulated nulls), ``"none"`` or a list of
+    names from :data:`~gaussify.metrics.TEST_NAMES`. O(n²) tests run on an announced random subsample of
+    ``max_exact`` rows beyond that size; above d = 8 the kNN KL uses at most 20,000 query rows and is flagged
+    unreliable (the bounds are then the numbers to trust). Memory is linear in n.
+    """
+    X = as_sample(Z, min_rows=16)
+    n, d = X.shape
+    target_moments(target, d)  # validate early, before any long computation
+    names = _resolve_tests(tests)
+    label_array = None
+    if labels is not None:
+        label_array = np.asarray(labels).reshape(-1)
+        if label_array.shape[0] != n:
+            raise ValueError(f"labels has {label_array.shape[0]} entries but Z has {n} rows")
+    notes: list[str] = []
+    stages = tqdm(total=4, desc="evaluate", disable=not verbose, unit="step")
+    max_query = 100_000 if d <= RELIABLE_MAX_DIM else KNN_QUERY_HIGH_DIM
+    stages.set_postfix_str("kNN KL")
+    kl = kl_divergence(X, target, ci=ci, max_query=max_query, random_state=random_state, n_jobs=n_jobs)
+    notes.append(kl.note)
+    stages.update()
+    stages.set_postfix_str("lower bounds")
+    placement = placement_kl(X, target)
+    bounds = {"radial_kl": radial_kl(X, target, random_state=random_state),
+              "marginal_kl": placement + marginal_negentropy(X, random_state=random_state),
+              "sliced_kl": placement + sliced_negentropy(X, random_state=random_state)}
+    sw = sliced_wasserstein_to_gaussian(X, target, random_state=random_state)
+    stages.update()
+    stages.set_postfix_str("tests")
+    results = (normality_tests(X, target=target, tests=names, max_exact=max_exact, monte_carlo=monte_carlo,
+                               random_state=random_state) if names else {})
+    stages.update(2)
+    stages.close()
+    return GaussianityReport(n=n, d=d, kl_estimate=kl, bounds=bounds, sliced_wasserstein=sw, tests=results,
+                             notes=notes, sample=X, target=target, labels=label_array)
