@@ -1,0 +1,245 @@
+"""The most Gaussian t-SNE: a perplexity × seed × dof sweep with openTSNE, keeping the run closest to N(0, I).
+
+t-SNE (van der Maaten & Hinton 2008) minimises KL(P || Q) between input affinities P, set by the
+perplexity, and Student-t affinities Q of the embedding (dof = 1 is standard t-SNE; smaller dof gives
+heavier tails, Kobak et al. 2019). The result depends on the perplexity and, through the random
+initialisation, on the seed. :func:`most_gaussian_tsne` runs every combination, scores each run with
+:func:`gaussify.metrics.divergence.kl_divergence` and keeps the argmin of the chosen criterion.
+
+Standardisation before scoring. A t-SNE embedding is defined up to translation, overall scale and
+rotation (the cost depends on pairwise distances only through Q, which is invariant to rotations and
+translations; the scale is set by the optimiser, not by the data). Each run is therefore centred and
+divided by one scalar, z = (y − ȳ) / s with s² = tr Σ̂ / d (so the sample has zero mean and unit
+average variance). Rotation needs no treatment: KL to N(0, I) is rotation invariant. The embedding is
+*not* whitened: its aspect ratio is a genuine outcome of the optimisation, and the placement term of
+the score reports it (an elongated run scores worse on ``criterion="kl"``, not on ``"negentropy"``,
+which is affine invariant). Use ``post="whiten"`` to remove it afterwards.
+
+Post-processing. ``post`` (``"whiten"``, ``"quantile"``, ``"rbig"`` or a transformer) is fitted on the
+chosen run only, after the choice: the search ranks t-SNE runs, not how easily a baseline repairs them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from openTSNE import TSNE
+from openTSNE.affinity import PerplexityBasedNN
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .baselines import make_baseline
+from .metrics._common import as_sample
+from .metrics.divergence import kl_divergence
+
+__all__ = ["most_gaussian_tsne", "TSNESearchResult", "GaussianTSNE", "CRITERIA"]
+
+CRITERIA = ("kl", "negentropy")  # each is also a column of the result rows
+_OWNED_PARAMS = {"perplexity", "initialization", "random_state", "dof", "n_components", "n_jobs", "verbose"}
+_AFFINITY_PARAMS = {"metric": "metric", "metric_params": "metric_params", "neighbors": "method",
+                    "knn_kwargs": "knn_kwargs"}  # TSNE keyword -> PerplexityBasedNN keyword
+_TSNE_PARAMS = set(inspect.signature(TSNE.__init__).parameters) - {"self"} - _OWNED_PARAMS
+
+
+@dataclass
+class TSNESearchResult:
+    """Outcome of :func:`most_gaussian_tsne`.
+
+    ``embedding``: the chosen run, standardised (and post-processed if ``post`` was given), shape (n, k).
+    ``best``: its row of ``results`` (perplexity, seed, dof, kl, negentropy, placement, tsne_kl, seconds),
+    plus post_kl, post_negentropy, post_placement when ``post`` was given.
+    ``results``: one row (a dict of plain Python numbers) per (perplexity, seed, dof) run.
+    ``center``, ``scale``: the chosen run's standardisation z = (y − center) / scale; ``tsne_embedding``: that
+    run as an ``openTSNE.TSNEEmbedding``; ``post``: the fitted post-processing transformer or ``None``.
+    """
+
+    embedding: np.ndarray
+    best: dict[str, Any]
+    results: list[dict[str, Any]]
+    criterion: str
+    n_features_in: int
+    post: Any = None
+    center: np.ndarray = field(default=None, repr=False)
+    scale: float = field(default=1.0, repr=False)
+    tsne_embedding: Any = field(default=None, repr=False)
+
+    def transform(self, X_new: Any, **params: Any) -> np.ndarray:
+        """Embed new points into the chosen run: openTSNE's ``TSNEEmbedding.transform`` (each new point is
+        optimised against the fixed training embedding; ``params`` go to it, e.g. ``perplexity`` (openTSNE's
+        default 5), ``n_iter``), then the run's standardisation and the fitted ``post`` transform.
+
+        New points land close to their neighbours' positions, so a held-out set is usually more clustered
+        (less Gaussian) than the training embedding: score it separately rather than assume ``best``."""
+        X_new = as_sample(X_new, min_rows=1, name="X_new")
+        if X_new.shape[1] != self.n_features_in:
+            raise ValueError(f"X_new has {X_new.shape[1]} features, the embedding was fitted on {self.n_features_in}")
+        Y = np.asarray(self.tsne_embedding.transform(X_new, **params))
+        Z = (Y - self.center) / self.scale
+        return Z if self.post is None else self.post.transform(Z)
+
+
+def _standardise(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    center = Y.mean(axis=0)
+    scale = float(np.sqrt(((Y - center) ** 2).mean()))
+    return (Y - center) / scale, center, scale
+
+
+def _scores(Z: np.ndarray, n_jobs: int) -> dict[str, float]:
+    est = kl_divergence(Z, random_state=0, n_jobs=n_jobs)
+    return {"kl": float(est.value), "negentropy": float(est.negentropy), "placement": float(est.placement)}
+
+
+def _check_grid(name: str, values: Any, kind: type) -> list:
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+        raise TypeError(f"{name} must be a non-empty sequence, got {values!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer) if kind is int else (int, float, np.number)):
+            raise TypeError(f"{name} must contain {'integers' if kind is int else 'numbers'}, got {v!r}")
+        if kind is float and not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be finite and > 0, got {v!r}")
+        out.append(kind(v))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} contains duplicates: {list(values)!r}")
+    return out
+
+
+def _check_post(post: Any) -> Any:
+    if post is None:
+        return None
+    if isinstance(post, str):
+        return make_baseline(post)
+    if hasattr(post, "fit") and hasattr(post, "transform"):
+        return clone(post)
+    raise TypeError(f"post must be None, 'whiten', 'quantile', 'rbig' or a transformer, got {type(post).__name__}")
+
+
+def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 100), seeds: Sequence[int] = (0, 1, 2),
+                       dofs: Sequence[float] = (1,), n_components: int = 2, criterion: str = "kl", post: Any = None,
+                       n_jobs: int = -1, verbose: bool = False, **tsne_kwargs: Any) -> TSNESearchResult:
+    """Run openTSNE for every (perplexity, seed, dof) and keep the run with the smallest ``criterion``.
+
+    The kNN graph is built once, with 3·max(perplexities) neighbours, and every smaller perplexity reuses
+    its first 3·p neighbours (``PerplexityBasedNN.set_perplexity``; with exact neighbours this equals a
+    fresh computation). A perplexity p needs 3p neighbours, so p > (n − 1)/3 is dropped with a
+    ``UserWarning``; if none is left a ``ValueError`` is raised. Each run starts from an isotropic
+    Gaussian initialisation drawn with its seed (PCA initialisation would hardly vary with the seed), is
+    standardised by one scalar (see the module docstring) and scored: KL(P_Z || N(0, I)) = negentropy +
+    placement (``criterion="kl"``) or the negentropy alone (``"negentropy"``). ``post`` is then fitted on
+    the chosen run.
+
+    ``tsne_kwargs`` go to ``openTSNE.TSNE`` (e.g. ``n_iter``, ``early_exaggeration_iter``, ``learning_rate``,
+    ``negative_gradient_method``); ``neighbors``, ``metric``, ``metric_params`` and ``knn_kwargs`` go to the
+    kNN graph. The kNN search (approximate for n ≥ 1000 under ``neighbors="auto"``) is seeded with
+    ``seeds[0]``; all runs are scored with the same estimator seed (common random numbers).
+    """
+    X = as_sample(X, name="X")
+    n = X.shape[0]
+    perplexities = _check_grid("perplexities", perplexities, float)
+    seeds = _check_grid("seeds", seeds, int)
+    dofs = _check_grid("dofs", dofs, float)
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
+        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; expected one of {sorted(CRITERIA)}")
+    post = _check_post(post)
+    owned = _OWNED_PARAMS & set(tsne_kwargs)
+    if owned:
+        raise TypeError(f"{sorted(owned)} are set by the search (use perplexities, seeds, dofs, n_components, n_jobs, "
+                        "verbose); do not pass them as t-SNE keywords")
+    unknown = set(tsne_kwargs) - _TSNE_PARAMS
+    if unknown:
+        raise TypeError(f"unknown openTSNE.TSNE keywords {sorted(unknown)}")
+    valid = [p for p in perplexities if 3 * p <= n - 1]
+    if not valid:
+        raise ValueError(f"every perplexity needs at least 3p + 1 rows; X has {n} rows, so perplexities must be "
+                         f"<= {(n - 1) / 3:g}, got {perplexities}")
+    if len(valid) < len(perplexities):
+        warnings.warn(f"dropping perplexities {[p for p in perplexities if p not in valid]}: they exceed (n - 1)/3 = "
+                      f"{(n - 1) / 3:g} for n = {n} rows", UserWarning, stacklevel=2)
+
+    knn_params = {_AFFINITY_PARAMS[k]: tsne_kwargs.pop(k) for k in list(tsne_kwargs) if k in _AFFINITY_PARAMS}
+    affinities = PerplexityBasedNN(X, perplexity=max(valid), n_jobs=n_jobs, random_state=seeds[0], **knn_params)
+
+    results: list[dict[str, Any]] = []
+    chosen: tuple[int, Any] | None = None
+    runs = [(p, s, dof) for p in valid for s in seeds for dof in dofs]
+    with tqdm(total=len(runs), desc="t-SNE runs", disable=not verbose) as bar:
+        for perplexity, seed, dof in runs:
+            affinities.set_perplexity(perplexity)
+            start = time.perf_counter()
+            run = TSNE(n_components=n_components, dof=dof, initialization="random", random_state=seed, n_jobs=n_jobs,
+                       **tsne_kwargs).fit(affinities=affinities)
+            seconds = time.perf_counter() - start
+            row = {"perplexity": perplexity, "seed": seed, "dof": dof,
+                   **_scores(_standardise(np.asarray(run))[0], n_jobs),
+                   "tsne_kl": float(run.kl_divergence), "seconds": seconds}
+            results.append(row)
+            if chosen is None or row[criterion] < results[chosen[0]][criterion]:
+                chosen = (len(results) - 1, run)
+            bar.set_postfix({criterion: f"{results[chosen[0]][criterion]:.4f}"})
+            bar.update()
+
+    index, run = chosen
+    affinities.set_perplexity(results[index]["perplexity"])
+    # openTSNE's transform re-centres the reference embedding on its bounding box, in place; centre it
+    # now so that the standardisation below stays valid for transformed points.
+    run -= (run.max(axis=0) + run.min(axis=0)) / 2
+    Z, center, scale = _standardise(np.asarray(run))
+    best = dict(results[index])
+    if post is not None:
+        Z = post.fit_transform(Z)
+        best.update({f"post_{k}": v for k, v in _scores(Z, n_jobs).items()})
+    return TSNESearchResult(embedding=Z, best=best, results=results, criterion=criterion, n_features_in=X.shape[1],
+                            post=post, center=center, scale=scale, tsne_embedding=run)
+
+
+class GaussianTSNE(TransformerMixin, BaseEstimator):
+    """scikit-learn face of :func:`most_gaussian_tsne`.
+
+    ``fit`` runs the search and sets ``embedding_`` (the chosen, standardised run), ``best_``, ``results_``,
+    ``search_`` (the :class:`TSNESearchResult`) and ``n_features_in_``; ``transform`` embeds new points
+    (openTSNE's out-of-sample optimisation, ``transform_params`` passed on); ``fit_transform`` returns
+    ``embedding_``. ``tsne_params`` holds keywords for ``openTSNE.TSNE``.
+    """
+
+    def __init__(self, perplexities: Sequence[float] = (5, 15, 30, 50, 100), seeds: Sequence[int] = (0, 1, 2),
+                 dofs: Sequence[float] = (1,), n_components: int = 2, criterion: str = "kl", post: Any = None,
+                 n_jobs: int = -1, verbose: bool = False, tsne_params: dict[str, Any] | None = None,
+                 transform_params: dict[str, Any] | None = None) -> None:
+        self.perplexities = perplexities
+        self.seeds = seeds
+        self.dofs = dofs
+        self.n_components = n_components
+        self.criterion = criterion
+        self.post = post
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.tsne_params = tsne_params
+        self.transform_params = transform_params
+
+    def fit(self, X: Any, y: Any = None) -> GaussianTSNE:
+        self.search_ = most_gaussian_tsne(X, perplexities=self.perplexities, seeds=self.seeds, dofs=self.dofs,
+                                          n_components=self.n_components, criterion=self.criterion, post=self.post,
+                                          n_jobs=self.n_jobs, verbose=self.verbose, **(self.tsne_params or {}))
+        self.embedding_ = self.search_.embedding
+        self.best_ = self.search_.best
+        self.results_ = self.search_.results
+        self.n_features_in_ = self.search_.n_features_in
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "search_")
+        return self.search_.transform(X, **(self.transform_params or {}))
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        return self.fit(X, y).embedding_
