@@ -1,20 +1,38 @@
-"""gaussify: make a learned embedding Gaussian, and measure how Gaussian it is."""
+"""gaussify: make a learned embedding Gaussian, and measure how Gaussian it is.
 
-from .regularizers import (
-    MMD,
-    Adversarial,
-    CramerWold,
-    GaussianHead,
-    KLDivergence,
-    MomentMatching,
-    Posterior,
-    SIGReg,
-    SlicedWasserstein,
-    make_regularizer,
-)
-from .target import Gaussian
+Names are imported lazily (PEP 562), so ``gaussify.metrics`` and ``gaussify.plots`` work without
+loading torch, and ``import gaussify`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Gaussian", "make_regularizer", "GaussianHead", "Posterior", "KLDivergence", "MomentMatching",
-           "Adversarial", "MMD", "SlicedWasserstein", "SIGReg", "CramerWold", "__version__"]
+_EXPORTS = {
+    "Gaussian": "target",
+    "make_regularizer": "regularizers", "GaussianHead": "regularizers", "Posterior": "regularizers",
+    "KLDivergence": "regularizers", "MomentMatching": "regularizers", "Adversarial": "regularizers",
+    "MMD": "regularizers", "SlicedWasserstein": "regularizers", "SIGReg": "regularizers",
+    "CramerWold": "regularizers",
+    "evaluate": "metrics", "GaussianityReport": "metrics",
+    "GaussianEmbedder": "embedder", "TrainingDiverged": "training",
+    "most_gaussian_tsne": "tsne", "GaussianTSNE": "tsne",
+    "PCAWhitening": "baselines", "QuantileGaussianizer": "baselines", "RBIG": "baselines",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gaussify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ._common import as_sample, target_moments
 from .divergence import (RELIABLE_MAX_DIM, KLEstimate, kl_divergence, marginal_negentropy, placement_kl, radial_kl,
                          sliced_negentropy, sliced_wasserstein_to_gaussian)
-from .normality import MAX_EXACT, TEST_NAMES, TestResult, normality_tests
+from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS"]
 
@@ -41,16 +41,6 @@ _BOUND_LABELS = {
     "marginal_kl": "placement + Σ 1-D negentropies (ICA basis)",
     "sliced_kl": "placement + max 1-D negentropy over slices",
 }
-
-
-def _holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm step-down adjusted p-values (Holm 1979), in the input order."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    order = np.argsort(p)
-    adjusted = np.maximum.accumulate(np.minimum((len(p) - np.arange(len(p))) * p[order], 1.0))
-    out = np.empty_like(p)
-    out[order] = adjusted
-    return out
 
 
 @dataclass
@@ -95,7 +85,7 @@ class GaussianityReport:
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {alpha}")
         names = list(self.tests)
-        adjusted = _holm([self.tests[name].pvalue for name in names]) if names else []
+        adjusted = _holm(np.array([self.tests[name].pvalue for name in names])) if names else []
         return [name for name, p in zip(names, adjusted) if p < alpha]
 
     def verdict(self, alpha: float = 0.05) -> str:
