@@ -17,7 +17,7 @@ _EXPORTS = {
     "KLDivergence": "regularizers", "MomentMatching": "regularizers", "Adversarial": "regularizers",
     "MMD": "regularizers", "SlicedWasserstein": "regularizers", "SIGReg": "regularizers",
     "CramerWold": "regularizers",
-    "evaluate": "metrics", "GaussianityReport": "metrics",
+    "evaluate": "metrics", "GaussianityReport": "metrics", "evaluate_streaming": "metrics",
     "GaussianEmbedder": "embedder", "TrainingDiverged": "training",
     "most_gaussian_tsne": "tsne", "GaussianTSNE": "tsne",
     "PCAWhitening": "baselines", "QuantileGaussianizer": "baselines", "RBIG": "baselines",

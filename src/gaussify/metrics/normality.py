@@ -296,8 +296,11 @@ def _mardia_b1(Y: np.ndarray, route: str, block_size: int) -> float:
 
 
 def _mardia_skewness_parts(X: np.ndarray, route: str, block_size: int) -> tuple[float, dict[str, Any]]:
-    n, d = X.shape
-    b1 = _mardia_b1(_whiten(X, "mardia_skewness"), route, block_size)
+    return mardia_skewness_statistic(_mardia_b1(_whiten(X, "mardia_skewness"), route, block_size), *X.shape)
+
+
+def mardia_skewness_statistic(b1: float, n: int, d: int) -> tuple[float, dict[str, Any]]:
+    """Mardia's n k b_{1,p}/6 from b_{1,p} (see :func:`mardia_skewness`), with its details (b1, df, factor)."""
     factor = 1.0
     if n < 20:  # Mardia (1974) small-sample correction
         factor = (d + 1) * (n + 1) * (n + 3) / (n * ((n + 1) * (d + 1) - 6))
@@ -331,9 +334,12 @@ def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ra
 
 
 def _mardia_kurtosis_parts(X: np.ndarray) -> tuple[float, dict[str, Any]]:
-    n, d = X.shape
     Y = _whiten(X, "mardia_kurtosis", min_excess_rows=2)
-    b2 = float(np.mean(np.einsum("ij,ij->i", Y, Y) ** 2))
+    return mardia_kurtosis_statistic(float(np.mean(np.einsum("ij,ij->i", Y, Y) ** 2)), *X.shape)
+
+
+def mardia_kurtosis_statistic(b2: float, n: int, d: int) -> tuple[float, dict[str, Any]]:
+    """Mardia's standardised (b_{2,p} − E)/√Var from b_{2,p} (see :func:`mardia_kurtosis`), with its details."""
     mean = d * (d + 2) * (n - 1) / (n + 1)
     var = 8 * d * (d + 2) * (n - 3) * (n - d - 1) * (n - d + 1) / ((n + 1) ** 2 * (n + 3) * (n + 5))
     return (b2 - mean) / math.sqrt(var), {"b2": b2, "mean": mean, "var": var}

@@ -1,0 +1,83 @@
+"""Reading and writing numeric tables by extension: ``.npy``, ``.csv`` (header row), ``.parquet``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["read_table", "write_table", "FORMATS"]
+
+FORMATS = (".npy", ".csv", ".parquet")
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(FORMATS)}")
+    return suffix
+
+
+def read_table(path: str | os.PathLike, labels: str | None = None, *,
+               mmap: bool = False) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Read a numeric table; returns ``(X, y, column_names)``.
+
+    ``labels`` names a column (csv/parquet) kept apart as ``y`` (any dtype); every other column
+    must be numeric. ``.npy`` files hold a 2-D array (no column names, so no label column);
+    ``mmap=True`` memory-maps them instead of loading.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if suffix == ".npy":
+        if labels is not None:
+            raise ValueError(f"{path}: .npy files have no column names, so --labels cannot be used")
+        X = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        if X.ndim != 2:
+            raise ValueError(f"{path}: expected a 2-D array, got shape {X.shape}")
+        if not np.issubdtype(X.dtype, np.number):
+            raise ValueError(f"{path}: expected numbers, got dtype {X.dtype}")
+        return X, None, [f"x{i}" for i in range(X.shape[1])]
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path}: cannot read it as {suffix[1:]}: {err}") from None
+    y = None
+    if labels is not None:
+        if labels not in frame.columns:
+            raise ValueError(f"{path}: no column named {labels!r} (columns: {', '.join(map(str, frame.columns))})")
+        y = frame.pop(labels).to_numpy()
+    bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise ValueError(f"{path}: column(s) {', '.join(bad)} are not numeric; pass a label column with --labels "
+                         "or remove them")
+    if frame.shape[1] == 0:
+        raise ValueError(f"{path}: no numeric feature columns")
+    return frame.to_numpy(dtype=np.float64), y, [str(c) for c in frame.columns]
+
+
+def write_table(path: str | os.PathLike, Z: np.ndarray, prefix: str = "z") -> Path:
+    """Write an (n, k) array with columns ``z0..z{k-1}``, atomically (temp file, then rename)."""
+    path = Path(path)
+    suffix = _suffix(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".gaussify-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if suffix == ".npy":
+            np.save(tmp, Z)
+        else:
+            import pandas as pd
+
+            frame = pd.DataFrame(Z, columns=[f"{prefix}{i}" for i in range(Z.shape[1])])
+            frame.to_csv(tmp, index=False) if suffix == ".csv" else frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

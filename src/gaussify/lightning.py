@@ -1,0 +1,112 @@
+"""Lightning integration: :class:`GaussianRegularization` adds a Gaussian regularizer to any LightningModule.
+
+The module's ``training_step`` returns ``{"loss": task_loss, "z": embeddings, ...}`` (a
+:class:`~gaussify.Posterior` for ``kl``); the callback makes the loss ``task_loss + weight · regularizer(z)``
+and logs the penalty and a running Gaussianity estimate. Under Lightning's DDP strategies the regularizer sees
+the global batch (:mod:`gaussify.distributed`) and the running estimate is merged across ranks, so every rank
+logs the single-process values.
+
+Needs ``pip install gaussify[lightning]``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+try:
+    from lightning.pytorch import Callback, LightningModule, Trainer
+except ImportError as err:  # pragma: no cover - exercised with lightning hidden from sys.modules
+    raise ImportError("gaussify.lightning needs Lightning; install it with `pip install gaussify[lightning]`") from err
+
+from .metrics.streaming import MeanCov, SlicedEppsPulley, all_reduce
+from .regularizers import Posterior, Regularizer
+
+__all__ = ["GaussianRegularization"]
+
+
+class GaussianRegularization(Callback):
+    r"""Callback: loss ← loss + ``weight`` · regularizer(z), with z = ``training_step(...)[key]``.
+
+    Logged with ``sync_dist=True`` (``prefix`` = ``"gaussian"`` by default):
+
+    * ``{prefix}/{regularizer.name}`` -- the penalty of each step (already a global-batch value under DDP);
+    * ``{prefix}/sliced_ep`` and ``{prefix}/placement_kl`` at each epoch end -- a running Gaussianity estimate
+      of all embeddings of the epoch: the mean Epps–Pulley statistic of ``num_slices`` fixed slices in the
+      target's coordinates (expectation :attr:`SlicedEppsPulley.null_mean` ≈ 1.05 under the target, any n)
+      and KL(N(mean, cov) ‖ target), accumulated by :mod:`gaussify.metrics.streaming` and merged across ranks.
+      ``monitor=False`` turns this off (it copies z to the CPU each step).
+
+    The weight multiplies a global-batch statistic, so it transfers unchanged across numbers of devices at a
+    fixed global batch size; the task loss must be a mean over the batch, with equal per-rank batches, for DDP's
+    gradient averaging to reproduce the single-process step exactly (see docs/scaling.md).
+
+    ``training_step`` is wrapped on the module instance at ``on_fit_start`` and restored at ``teardown``.
+    """
+
+    def __init__(self, regularizer: Regularizer, weight: float = 1.0, *, key: str = "z", prefix: str = "gaussian",
+                 monitor: bool = True, num_slices: int = 64, seed: int = 0) -> None:
+        if not isinstance(regularizer, Regularizer):
+            raise TypeError("regularizer must be a gaussify Regularizer, e.g. gaussify.make_regularizer('sigreg', 8); "
+                            f"got {type(regularizer).__name__}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight >= 0:
+            raise ValueError(f"weight must be a non-negative number, got {weight!r}")
+        self.regularizer = regularizer
+        self.weight = float(weight)
+        self.key = key
+        self.prefix = prefix
+        self.monitor = monitor
+        self.num_slices = num_slices
+        self.seed = seed
+        self._moments: MeanCov | None = None
+        self._slices: SlicedEppsPulley | None = None
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.regularizer.to(pl_module.device)
+        step = pl_module.training_step
+
+        @functools.wraps(step)
+        def training_step(*args: Any, **kwargs: Any) -> Any:
+            return self._regularize(pl_module, step(*args, **kwargs))
+
+        pl_module.training_step = training_step  # the instance attribute shadows the class method
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        pl_module.__dict__.pop("training_step", None)
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.monitor:
+            dim, target = self.regularizer.dim, self.regularizer.target
+            self._moments = MeanCov(dim)
+            self._slices = SlicedEppsPulley(dim, target, num_slices=self.num_slices, seed=self.seed)
+
+    def _regularize(self, pl_module: LightningModule, output: Any) -> dict[str, Any]:
+        if not (isinstance(output, Mapping) and "loss" in output and self.key in output):
+            raise TypeError(f"GaussianRegularization needs training_step to return a dict with 'loss' and "
+                            f"{self.key!r} (the embeddings), got {type(output).__name__}"
+                            + (f" with keys {sorted(output)}" if isinstance(output, Mapping) else ""))
+        z = output[self.key]
+        penalty = self.regularizer(z)
+        pl_module.log(f"{self.prefix}/{self.regularizer.name or type(self.regularizer).__name__}",
+                      penalty.detach(), on_step=True, on_epoch=True, sync_dist=True)
+        if self._moments is not None:
+            sample = (z.sample if isinstance(z, Posterior) else z).detach()
+            rows = sample.to(device="cpu", dtype=torch.float64).numpy()
+            self._moments.update(rows)
+            self._slices.update(rows)
+        return {**output, "loss": output["loss"] + self.weight * penalty}
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._moments is None:
+            return
+        moments, slices = all_reduce(self._moments), all_reduce(self._slices)
+        self._moments = self._slices = None
+        values = {"sliced_ep": float(slices.compute().mean())}
+        if moments.n > moments.dim:
+            values["placement_kl"] = moments.placement_kl(self.regularizer.target)
+        for name, value in values.items():
+            pl_module.log(f"{self.prefix}/{name}", torch.tensor(value, dtype=torch.float64, device=pl_module.device),
+                          sync_dist=True)

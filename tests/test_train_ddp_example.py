@@ -1,0 +1,85 @@
+"""examples/train_ddp.py: two processes with B/2 rows each take the single-process steps on B rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).parents[1] / "examples" / "train_ddp.py"
+ARGS = ["--regularizer", "sigreg", "--dim", "4", "--hidden", "32", "--epochs", "2", "--batch-size", "64",
+        "--dtype", "float64"]
+
+
+@pytest.fixture(scope="module")
+def example():
+    spec = importlib.util.spec_from_file_location("train_ddp", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_run(out: Path) -> tuple[dict, list[dict], dict]:
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return state, metrics, json.loads((out / "evaluation.json").read_text())
+
+
+def assert_close_json(a, b, path: str = "") -> None:
+    """Numbers equal within 1e-6 (relative or absolute), everything else exactly; timings are skipped."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for key in a:
+            if key != "seconds":
+                assert_close_json(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close_json(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-6), path
+    else:
+        assert a == b, path
+
+
+def test_two_processes_match_one(tmp_path, example):
+    """Final weights, optimizer moments, per-epoch logged metrics and the distributed streaming evaluation of the
+    final embeddings equal the single-process run on the same global batches (within 1e-6; float64)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT),
+           *ARGS, "--out", str(tmp_path / "ddp")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    example.main([*ARGS, "--out", str(tmp_path / "single")])
+    ddp, single = load_run(tmp_path / "ddp"), load_run(tmp_path / "single")
+    for name, value in single[0]["model"].items():
+        torch.testing.assert_close(ddp[0]["model"][name], value, atol=1e-6, rtol=1e-6, msg=name)
+    for idx, moments in single[0]["optimizer"]["state"].items():
+        torch.testing.assert_close(ddp[0]["optimizer"]["state"][idx], moments, atol=1e-6, rtol=1e-6)
+    assert [m["epoch"] for m in single[1]] == [1, 2]
+    assert_close_json(ddp[1], single[1])
+    assert_close_json(ddp[2], single[2])
+
+
+def test_resume_continues_the_same_run(tmp_path, example):
+    """Stopping after epoch 1 and resuming from the checkpoint gives the uninterrupted run's weights exactly."""
+    args = ["--regularizer", "swd", "--dim", "3", "--hidden", "16", "--batch-size", "128", "--data", "mixture"]
+    example.main([*args, "--epochs", "2", "--out", str(tmp_path / "full")])
+    example.main([*args, "--epochs", "1", "--out", str(tmp_path / "resumed")])
+    example.main([*args, "--epochs", "2", "--resume", "--out", str(tmp_path / "resumed")])
+    full, resumed = load_run(tmp_path / "full"), load_run(tmp_path / "resumed")
+    for name, value in full[0]["model"].items():
+        torch.testing.assert_close(resumed[0]["model"][name], value, atol=0, rtol=0, msg=name)
+    assert [m["epoch"] for m in resumed[1]] == [1, 2]
+    assert not list((tmp_path / "resumed").glob(".*.tmp"))  # the atomic save left no temporary file
+
+
+def test_rejects_batch_not_divisible_by_world(example, monkeypatch):
+    monkeypatch.setattr(example, "world_size", lambda: 3)
+    with pytest.raises(ValueError, match="divisible by the number of processes 3"):
+        example.run(example.parse_args(["--batch-size", "64", "--out", "unused"]))
