@@ -388,5 +388,5 @@ def test_never_nan_on_small_or_extreme_samples():
 def test_high_dimension_stays_near_zero_at_the_target(d):
     """Above RELIABLE_MAX_DIM the estimate is flagged, but it must not blow up at the target (the
     bias-removing weights once gave 600 nats at d = 24)."""
-    values = [kl_divergence(np.random.default_rng(s).standard_normal((1000, d))).negentropy for s in range(3)]
+    values = [dv.kl_divergence(np.random.default_rng(s).standard_normal((1000, d))).negentropy for s in range(3)]
     assert max(values) < 0.1, values
