@@ -24,7 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/gaussify demo --out demo_output
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_regularizers.py
+	$(PY) benchmarks/bench_speed.py --out benchmarks/results
+	$(PY) benchmarks/bench_quality.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks shipped with gaussify (``gaussify bench ...``): :mod:`gaussify.bench.speed`."""
