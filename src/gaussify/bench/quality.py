@@ -1,0 +1,406 @@
+"""Quality benchmark: how Gaussian is each method's held-out embedding, and how much does it keep?
+
+For every data set (generated offline or bundled with scikit-learn: nothing is downloaded), split 70/30
+(stratified, seeded), every method is fitted on the training rows and scored on the held-out rows with
+:func:`gaussify.compare.score_embedding`: KL to N(0, I) with its negentropy / placement split, the smallest
+Holm-adjusted p-value of the fast normality tests, 5-NN and linear-probe accuracy (models fitted on the
+training embedding), trustworthiness, and the fitting time. Methods, at each embedding dimension:
+
+- ``GaussianEmbedder`` with every regularizer at every weight of ``--weights`` (``auto`` included), and the
+  default estimator, ``GaussianEmbedder(n_components, random_state=seed)`` (with ``--quick``: few epochs);
+- PCA to the embedding dimension followed by each post-hoc baseline (``whiten``, ``quantile``, ``rbig``);
+- in 2-D, the most Gaussian t-SNE over a perplexity sweep (:func:`gaussify.tsne.most_gaussian_tsne`;
+  held-out points are placed by openTSNE's ``transform``), alone and followed by each baseline.
+
+A method is Pareto-optimal when no other method at the same (data set, dimension) has both a lower KL and
+a higher 5-NN accuracy (one of them strictly). Scores are averaged over ``--seeds``. Output in ``--out``:
+``quality.md`` (header with machine, versions and date; one table per data set, Pareto-optimal rows and
+the default estimator marked) and ``quality_<dataset>.png`` (KL against 5-NN accuracy, the front drawn).
+
+    gaussify bench quality --quick
+    python benchmarks/bench_quality.py --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["main", "pareto_front", "DATASETS"]
+
+DATASETS: dict[str, dict[str, Any]] = {"digits": {}, "mnist1d": {"n_samples": 4000}, "moons": {},
+                                       "swiss_roll": {}, "gaussian_mixture": {}}
+"""Data sets and their loader options (:func:`gaussify.datasets.load`)."""
+DEFAULT_DATASETS = ("digits", "mnist1d", "moons", "gaussian_mixture")
+DEFAULT_WEIGHTS = ("0.1", "1", "10", "auto")
+BASELINE_NAMES = ("whiten", "quantile", "rbig")
+TSNE_PERPLEXITIES = (15, 30, 50)
+GAUSSIANITY, INFORMATION = "kl", "knn_accuracy"  # the Pareto axes: lower and higher is better
+TEST_SIZE = 0.3
+
+QUICK = {"datasets": ("moons",), "max_rows": 400, "dims": (2,), "regularizers": ("swd",),
+         "weights": ("1",), "baselines": ("whiten", "quantile"), "epochs": 3, "perplexities": (30,),
+         "tsne": {"n_iter": 100, "early_exaggeration_iter": 50}, "tsne_transform": {"n_iter": 50}}
+"""``--quick``: one small data set, 2-D, the default and one other regularizer for a few epochs, two
+baselines on PCA and a short t-SNE."""
+
+SCORES = ("kl", "negentropy", "placement", "kl_lower_bound", "min_pvalue", "knn_accuracy", "linear_accuracy",
+          "trustworthiness")
+COLUMNS = ("method", "dim", *SCORES, "seconds", "pareto")
+
+
+@dataclass
+class Fitted:
+    """One method's embedding of the training and the held-out rows, and its fitting time in seconds."""
+
+    method: str
+    family: str
+    Z_train: np.ndarray
+    Z_test: np.ndarray
+    seconds: float
+    default: bool = False
+    note: str = ""
+
+
+@dataclass
+class Config:
+    """What to run (built from the command line)."""
+
+    datasets: Sequence[str]
+    dims: Sequence[int]
+    seeds: Sequence[int]
+    regularizers: Sequence[str]
+    weights: Sequence[float | str]
+    baselines: Sequence[str] = BASELINE_NAMES
+    epochs: int | None = None  # None: the estimator's default
+    perplexities: Sequence[float] = TSNE_PERPLEXITIES
+    tsne: dict[str, Any] = field(default_factory=dict)  # options of openTSNE.TSNE
+    tsne_transform: dict[str, Any] = field(default_factory=dict)  # options of TSNEEmbedding.transform
+    max_rows: int | None = None  # a stratified random subset of each data set when it has more rows
+
+
+def _weight(text: str) -> float | str:
+    return "auto" if text == "auto" else float(text)
+
+
+def _label(regularizer: str, weight: float | str) -> str:
+    return f"{regularizer}, w={weight if weight == 'auto' else format(weight, 'g')}"
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, dict[str, Any], bool]]:
+    """(label, GaussianEmbedder params, is_default) for the default estimator and the sweep, without duplicates:
+    a sweep entry equal to the default is the default's row."""
+    from ..embedder import GaussianEmbedder
+
+    fixed = {"n_components": dim, "random_state": seed}
+    if config.epochs is not None:
+        fixed["max_epochs"] = config.epochs
+    default = GaussianEmbedder(**fixed).get_params()
+    methods = [(f"gaussify default ({_label(default['regularizer'], default['weight'])})", fixed, True)]
+    for regularizer in config.regularizers:
+        for weight in config.weights:
+            params = {**fixed, "regularizer": regularizer, "weight": weight}
+            if GaussianEmbedder(**params).get_params() != default:
+                methods.append((f"gaussify {_label(regularizer, weight)}", params, False))
+    return methods
+
+
+def _fit_methods(config: Config, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, dim: int,
+                 seed: int) -> Iterator[Fitted]:
+    """Fit every method of ``config`` at dimension ``dim``; yields one :class:`Fitted` at a time."""
+    from sklearn.decomposition import PCA
+
+    from ..baselines import make_baseline
+    from ..embedder import GaussianEmbedder
+    from ..training import TrainingDiverged
+    from ..tsne import most_gaussian_tsne
+
+    for label, params, default in _embedder_methods(config, dim, seed):
+        model = GaussianEmbedder(**params)
+        try:
+            _, seconds = _timed(lambda: model.fit(X_train, y_train))
+        except TrainingDiverged as error:  # keep going: the table says which settings diverge
+            yield Fitted(label, "gaussify", None, None, float("nan"), default, f"diverged: {error}")
+            continue
+        yield Fitted(label, "gaussify", model.transform(X_train), model.transform(X_test), seconds, default)
+
+    def with_baselines(name: str, family: str, T_train: np.ndarray, T_test: np.ndarray, seconds: float,
+                       alone: bool) -> Iterator[Fitted]:
+        if alone:
+            yield Fitted(name, family, T_train, T_test, seconds)
+        for baseline in config.baselines:
+            options = {"random_state": seed} if baseline == "rbig" else {}
+            post, post_seconds = _timed(lambda: make_baseline(baseline, **options).fit(T_train))
+            yield Fitted(f"{name} + {baseline}", family, post.transform(T_train), post.transform(T_test),
+                         seconds + post_seconds)
+
+    pca, seconds = _timed(lambda: PCA(dim, random_state=seed).fit(X_train))
+    yield from with_baselines("PCA", "PCA", pca.transform(X_train), pca.transform(X_test), seconds, alone=False)
+    if dim == 2:
+        search, seconds = _timed(lambda: most_gaussian_tsne(X_train, perplexities=config.perplexities, seeds=(seed,),
+                                                            **config.tsne))
+        name = f"t-SNE (perplexity {search.best['perplexity']:g})"
+        yield from with_baselines(name, "t-SNE", search.embedding, search.transform(X_test, **config.tsne_transform),
+                                  seconds, alone=True)
+
+
+def _count_methods(config: Config, dim: int) -> int:
+    n_embedders = len(_embedder_methods(config, dim, 0))
+    n_pca = len(config.baselines)
+    n_tsne = (1 + len(config.baselines)) if dim == 2 else 0
+    return n_embedders + n_pca + n_tsne
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """For each (cost, value) point: is it Pareto-optimal, i.e. does no other point have cost ≤ and value ≥
+    with one of them strict? NaN points are never optimal and dominate nothing."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    valid = ~np.isnan(pts).any(axis=1)
+    optimal = []
+    for i, (cost, value) in enumerate(pts):
+        others = pts[valid & (np.arange(len(pts)) != i)]
+        dominated = np.any((others[:, 0] <= cost) & (others[:, 1] >= value)
+                           & ((others[:, 0] < cost) | (others[:, 1] > value)))
+        optimal.append(bool(valid[i] and not dominated))
+    return optimal
+
+
+def _average(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (dataset, dim, method): numeric scores averaged over seeds (NaN-free values only)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["dim"], row["method"]), []).append(row)
+    averaged = []
+    for group in groups.values():
+        row = dict(group[0])
+        for key, value in row.items():
+            if isinstance(value, float):
+                values = [r[key] for r in group if not np.isnan(r[key])]
+                row[key] = float(np.mean(values)) if values else float("nan")
+        row["seeds"] = len(group)
+        averaged.append(row)
+    return averaged
+
+
+def _mark_front(rows: list[dict[str, Any]]) -> None:
+    """Set ``row["pareto"]`` ("✓" or "") within each (dataset, dim) group, in place."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["dim"]), []).append(row)
+    for group in groups.values():
+        flags = pareto_front([(r.get(GAUSSIANITY, np.nan), r.get(INFORMATION, np.nan)) for r in group])
+        for row, flag in zip(group, flags):
+            row["pareto"] = "✓" if flag else ""
+
+
+def run(config: Config, progress: bool = True) -> list[dict[str, Any]]:
+    """Fit and score every method; returns one row per (dataset, dim, method), averaged over seeds and with
+    the Pareto front marked."""
+    from sklearn.model_selection import train_test_split
+    from tqdm.auto import tqdm
+
+    from ..compare import score_embedding
+    from ..datasets import load
+
+    total = len(config.datasets) * len(config.seeds) * sum(_count_methods(config, dim) for dim in config.dims)
+    rows = []
+    with tqdm(total=total, desc="quality", unit="method", disable=not progress) as bar:
+        for dataset in config.datasets:
+            X, y = load(dataset, **DATASETS[dataset])
+            for seed in config.seeds:
+                X_used, y_used = X, y
+                if config.max_rows is not None and len(X) > config.max_rows:
+                    X_used, _, y_used, _ = train_test_split(X, y, train_size=config.max_rows, random_state=seed,
+                                                            stratify=y)
+                X_train, X_test, y_train, y_test = train_test_split(X_used, y_used, test_size=TEST_SIZE,
+                                                                    random_state=seed, stratify=y_used)
+                for dim in config.dims:
+                    for fitted in _fit_methods(config, X_train, y_train, X_test, dim, seed):
+                        bar.set_postfix_str(f"{dataset} {dim}-D {fitted.method}")
+                        scores = {} if fitted.Z_test is None else score_embedding(
+                            fitted.Z_test, y_test, Z_train=fitted.Z_train, y_train=y_train, X_test=X_test,
+                            random_state=seed)
+                        rows.append({"dataset": dataset, "dim": dim, "method": fitted.method, "family": fitted.family,
+                                     "default": fitted.default, "note": fitted.note,
+                                     **{c: float(scores.get(c, np.nan)) for c in SCORES},
+                                     "seconds": fitted.seconds})
+                        bar.update()
+    rows = _average(rows)
+    _mark_front(rows)
+    return rows
+
+
+def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) -> list[str]:
+    import torch
+
+    from .. import __version__
+    from ..embedder import GaussianEmbedder
+
+    cpu = platform.processor() or platform.machine()
+    versions = ", ".join(f"{name} {version(name)}" for name in ("torch", "numpy", "scipy", "scikit-learn", "openTSNE",
+                                                                "mnist1d"))
+    defaults = {k: v for k, v in GaussianEmbedder().get_params().items() if k not in ("n_components", "random_state")}
+    return [
+        "# Quality benchmark: Gaussianity against retained information", "",
+        f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- Machine: {platform.system()} {cpu}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+        f"device {'cuda' if torch.cuda.is_available() else 'cpu'}",
+        f"- Versions: gaussify {__version__}, Python {platform.python_version()}, {versions}",
+        f"- Command: `gaussify bench quality {' '.join(argv)}`".rstrip() + ("  (quick mode)" if quick else ""),
+        f"- Total run time: {seconds:.0f} s",
+        f"- Default estimator: `GaussianEmbedder(n_components, random_state=seed)` with {defaults}"
+        + (f"; max_epochs={config.epochs} for every GaussianEmbedder here" if config.epochs is not None else ""),
+        f"- Grid: datasets {list(config.datasets)}, dims {list(config.dims)}, seeds {list(config.seeds)}, "
+        f"regularizers {list(config.regularizers)} at weights {list(config.weights)}, baselines "
+        f"{list(config.baselines)} after PCA and (2-D) after the most Gaussian t-SNE over perplexities "
+        f"{list(config.perplexities)}",
+        f"- Held-out rows: {TEST_SIZE:.0%} of each data set (stratified). kl, negentropy, placement: nats, "
+        "lower is more Gaussian (kNN estimate); kl_lower_bound: largest 1-D bound; min_pvalue: smallest "
+        "Holm-adjusted p-value of the fast normality tests (below 0.05: normality rejected); knn_accuracy / "
+        "linear_accuracy: 5-NN and logistic-regression accuracy; trustworthiness: k = 10; seconds: fitting time "
+        "on the training rows (t-SNE: the whole perplexity search; + baseline: both).",
+        f"- pareto ✓: no method at the same (data set, dim) has both lower {GAUSSIANITY} and higher "
+        f"{INFORMATION}. **Bold**: the default estimator.", "",
+    ]
+
+
+def _summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Per (dataset, dim): is the default estimator on the front, and which methods are."""
+    from ..compare import format_table
+
+    summary = []
+    for key in dict.fromkeys((r["dataset"], r["dim"]) for r in rows):
+        group = [r for r in rows if (r["dataset"], r["dim"]) == key]
+        default = next(r for r in group if r["default"])
+        summary.append({"dataset": key[0], "dim": key[1], "default on front": "yes" if default["pareto"] else "no",
+                        "Pareto front (by KL)": "; ".join(r["method"] for r in sorted(group, key=lambda r: r["kl"])
+                                                          if r["pareto"])})
+    return ["## Summary", "", format_table(summary), ""]
+
+
+def markdown(rows: list[dict[str, Any]], header: list[str]) -> str:
+    """The report: header, summary, one table per data set, notes on failed fits."""
+    from ..compare import format_table
+
+    lines = header + _summary(rows)
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        shown = [{**r, "method": f"**{r['method']}**" if r["default"] else r["method"]}
+                 for r in rows if r["dataset"] == dataset]
+        lines += [f"## {dataset}", "", format_table(shown, COLUMNS), "", f"![Pareto plot](quality_{dataset}.png)", ""]
+    failed = [f"- {r['dataset']} {r['dim']}-D {r['method']}: {r['note']}" for r in rows if r["note"]]
+    if failed:
+        lines += ["## Failed fits", "", *failed, ""]
+    return "\n".join(lines)
+
+
+def pareto_plot(rows: list[dict[str, Any]], dataset: str, path: Path) -> None:
+    """KL (symlog) against 5-NN accuracy, one panel per dimension; the front is drawn as a step line and
+    labelled, the default estimator is a star."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dims = sorted({r["dim"] for r in rows if r["dataset"] == dataset})
+    fig, axes = plt.subplots(1, len(dims), figsize=(6.5 * len(dims), 5), squeeze=False)
+    colors = {"gaussify": "#1f77b4", "PCA": "#2ca02c", "t-SNE": "#d62728"}
+    for ax, dim in zip(axes[0], dims):
+        group = [r for r in rows if r["dataset"] == dataset and r["dim"] == dim and not np.isnan(r[GAUSSIANITY])]
+        for family, color in colors.items():
+            pts = [(r[GAUSSIANITY], r[INFORMATION]) for r in group if r["family"] == family and not r["default"]]
+            if pts:
+                ax.scatter(*zip(*pts), s=25, color=color, alpha=0.7, label=family)
+        default = [r for r in group if r["default"]]
+        ax.scatter([r[GAUSSIANITY] for r in default], [r[INFORMATION] for r in default], marker="*", s=250,
+                   color="#ff7f0e", edgecolor="black", zorder=5, label="default estimator")
+        front = sorted((r for r in group if r["pareto"]), key=lambda r: r[GAUSSIANITY])
+        ax.step([r[GAUSSIANITY] for r in front], [r[INFORMATION] for r in front], where="post", color="gray",
+                lw=1, zorder=1)
+        for r in front:
+            ax.annotate(r["method"], (r[GAUSSIANITY], r[INFORMATION]), fontsize=7, xytext=(4, -8),
+                        textcoords="offset points")
+        ax.set_xscale("symlog", linthresh=0.01)
+        ax.set_xlim(left=0)
+        ax.set(xlabel=f"{GAUSSIANITY} to N(0, I), held-out (nats, lower is more Gaussian)",
+               ylabel="5-NN accuracy, held-out (higher keeps more)", title=f"{dataset}, {dim}-D")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..regularizers import REGISTRY
+
+    parser = argparse.ArgumentParser(prog="gaussify bench quality", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one small data set, few methods, few epochs")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                        help="directory for quality.md and quality_<dataset>.png (default: benchmarks/results)")
+    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), help=f"default: {list(DEFAULT_DATASETS)}")
+    parser.add_argument("--dims", nargs="+", type=int, help="embedding dimensions (default: 2 8)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds of the split and of every method (default: 0)")
+    parser.add_argument("--regularizers", nargs="+", choices=sorted(REGISTRY), help="default: all")
+    parser.add_argument("--weights", nargs="+", help=f"weights, numbers or auto (default: {list(DEFAULT_WEIGHTS)})")
+    parser.add_argument("--perplexities", nargs="+", type=float,
+                        help=f"t-SNE perplexities searched (default: {list(TSNE_PERPLEXITIES)})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config:
+    from ..regularizers import REGISTRY
+
+    base = dict(QUICK) if args.quick else {}
+    try:
+        weights = [_weight(w) for w in (args.weights or base.get("weights", DEFAULT_WEIGHTS))]
+    except ValueError:
+        parser.error(f"--weights must be numbers or 'auto', got {args.weights}")
+    dims = args.dims or base.get("dims", (2, 8))
+    if any(d < 1 for d in dims):
+        parser.error("--dims must be positive")
+    return Config(datasets=args.datasets or base.get("datasets", DEFAULT_DATASETS), dims=dims,
+                  seeds=args.seeds or (0,), regularizers=args.regularizers or base.get("regularizers", tuple(REGISTRY)),
+                  weights=weights, baselines=base.get("baselines", BASELINE_NAMES), epochs=base.get("epochs"),
+                  perplexities=args.perplexities or base.get("perplexities", TSNE_PERPLEXITIES),
+                  tsne=base.get("tsne", {}), tsne_transform=base.get("tsne_transform", {}),
+                  max_rows=base.get("max_rows"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, write ``quality.md`` and the Pareto plots to ``--out``; returns the exit status."""
+    from ..metrics.report import write_text_atomic
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    config = _config(args, parser)
+    start = time.perf_counter()
+    rows = run(config, progress=not args.no_progress)
+    header = _header(config, argv, args.quick, time.perf_counter() - start)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = markdown(rows, header)
+    write_text_atomic(args.out / "quality.md", report)
+    for dataset in config.datasets:
+        pareto_plot(rows, dataset, args.out / f"quality_{dataset}.png")
+    print(report)
+    print(f"wrote {args.out / 'quality.md'} and {len(config.datasets)} Pareto plot(s)")
+    return 0
