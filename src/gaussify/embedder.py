@@ -1,0 +1,313 @@
+"""``GaussianEmbedder``: a scikit-learn estimator that trains a small encoder whose embedding
+keeps what a task needs and comes out N(0, I) (or a given target), and maps new points."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import Tensor, nn
+
+from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer
+from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask,
+                    Task, knn_indices, mlp)
+from .training import train
+
+__all__ = ["GaussianEmbedder", "Encoder"]
+
+DEFAULT_REGULARIZER = "swd"
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "encoder.safetensors"
+
+
+class Encoder(nn.Module):
+    """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` for ``"kl"``."""
+
+    def __init__(self, n_features: int, n_components: int, hidden: tuple[int, ...], stochastic: bool) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        if stochastic:
+            width = hidden[-1] if hidden else n_features
+            self.body = mlp(n_features, hidden[:-1], width) if hidden else nn.Identity()
+            self.head: nn.Module = nn.Sequential(nn.SiLU(), GaussianHead(width, n_components)) if hidden \
+                else GaussianHead(width, n_components)
+        else:
+            self.body = mlp(n_features, hidden, n_components)
+            self.head = nn.Identity()
+
+    def scale_inputs(self, x: Tensor) -> Tensor:
+        return (x - self.shift) / self.scale
+
+    def forward(self, x: Tensor) -> Tensor | Posterior:
+        return self.head(self.body(self.scale_inputs(x)))
+
+    def embed(self, x: Tensor) -> Tensor:
+        out = self(x)
+        return out.mean if isinstance(out, Posterior) else out
+
+
+class GaussianEmbedder(TransformerMixin, BaseEstimator):
+    """Train an encoder x ↦ z ∈ R^k with ``loss = task + weight · regularizer(z)`` so that the
+    embedding is N(0, I_k) and keeps what the task needs; ``transform`` maps new points.
+
+    Parameters
+    ----------
+    n_components : embedding dimension k.
+    regularizer : a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``,
+        ``"moments"``, ``"adversarial"``, ``"kl"``); ``"kl"`` makes the encoder stochastic.
+    weight : the regularizer's weight, or ``"auto"`` for a Lagrange multiplier that holds the
+        batches' sliced Wasserstein statistic at the level of true Gaussian batches.
+    hidden_layer_sizes : widths of the MLP's hidden layers.
+    task : ``"auto"`` (``"supervised"`` when ``y`` is given, else ``"neighbors"``),
+        ``"supervised"`` (cross-entropy for class labels, MSE for continuous targets),
+        ``"reconstruction"``, ``"neighbors"`` (keep input-space k-nearest neighbours close), or a
+        callable ``fn(z, x_scaled, y_batch) -> loss``.
+    regularizer_kwargs : options passed to the regularizer's constructor.
+    max_epochs, batch_size, learning_rate : the optimisation (Adam).
+    validation_fraction, n_iter_no_change : early stopping on the task loss of a held-out split
+        (0, the default, disables it and trains ``max_epochs``: with a strong regularizer the
+        validation task loss first rises, so stopping on it restores an untrained encoder).
+    The defaults (``"swd"``, weight 10, 200 epochs) were chosen on held-out digits: the
+    sliced Wasserstein penalty kept the best balance of Gaussianity and 5-NN accuracy.
+    device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …
+    random_state : seed for initialisation, shuffling and the regularizer's directions.
+    verbose : show a progress bar.
+
+    Attributes
+    ----------
+    encoder_ : the trained :class:`Encoder` (on CPU, eval mode).
+    n_features_in_, loss_curve_ (training loss per epoch), history_ (all curves),
+    gaussianity_ : :class:`~gaussify.GaussianityReport` of the training embedding (None below 16 rows).
+    """
+
+    def __init__(self, n_components: int = 2, *, regularizer: str = DEFAULT_REGULARIZER,
+                 weight: float | str = 10.0, hidden_layer_sizes: tuple[int, ...] = (256, 256),
+                 task: str | Callable = "auto", regularizer_kwargs: dict | None = None, max_epochs: int = 200,
+                 batch_size: int = 256, learning_rate: float = 1e-3, validation_fraction: float = 0.0,
+                 n_iter_no_change: int = 20, device: str = "auto", random_state: int | None = None,
+                 verbose: bool = False) -> None:
+        self.n_components = n_components
+        self.regularizer = regularizer
+        self.weight = weight
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.task = task
+        self.regularizer_kwargs = regularizer_kwargs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------------------- checks
+    def _check_params(self) -> None:
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+        for name in ("n_components", "max_epochs", "batch_size", "n_iter_no_change"):
+            positive_int(name)
+        if self.regularizer not in REGISTRY:
+            raise ValueError(f"unknown regularizer {self.regularizer!r}; choose one of {sorted(REGISTRY)}")
+        if not (self.weight == "auto" or (isinstance(self.weight, (int, float)) and self.weight >= 0)):
+            raise ValueError(f"weight must be a non-negative number or 'auto', got {self.weight!r}")
+        if not (callable(self.task) or self.task in TASKS):
+            raise ValueError(f"task must be one of {TASKS} or a callable, got {self.task!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if any(isinstance(w, bool) or int(w) != w or w < 1 for w in self.hidden_layer_sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+
+    def _torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    # ----------------------------------------------------------------------------- fit
+    def fit(self, X, y=None) -> "GaussianEmbedder":
+        """Train the encoder on X (n_samples, n_features), with labels or targets y if given."""
+        self._check_params()
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        if X.shape[0] < 2:
+            raise ValueError(f"n_samples={X.shape[0]}: at least 2 samples are needed")
+        seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1)) if self.random_state is None \
+            else int(self.random_state)
+        device = self._torch_device()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            self._fit(X, y, seed, device)
+        return self
+
+    def _fit(self, X: np.ndarray, y, seed: int, device: torch.device) -> None:
+        rng = np.random.default_rng(seed)
+        n = X.shape[0]
+        n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
+        perm = rng.permutation(n)
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+        hidden = tuple(int(w) for w in self.hidden_layer_sizes)
+        encoder = Encoder(X.shape[1], self.n_components, hidden, stochastic=self.regularizer == "kl")
+        shift = X[train_idx].mean(0)
+        scale = X[train_idx].std(0)
+        encoder.shift.copy_(torch.from_numpy(shift))
+        encoder.scale.copy_(torch.from_numpy(np.where(scale > 1e-8 * max(1.0, float(np.abs(shift).max())), scale, 1.0)))
+        encoder.to(device)
+        X_t = torch.as_tensor(X, device=device)
+        task = self._make_task(X, y, encoder, train_idx, seed).to(device)
+        regularizer = make_regularizer(self.regularizer, self.n_components, seed=seed,
+                                       **(self.regularizer_kwargs or {})).to(device)
+        result = train(encoder, regularizer, task, X_t, torch.as_tensor(train_idx, device=device),
+                       torch.as_tensor(val_idx, device=device) if n_val else None, weight=self.weight,
+                       max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                       n_iter_no_change=self.n_iter_no_change, seed=seed, verbose=self.verbose)
+        self.encoder_ = encoder.cpu().eval()
+        self.history_ = result.history
+        self.loss_curve_ = list(result.history["loss"])
+        self.n_epochs_ = result.epochs
+        self.regularizer_ = regularizer.cpu()
+        from .metrics import evaluate
+
+        # evaluate() needs 16 rows for its estimates; tinier training sets get no report
+        self.gaussianity_ = evaluate(self._embed(X[train_idx]), tests="fast") if len(train_idx) >= 16 else None
+
+    def _make_task(self, X: np.ndarray, y, encoder: Encoder, train_idx: np.ndarray, seed: int) -> Task:
+        task = self.task
+        y_t = None
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}")
+        if callable(task):
+            return CallableTask(task, None if y is None else torch.as_tensor(y))
+        if task == "auto":
+            task = "supervised" if y is not None else "neighbors"
+        k = self.n_components
+        if task == "supervised":
+            if y is None:
+                raise ValueError("task='supervised' needs labels or targets y")
+            if _is_classification(y):
+                classes, codes = np.unique(y, return_inverse=True)
+                self.classes_ = classes
+                return ClassificationTask(torch.as_tensor(codes.reshape(-1)), k, len(classes))
+            y2 = np.asarray(y, dtype=np.float32).reshape(X.shape[0], -1)
+            if not np.isfinite(y2).all():
+                raise ValueError("y contains NaN or Inf")
+            std = y2[train_idx].std(0)
+            targets = (y2 - y2[train_idx].mean(0)) / np.where(std > 0, std, 1.0)
+            return RegressionTask(torch.as_tensor(targets), k)
+        if task == "reconstruction":
+            return ReconstructionTask(k, X.shape[1], tuple(int(w) for w in self.hidden_layer_sizes))
+        scaled = (X - encoder.shift.numpy()) / encoder.scale.numpy()
+        return NeighborsTask(torch.as_tensor(knn_indices(scaled, 15, seed)))
+
+    # ----------------------------------------------------------------------------- transform
+    def _embed(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        with torch.no_grad():
+            parts = [self.encoder_.embed(torch.as_tensor(X[i : i + batch_size]))
+                     for i in range(0, X.shape[0], batch_size)]
+        return torch.cat(parts).numpy().astype(np.float64) if parts else np.empty((0, self.n_components))
+
+    def transform(self, X) -> np.ndarray:
+        """Embed X in eval mode (the mean for ``"kl"``): a row's embedding never depends on its batch."""
+        check_is_fitted(self, "encoder_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self._embed(X)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        return self.fit(X, y).transform(X)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
+        return np.asarray([f"gaussify{i}" for i in range(self.n_components)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
+
+    # ----------------------------------------------------------------------------- persistence
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``encoder.safetensors`` and ``config.json`` (hyperparameters, shapes, curves) to
+        ``directory`` atomically: the files appear complete or not at all. No pickle."""
+        from safetensors.torch import save_file
+
+        check_is_fitted(self, "encoder_")
+        if callable(self.task):
+            raise ValueError("a model trained with a callable task cannot be saved: its loss is code, not data")
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
+        config = {"format": "gaussify.GaussianEmbedder/1", "params": params,
+                  "n_features_in": int(self.n_features_in_), "history": self.history_,
+                  "n_epochs": self.n_epochs_}
+        if hasattr(self, "feature_names_in_"):
+            config["feature_names_in"] = [str(f) for f in self.feature_names_in_]
+        staging = Path(tempfile.mkdtemp(prefix=".gaussify-", dir=directory.parent))
+        state = {k: v.contiguous() for k, v in self.encoder_.state_dict().items()}
+        save_file(state, staging / WEIGHTS_FILE)
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=".gaussify-old-", dir=directory.parent))
+            os.replace(directory, old / "model")
+            os.replace(staging, directory)
+            _remove_tree(old)
+        else:
+            os.replace(staging, directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "GaussianEmbedder":
+        """Restore a model written by :meth:`save`; ``transform`` gives identical results."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.is_file():
+            raise FileNotFoundError(f"no gaussify model in {directory} (missing {CONFIG_FILE})")
+        config = json.loads(config_path.read_text())
+        if config.get("format") != "gaussify.GaussianEmbedder/1":
+            raise ValueError(f"{config_path} is not a gaussify.GaussianEmbedder model")
+        params = dict(config["params"])
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        model = cls(**params)
+        encoder = Encoder(config["n_features_in"], model.n_components, params["hidden_layer_sizes"],
+                          stochastic=model.regularizer == "kl")
+        encoder.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        model.encoder_ = encoder.eval()
+        model.n_features_in_ = config["n_features_in"]
+        if "feature_names_in" in config:
+            model.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
+        model.history_ = config["history"]
+        model.loss_curve_ = list(model.history_["loss"])
+        model.n_epochs_ = config["n_epochs"]
+        return model
+
+
+def _is_classification(y: np.ndarray) -> bool:
+    """Labels are classes unless they are floats that are not all integers."""
+    if y.ndim > 1 and y.shape[1] > 1:
+        return False
+    if y.dtype.kind in "OUSb" or y.dtype.kind in "iu":
+        return True
+    y = y.astype(np.float64)
+    return bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)) and len(np.unique(y)) <= max(2, y.size // 2))
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

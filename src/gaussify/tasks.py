@@ -1,0 +1,137 @@
+"""Task losses that decide what the embedding keeps (the seed's "pseudo-decoder").
+
+A task sees the embedding ``z`` of a minibatch (and, for the neighbour task, of each row's
+sampled input-space neighbour) and returns a scalar loss. The Gaussian regularizer is added
+on top by the training loop.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["Task", "ClassificationTask", "RegressionTask", "ReconstructionTask", "NeighborsTask",
+           "CallableTask", "TASKS"]
+
+
+class Task(nn.Module):
+    """Base class. ``rows(idx, generator)`` lists the rows to encode for a minibatch of indices
+    (the batch itself by default); ``forward(z, x, idx)`` returns the loss, where ``z`` holds the
+    embeddings of those rows and ``x`` their (scaled) inputs."""
+
+    def rows(self, idx: Tensor, generator: torch.Generator) -> Tensor:
+        return idx
+
+    def forward(self, z: Tensor, x: Tensor, idx: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class ClassificationTask(Task):
+    """Cross-entropy of a distance head: logits_k = −s · ‖z − c_k‖² with learnable prototypes c_k
+    and inverse temperature s = exp(log_scale) (Snell et al. 2017). Its decision regions are
+    Voronoi cells, which can tile a Gaussian without every class meeting at the origin (a linear
+    head's cones do), and s sharpens the head without inflating z. On digits it gave a more
+    Gaussian held-out embedding than a linear head at about the same 5-NN accuracy."""
+
+    def __init__(self, labels: Tensor, dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("labels", labels)
+        self.prototypes = nn.Parameter(torch.randn(n_classes, dim))
+        self.log_scale = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z: Tensor, x: Tensor, idx: Tensor) -> Tensor:
+        logits = -self.log_scale.exp() * torch.cdist(z, self.prototypes).square()
+        return F.cross_entropy(logits, self.labels[idx])
+
+
+class RegressionTask(Task):
+    """Mean squared error of a linear head on z against standardised continuous targets."""
+
+    def __init__(self, targets: Tensor, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("targets", targets)
+        self.head = nn.Linear(dim, targets.shape[1])
+
+    def forward(self, z: Tensor, x: Tensor, idx: Tensor) -> Tensor:
+        return F.mse_loss(self.head(z), self.targets[idx])
+
+
+class ReconstructionTask(Task):
+    """Mean squared error of an MLP decoder that maps z back to the (scaled) input."""
+
+    def __init__(self, dim: int, n_features: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.decoder = mlp(dim, tuple(reversed(hidden)), n_features)
+
+    def forward(self, z: Tensor, x: Tensor, idx: Tensor) -> Tensor:
+        return F.mse_loss(self.decoder(z), x)
+
+
+class NeighborsTask(Task):
+    """Keep input-space neighbours close: for each row i and one of its k nearest neighbours j,
+    −log q_ij − mean_{l≠i} log(1 − q_il) with the Cauchy kernel q = 1/(1 + ‖z_i − z_j‖²)
+    (the attraction/repulsion of UMAP, McInnes et al. 2018, with in-batch negatives)."""
+
+    def __init__(self, neighbors: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("neighbors", neighbors)
+
+    def rows(self, idx: Tensor, generator: torch.Generator) -> Tensor:
+        pick = torch.randint(self.neighbors.shape[1], (idx.shape[0],), generator=generator)
+        return torch.cat([idx, self.neighbors[idx, pick.to(idx.device)]])
+
+    def forward(self, z: Tensor, x: Tensor, idx: Tensor) -> Tensor:
+        n = z.shape[0] // 2
+        anchor, positive = z[:n], z[n:]
+        attract = torch.log1p((anchor - positive).pow(2).sum(1)).mean()
+        q = 1.0 / (1.0 + torch.cdist(anchor, anchor).pow(2))
+        off_diagonal = ~torch.eye(n, dtype=torch.bool, device=z.device)
+        repel = -torch.log1p(-q[off_diagonal].clamp(max=1 - 1e-6)).mean()
+        return attract + repel
+
+
+class CallableTask(Task):
+    """A user's loss ``fn(z, x, y_batch)`` (``y_batch`` is None without labels)."""
+
+    def __init__(self, fn: Callable[[Tensor, Tensor, Tensor | None], Tensor], y: Tensor | None) -> None:
+        super().__init__()
+        self.fn = fn
+        self.y = y
+
+    def forward(self, z: Tensor, x: Tensor, idx: Tensor) -> Tensor:
+        loss = self.fn(z, x, None if self.y is None else self.y[idx.to(self.y.device)])
+        if not isinstance(loss, Tensor) or loss.ndim != 0:
+            raise TypeError("a callable task must return a 0-dim torch.Tensor loss")
+        return loss
+
+
+TASKS = ("auto", "supervised", "reconstruction", "neighbors")
+
+
+def mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
+    """Linear → SiLU blocks (no batch statistics, so a point's output never depends on its batch)."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(n_in, width), nn.SiLU()]
+        n_in = width
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def knn_indices(X: np.ndarray, k: int, random_state: int, n_jobs: int = 1) -> np.ndarray:
+    """Indices (n, k) of each row's k nearest neighbours, itself excluded: exact below 10,000 rows,
+    Annoy's approximate index (through openTSNE) above."""
+    k = min(k, X.shape[0] - 1)
+    if X.shape[0] <= 10_000:
+        from sklearn.neighbors import NearestNeighbors
+
+        _, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+        return idx[:, 1:]
+    from openTSNE.nearest_neighbors import Annoy
+
+    idx, _ = Annoy(X, k, random_state=random_state, n_jobs=n_jobs).build()
+    return idx

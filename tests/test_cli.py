@@ -1,0 +1,124 @@
+"""The command line: round trips through every file format, reports, and one-line errors with
+exit status 2 for every user mistake."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gaussify.cli import app
+from gaussify.io import read_table, write_table
+
+runner = CliRunner()
+FAST = ["--epochs", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    y = rng.integers(3, size=200)
+    X = rng.normal(size=(200, 5)) + 3.0 * np.eye(5)[y]
+    folder = tmp_path_factory.mktemp("data")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)]).assign(label=[f"c{v}" for v in y])
+    frame.to_csv(folder / "train.csv", index=False)
+    frame.to_parquet(folder / "train.parquet", index=False)
+    np.save(folder / "train.npy", X)
+    return folder
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("fmt, labels", [(".csv", "label"), (".parquet", "label"), (".npy", None)])
+def test_fit_transform_evaluate_round_trip(table, tmp_path, fmt, labels):
+    source = table / f"train{fmt}"
+    label_args = ["--labels", labels] if labels else []
+    fitted = invoke("fit", source, "--dim", 2, "--model", tmp_path / "model", "--out", tmp_path / f"z{fmt}",
+                    *label_args, *FAST)
+    assert fitted.exit_code == 0, fitted.output
+    assert "saved the model" in fitted.output
+    moved = invoke("transform", tmp_path / "model", source, "--out", tmp_path / f"again{fmt}", *label_args)
+    assert moved.exit_code == 0, moved.output
+    Z, _, columns = read_table(tmp_path / f"again{fmt}")
+    assert Z.shape == (200, 2)
+    np.testing.assert_allclose(Z, read_table(tmp_path / f"z{fmt}")[0], rtol=1e-6)
+    if fmt != ".npy":
+        assert columns == ["z0", "z1"]
+    scored = invoke("evaluate", tmp_path / f"z{fmt}", "--tests", "fast", "--json", tmp_path / "r.json",
+                    "--report", tmp_path / "r.html")
+    assert scored.exit_code == 0, scored.output
+    assert "Henze–Zirkler" in scored.output
+    assert json.loads((tmp_path / "r.json").read_text())["n"] == 200
+    assert "data:image/png;base64," in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_tsne_command(table, tmp_path):
+    result = invoke("tsne", table / "train.npy", "--out", tmp_path / "t.csv", "--perplexities", "10,20",
+                    "--seeds", 1, "--post", "rbig", "--quiet", "--report", tmp_path / "t.html")
+    assert result.exit_code == 0, result.output
+    assert "chosen run: perplexity=" in result.output
+    assert read_table(tmp_path / "t.csv")[0].shape == (200, 2)
+    assert (tmp_path / "t.html").is_file()
+
+
+@pytest.fixture(scope="module")
+def bad_files(table, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    frame = pd.read_csv(table / "train.csv")
+    frame.to_csv(folder / "text.csv", index=False)  # 'label' is not numeric
+    with_nan = frame.drop(columns="label")
+    with_nan.iloc[3, 1] = np.nan
+    with_nan.to_csv(folder / "nan.csv", index=False)
+    (folder / "table.txt").write_text("1,2\n")
+    return folder
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "{bad}/missing.csv", "--model", "{tmp}/m"], "no such file"),
+    (["fit", "{bad}/text.csv", "--model", "{tmp}/m"], "not numeric"),
+    (["fit", "{data}/train.csv", "--labels", "species", "--model", "{tmp}/m"], "no column named 'species'"),
+    (["fit", "{bad}/nan.csv", "--model", "{tmp}/m"], "NaN"),
+    (["fit", "{bad}/table.txt", "--model", "{tmp}/m"], "unsupported file type"),
+    (["fit", "{data}/train.npy", "--model", "{tmp}/m", "--weight", "heavy"], "--weight"),
+    (["fit", "{data}/train.npy", "--model", "{tmp}/m", "--regularizer", "vae"], "unknown regularizer"),
+    (["fit", "{data}/train.npy", "--labels", "label", "--model", "{tmp}/m"], ".npy files have no column names"),
+    (["transform", "{tmp}", "{data}/train.npy", "--out", "{tmp}/z.npy"], "no gaussify model"),
+    (["evaluate", "{bad}/nan.csv"], "NaN"),
+    (["evaluate", "{data}/train.npy", "--tests", "shapiro_wilk"], "unknown test"),
+    (["tsne", "{data}/train.npy", "--out", "{tmp}/t.npy", "--perplexities", "a,b"], "--perplexities"),
+])
+def test_user_errors_exit_2_with_one_line(table, bad_files, tmp_path, args, message):
+    args = [a.format(bad=bad_files, data=table, tmp=tmp_path) for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("gaussify: error:") and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_help_everywhere():
+    for command in ([], ["fit"], ["transform"], ["evaluate"], ["tsne"], ["demo"], ["bench"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_write_table_is_atomic_and_checks_the_extension(tmp_path):
+    with pytest.raises(ValueError, match="unsupported file type"):
+        write_table(tmp_path / "z.txt", np.zeros((2, 2)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_quick(tmp_path):
+    result = invoke("demo", "--quick", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "comparison.md").read_text().splitlines()
+    methods = [line.split("|")[1].strip() for line in table[2:]]
+    assert methods[0].endswith("(default)")
+    assert {"PCA whitening", "t-SNE + quantile", "t-SNE + rbig"} <= set(methods)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Comparison of methods on held-out digits" in page and "training curves" in page
+    assert (tmp_path / "model" / "config.json").is_file()

@@ -1,0 +1,159 @@
+"""GaussianEmbedder: the scikit-learn contract, determinism, batch independence, every task, the
+auto weight, saving and loading, and a clean stop on a non-finite loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import check_estimator
+
+from gaussify import GaussianEmbedder, TrainingDiverged
+
+SMALL = dict(hidden_layer_sizes=(16,), batch_size=64, max_epochs=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    y = rng.integers(3, size=300)
+    X = rng.normal(size=(300, 6)) + 4.0 * np.eye(6)[y]
+    return X.astype(np.float32), y
+
+
+def test_scikit_learn_contract():
+    check_estimator(GaussianEmbedder(**SMALL))
+
+
+def test_get_params_round_trip():
+    model = GaussianEmbedder(3, regularizer="swd", weight="auto", **SMALL)
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_fit_transform_shapes_and_attributes(blobs):
+    X, y = blobs
+    model = GaussianEmbedder(2, **SMALL).fit(X, y)
+    Z = model.transform(X)
+    assert Z.shape == (300, 2) and Z.dtype == np.float64 and np.isfinite(Z).all()
+    assert model.n_features_in_ == 6 and list(model.classes_) == [0, 1, 2]
+    assert len(model.loss_curve_) == model.n_epochs_ == 3
+    assert model.gaussianity_.n == len(X)  # no validation split by default: every row trains
+    assert not model.encoder_.training
+
+
+def test_same_seed_same_embedding(blobs):
+    X, y = blobs
+    a = GaussianEmbedder(2, **SMALL).fit(X, y).transform(X)
+    b = GaussianEmbedder(2, **SMALL).fit(X, y).transform(X)
+    c = GaussianEmbedder(2, **{**SMALL, "random_state": 1}).fit(X, y).transform(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_leaves_global_rng_alone(blobs):
+    X, y = blobs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    GaussianEmbedder(2, **SMALL).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_embedding_of_a_point_does_not_depend_on_its_batch(blobs):
+    X, y = blobs
+    model = GaussianEmbedder(2, regularizer="kl", **SMALL).fit(X, y)
+    np.testing.assert_allclose(model.transform(X[:7]), model.transform(X)[:7], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("task, labels", [("supervised", "classes"), ("supervised", "continuous"),
+                                          ("reconstruction", None), ("neighbors", None), ("auto", None)])
+def test_every_task_trains(blobs, task, labels):
+    X, y = blobs
+    target = {"classes": y, "continuous": X[:, 0] * 0.5 + 0.1, None: None}[labels]
+    model = GaussianEmbedder(2, task=task, **SMALL).fit(X, target)
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+    assert np.isfinite(model.transform(X)).all()
+
+
+def test_callable_task_gets_the_batch_labels(blobs):
+    X, y = blobs
+    seen = []
+
+    def loss(z, x, y_batch):
+        seen.append(y_batch.shape[0])
+        return (z - y_batch[:, None].to(z.dtype)).pow(2).mean()
+
+    GaussianEmbedder(2, task=loss, **SMALL).fit(X, y)
+    assert seen and max(seen) == 64
+
+
+def test_auto_weight_moves_the_multiplier(blobs):
+    X, y = blobs
+    model = GaussianEmbedder(2, weight="auto", **{**SMALL, "max_epochs": 4}).fit(X, y)
+    weights = model.history_["weight"]
+    assert len(set(weights)) > 1 and all(w > 0 for w in weights)
+
+
+def test_save_load_round_trip(blobs, tmp_path):
+    X, y = blobs
+    model = GaussianEmbedder(2, regularizer="kl", **SMALL).fit(X, y)
+    model.save(tmp_path / "model")
+    model.save(tmp_path / "model")  # overwriting an existing model works
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "encoder.safetensors"]
+    loaded = GaussianEmbedder.load(tmp_path / "model")
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    assert loaded.loss_curve_ == model.loss_curve_
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no gaussify model"):
+        GaussianEmbedder.load(tmp_path)
+    (tmp_path / "config.json").write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match="not a gaussify"):
+        GaussianEmbedder.load(tmp_path)
+
+
+def test_non_finite_loss_stops_with_a_clear_error(blobs):
+    X, y = blobs
+    calls = []
+
+    def loss(z, x, y_batch):
+        calls.append(1)
+        value = z.pow(2).mean()
+        return value * float("nan") if len(calls) > 5 else value
+
+    model = GaussianEmbedder(2, task=loss, **{**SMALL, "max_epochs": 10})
+    with pytest.raises(TrainingDiverged, match="kept the last good weights"):
+        model.fit(X, y)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"n_components": 0}, "n_components"),
+    ({"regularizer": "vae"}, "unknown regularizer"),
+    ({"weight": -1.0}, "weight"),
+    ({"task": "cluster"}, "task"),
+    ({"validation_fraction": 1.0}, "validation_fraction"),
+    ({"learning_rate": 0.0}, "learning_rate"),
+    ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
+])
+def test_bad_parameters(blobs, params, match):
+    X, y = blobs
+    with pytest.raises(ValueError, match=match):
+        GaussianEmbedder(**{**SMALL, **params}).fit(X, y)
+
+
+def test_supervised_task_needs_labels(blobs):
+    with pytest.raises(ValueError, match="needs labels"):
+        GaussianEmbedder(task="supervised", **SMALL).fit(blobs[0])
+
+
+def test_early_stopping_runs_until_the_validation_loss_stalls(blobs):
+    X, y = blobs
+    model = GaussianEmbedder(2, **{**SMALL, "max_epochs": 30, "n_iter_no_change": 3,
+                                   "validation_fraction": 0.2}).fit(X, y)
+    val = model.history_["val_loss"]
+    assert model.n_epochs_ > 3  # improving at first: the patience counter must not start at once
+    if model.n_epochs_ < 30:  # stopped early: the last 3 epochs did not improve on the best
+        assert min(val[-3:]) >= min(val[:-3]) * (1 - 1e-4)
