@@ -118,7 +118,7 @@ def test_demo_quick(tmp_path):
     table = (tmp_path / "comparison.md").read_text().splitlines()
     methods = [line.split("|")[1].strip() for line in table[2:]]
     assert methods[0].endswith("(default)")
-    assert {"PCA whitening", "t-SNE + quantile", "t-SNE + rbig"} <= set(methods)
+    assert {"PCA whitening", "t-SNE + whiten", "t-SNE + quantile", "t-SNE + rbig"} <= set(methods)
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Comparison of methods on held-out digits" in page and "training curves" in page
     assert (tmp_path / "model" / "config.json").is_file()

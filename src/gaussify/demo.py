@@ -78,7 +78,7 @@ def run_demo(out: str | Path, *, quick: bool = False, echo: Callable[[str], None
     tsne_seconds = time.perf_counter() - start
     add(f"t-SNE (perplexity {search.best['perplexity']:g}, seed {search.best['seed']})", 2, T_train, T_test,
         tsne_seconds)
-    for post in ("quantile", "rbig"):
+    for post in ("whiten", "quantile", "rbig"):
         start = time.perf_counter()
         fitted = make_baseline(post).fit(T_train)
         add(f"t-SNE + {post}", 2, fitted.transform(T_train), fitted.transform(T_test),
