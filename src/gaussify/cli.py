@@ -80,9 +80,11 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
         labels: LabelsOption = None,
         regularizer: Annotated[Optional[str], typer.Option(help="Regularizer name (default: the estimator's).")]
         = None,
-        weight: Annotated[str, typer.Option(help="Regularizer weight, or 'auto'.")] = "1.0",
+        weight: Annotated[Optional[str], typer.Option(help="Regularizer weight, or 'auto' (default: the "
+                                                     "estimator's).")] = None,
         task: Annotated[str, typer.Option(help="auto, supervised, reconstruction or neighbors.")] = "auto",
-        epochs: Annotated[int, typer.Option(min=1, help="Maximum number of epochs.")] = 100,
+        epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum number of epochs (default: the "
+                                                      "estimator's).")] = None,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
         out: Annotated[Optional[Path], typer.Option(help="Also write the training embedding here.")] = None,
         report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the training embedding.")]
@@ -93,8 +95,13 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
     from .io import read_table, write_table
 
     X, y, _ = read_table(input, labels)
-    estimator = GaussianEmbedder(dim, regularizer=regularizer or DEFAULT_REGULARIZER, weight=_parse_weight(weight),
-                                 task=task, max_epochs=epochs, random_state=seed, verbose=not quiet)
+    options = {"regularizer": regularizer or DEFAULT_REGULARIZER, "task": task, "random_state": seed,
+               "verbose": not quiet}
+    if weight is not None:
+        options["weight"] = _parse_weight(weight)
+    if epochs is not None:
+        options["max_epochs"] = epochs
+    estimator = GaussianEmbedder(dim, **options)
     estimator.fit(X, y)
     estimator.save(model)
     typer.echo(f"trained {estimator.n_epochs_} epochs; saved the model to {model}")
