@@ -26,6 +26,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_speed.py --out benchmarks/results
 	$(PY) benchmarks/bench_quality.py --out benchmarks/results
+	$(PY) benchmarks/bench_metrics.py --out benchmarks/results/metrics.md
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
