@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from gaussify import GaussianHead, Posterior, make_regularizer
 from gaussify.datasets import digits, gaussian_mixture
 from gaussify.distributed import rank, world_size
+from gaussify.io import atomic_path
 from gaussify.metrics.streaming import evaluate_streaming
 from gaussify.regularizers import REGISTRY
 
@@ -89,13 +90,6 @@ class Model(nn.Module):
         out = self.encoder(x)
         z = out.sample if isinstance(out, Posterior) else out
         return out, z, self.head(z)
-
-
-def save_atomic(state: dict, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename it over ``path`` (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -160,7 +154,8 @@ def run(args: argparse.Namespace) -> dict:
         if hasattr(reg, "optimizer"):  # the adversarial critic's own optimizer
             state["regularizer_optimizer"] = reg.optimizer.state_dict()
         if r == 0:
-            save_atomic(state, checkpoint)
+            with atomic_path(checkpoint) as tmp:  # a crash never leaves half a checkpoint
+                torch.save(state, tmp)
             with open(args.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(metrics) + "\n")
             print(json.dumps(metrics), flush=True)

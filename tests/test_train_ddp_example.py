@@ -76,7 +76,7 @@ def test_resume_continues_the_same_run(tmp_path, example):
     for name, value in full[0]["model"].items():
         torch.testing.assert_close(resumed[0]["model"][name], value, atol=0, rtol=0, msg=name)
     assert [m["epoch"] for m in resumed[1]] == [1, 2]
-    assert not list((tmp_path / "resumed").glob(".*.tmp"))  # the atomic save left no temporary file
+    assert not list((tmp_path / "resumed").glob(".gaussify-*"))  # the atomic save left no temporary file
 
 
 def test_rejects_batch_not_divisible_by_world(example, monkeypatch):

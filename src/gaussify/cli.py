@@ -59,7 +59,7 @@ def _parse_list(text: str, kind: type, option: str) -> list:
 
 
 def _write_report(report, json_path: Optional[Path], html_path: Optional[Path], title: str) -> None:
-    from .metrics.report import write_text_atomic
+    from .io import write_text_atomic
 
     if json_path is not None:
         write_text_atomic(json_path, json.dumps(report.to_dict(), indent=2))

@@ -39,7 +39,7 @@ def run_demo(out: str | Path, *, quick: bool = False, echo: Callable[[str], None
     from .datasets import digits
     from .embedder import DEFAULT_REGULARIZER
     from .metrics import evaluate
-    from .metrics.report import write_text_atomic
+    from .io import write_text_atomic
     from .plots import figure_to_base64_png, training_curves
     from .tsne import most_gaussian_tsne
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "write_table", "FORMATS"]
+__all__ = ["read_table", "write_table", "write_text_atomic", "atomic_path", "FORMATS"]
 
 FORMATS = (".npy", ".csv", ".parquet")
 
@@ -61,14 +63,33 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
     return frame.to_numpy(dtype=np.float64), y, [str(c) for c in frame.columns]
 
 
-def write_table(path: str | os.PathLike, Z: np.ndarray, prefix: str = "z") -> Path:
-    """Write an (n, k) array with columns ``z0..z{k-1}``, atomically (temp file, then rename)."""
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary file beside ``path``; when the block succeeds it is renamed over ``path`` (atomic on
+    POSIX), otherwise deleted, so a crash never leaves half a file. Parent folders are created."""
     path = Path(path)
-    suffix = _suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".gaussify-", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".gaussify-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_table(path: str | os.PathLike, Z: np.ndarray, prefix: str = "z") -> Path:
+    """Write an (n, k) array with columns ``z0..z{k-1}``, atomically (:func:`atomic_path`)."""
+    path = Path(path)
+    suffix = _suffix(path)
+    with atomic_path(path) as tmp:
         if suffix == ".npy":
             np.save(tmp, Z)
         else:
@@ -76,8 +97,4 @@ def write_table(path: str | os.PathLike, Z: np.ndarray, prefix: str = "z") -> Pa
 
             frame = pd.DataFrame(Z, columns=[f"{prefix}{i}" for i in range(Z.shape[1])])
             frame.to_csv(tmp, index=False) if suffix == ".csv" else frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

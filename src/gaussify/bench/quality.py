@@ -387,7 +387,7 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, write ``quality.md`` and the Pareto plots to ``--out``; returns the exit status."""
-    from ..metrics.report import write_text_atomic
+    from ..io import write_text_atomic
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
