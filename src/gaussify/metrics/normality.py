@@ -141,11 +141,16 @@ def _scaled_correlation(X: np.ndarray, test: str, min_excess_rows: int) -> tuple
     W = X - X.mean(axis=0)
     W /= np.sqrt(np.einsum("ij,ij->j", W, W) / n)
     evals, evecs = np.linalg.eigh(W.T @ W / n)
+    _check_condition(evals, test)
+    return W, evals, evecs
+
+
+def _check_condition(evals: np.ndarray, test: str) -> None:
+    """Raise unless the ascending eigenvalues of a correlation matrix have condition number below _MAX_CONDITION."""
     if evals[0] <= evals[-1] / _MAX_CONDITION:
         raise ValueError(f"{test}: the covariance is singular or nearly so (condition number "
                          f"{evals[-1] / max(evals[0], 1e-300):.3g} > {_MAX_CONDITION:.0e}); some columns are "
                          "(close to) linear combinations of others -- drop or combine them")
-    return W, evals, evecs
 
 
 def _whiten(X: np.ndarray, test: str, *, min_excess_rows: int = 1) -> np.ndarray:

@@ -33,7 +33,7 @@ from scipy.linalg import solve_triangular
 
 from ._common import as_sample, target_moments
 from .divergence import _placement_from_moments
-from .normality import (_MAX_CONDITION, TestResult, _jsonable, mardia_kurtosis_statistic,
+from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
                         mardia_skewness_statistic)
 
 __all__ = ["CHUNK_SIZE", "MeanCov", "MardiaMoments", "SlicedEppsPulley", "RadiusHistogram", "all_reduce",
@@ -172,11 +172,7 @@ def _check_covariance(cov: np.ndarray, test: str) -> None:
     constant = np.flatnonzero(sd == 0)
     if constant.size:
         raise ValueError(f"{test}: column(s) {constant.tolist()[:10]} are constant; drop constant columns first")
-    evals = np.linalg.eigvalsh(cov / np.outer(sd, sd))
-    if evals[0] <= evals[-1] / _MAX_CONDITION:
-        raise ValueError(f"{test}: the covariance is singular or nearly so (condition number "
-                         f"{evals[-1] / max(evals[0], 1e-300):.3g} > {_MAX_CONDITION:.0e}); drop or combine "
-                         "linearly dependent columns")
+    _check_condition(np.linalg.eigvalsh(cov / np.outer(sd, sd)), test)
 
 
 class MardiaMoments(_Accumulator):
