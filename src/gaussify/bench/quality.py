@@ -24,18 +24,16 @@ the default estimator marked) and ``quality_<dataset>.png`` (KL against 5-NN acc
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from . import machine_lines, timed
 
 __all__ = ["main", "pareto_front", "DATASETS"]
 
@@ -98,12 +96,6 @@ def _label(regularizer: str, weight: float | str) -> str:
     return f"{regularizer}, w={weight if weight == 'auto' else format(weight, 'g')}"
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
 def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, dict[str, Any], bool]]:
     """(label, GaussianEmbedder params, is_default) for the default estimator and the sweep, without duplicates:
     a sweep entry equal to the default is the default's row."""
@@ -135,7 +127,7 @@ def _fit_methods(config: Config, X_train: np.ndarray, y_train: np.ndarray, X_tes
     for label, params, default in _embedder_methods(config, dim, seed):
         model = GaussianEmbedder(**params)
         try:
-            _, seconds = _timed(lambda: model.fit(X_train, y_train))
+            _, seconds = timed(lambda: model.fit(X_train, y_train))
         except TrainingDiverged as error:  # keep going: the table says which settings diverge
             yield Fitted(label, "gaussify", None, None, float("nan"), default, f"diverged: {error}")
             continue
@@ -147,14 +139,14 @@ def _fit_methods(config: Config, X_train: np.ndarray, y_train: np.ndarray, X_tes
             yield Fitted(name, family, T_train, T_test, seconds)
         for baseline in config.baselines:
             options = {"random_state": seed} if baseline == "rbig" else {}
-            post, post_seconds = _timed(lambda: make_baseline(baseline, **options).fit(T_train))
+            post, post_seconds = timed(lambda: make_baseline(baseline, **options).fit(T_train))
             yield Fitted(f"{name} + {baseline}", family, post.transform(T_train), post.transform(T_test),
                          seconds + post_seconds)
 
-    pca, seconds = _timed(lambda: PCA(dim, random_state=seed).fit(X_train))
+    pca, seconds = timed(lambda: PCA(dim, random_state=seed).fit(X_train))
     yield from with_baselines("PCA", "PCA", pca.transform(X_train), pca.transform(X_test), seconds, alone=False)
     if dim == 2:
-        search, seconds = _timed(lambda: most_gaussian_tsne(X_train, perplexities=config.perplexities, seeds=(seed,),
+        search, seconds = timed(lambda: most_gaussian_tsne(X_train, perplexities=config.perplexities, seeds=(seed,),
                                                             **config.tsne))
         name = f"t-SNE (perplexity {search.best['perplexity']:g})"
         yield from with_baselines(name, "t-SNE", search.embedding, search.transform(X_test, **config.tsne_transform),
@@ -250,19 +242,13 @@ def run(config: Config, progress: bool = True) -> list[dict[str, Any]]:
 def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) -> list[str]:
     import torch
 
-    from .. import __version__
     from ..embedder import GaussianEmbedder
 
-    cpu = platform.processor() or platform.machine()
-    versions = ", ".join(f"{name} {version(name)}" for name in ("torch", "numpy", "scipy", "scikit-learn", "openTSNE",
-                                                                "mnist1d"))
     defaults = {k: v for k, v in GaussianEmbedder().get_params().items() if k not in ("n_components", "random_state")}
     return [
         "# Quality benchmark: Gaussianity against retained information", "",
-        f"- Date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"- Machine: {platform.system()} {cpu}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
-        f"device {'cuda' if torch.cuda.is_available() else 'cpu'}",
-        f"- Versions: gaussify {__version__}, Python {platform.python_version()}, {versions}",
+        *machine_lines(torch.device("cuda" if torch.cuda.is_available() else "cpu"),
+                       ("gaussify", "torch", "numpy", "scipy", "scikit-learn", "openTSNE", "mnist1d")),
         f"- Command: `gaussify bench quality {' '.join(argv)}`".rstrip() + ("  (quick mode)" if quick else ""),
         f"- Total run time: {seconds:.0f} s",
         f"- Default estimator: `GaussianEmbedder(n_components, random_state=seed)` with {defaults}"

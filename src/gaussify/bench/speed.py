@@ -36,23 +36,24 @@ log t = c + a log n + b log d over the grid (n-sweep at one d, d-sweep at one n)
 from __future__ import annotations
 
 import argparse
-import datetime
-import math
 import os
-import platform
 import statistics
 import time
 import tracemalloc
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["main", "run", "markdown", "fit_exponents", "machine_lines", "plot"]
+from . import machine_lines, timed
+
+__all__ = ["main", "run", "markdown", "fit_exponents", "plot"]
+
+PACKAGES = ("gaussify", "torch", "numpy", "scipy", "scikit-learn", "pot", "geomloss", "jepa-science", "pingouin",
+            "openTSNE")
 
 # --------------------------------------------------------------------------------------------- grids
 # A cross design: an n-sweep at one d and a d-sweep at one n, enough to fit both exponents.
@@ -111,21 +112,6 @@ FAIL_NOTES = {
 }
 
 # --------------------------------------------------------------------------------------------- timing
-def _sync(device: Any) -> None:
-    if getattr(device, "type", "cpu") == "cuda":
-        import torch
-
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn: Callable[[], Any], device: Any = None) -> tuple[Any, float]:
-    _sync(device)
-    start = time.perf_counter()
-    out = fn()
-    _sync(device)
-    return out, time.perf_counter() - start
-
-
 def _traced(fn: Callable[[], Any]) -> tuple[Any, float]:
     """Result and tracemalloc peak (bytes) of one call: NumPy buffers are traced, C++ heaps are not."""
     tracemalloc.start()
@@ -154,9 +140,9 @@ def _cuda_peak(fn: Callable[[], Any], device: Any) -> float | None:
 def _round_robin(fns: Sequence[Callable[[], Any]], repeats: int, device: Any = None) -> list[float]:
     """Median seconds of each callable over ``repeats`` round-robin rounds; a first round slower than
     HEAVY_S in total is the only one."""
-    runs = [[_timed(fn, device)[1] for fn in fns]]
+    runs = [[timed(fn, device)[1] for fn in fns]]
     if sum(runs[0]) <= HEAVY_S:
-        runs += [[_timed(fn, device)[1] for fn in fns] for _ in range(repeats - 1)]
+        runs += [[timed(fn, device)[1] for fn in fns] for _ in range(repeats - 1)]
     return [statistics.median(column) for column in zip(*runs)]
 
 
@@ -323,7 +309,7 @@ def _measure(case: _Case, n: int, d: int, repeats: int, device: Any, memory: boo
     fns = [case.ours] + [fn for _, fn in runnable]
     first, values = [], []
     for fn in fns:
-        value, seconds = _timed(fn, device)
+        value, seconds = timed(fn, device)
         first.append(seconds)
         values.append(value)
     peaks: list[float | None] = [None] * len(fns)
@@ -511,37 +497,6 @@ def _verdict(ratio: float | None, peer: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- report
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def machine_lines(device: Any = None) -> list[str]:
-    """Date, machine, load and package versions, as markdown bullet lines."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    gpu = ""
-    if device is not None and getattr(device, "type", "") == "cuda":
-        gpu = f"; GPU {torch.cuda.get_device_name(device)}"
-    packages = ", ".join(f"{p} {_version(p)}" for p in
-                         ("gaussify", "torch", "numpy", "scipy", "scikit-learn", "pot", "geomloss", "jepa-science",
-                          "pingouin", "openTSNE"))
-    return [f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-            f"- Machine: {platform.platform()}; {cpu}; {cores} usable of {os.cpu_count()} CPUs; "
-            f"torch threads {torch.get_num_threads()}; load average {load}{gpu}",
-            f"- Python {platform.python_version()}; {packages}"]
-
-
 def _ms(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -705,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (3 if args.quick else 5)
     n_sim = 100 if args.quick else nt.N_SIM
     sections = (args.only,) if args.only else ("regularizers", "metrics")
-    header_start = machine_lines(device)
+    header_start = machine_lines(device, PACKAGES)
     start = time.perf_counter()
     rows = run(args.quick, repeats=repeats, device=args.device, slices=args.slices, sections=sections,
                mem_gib=args.mem_gib, n_sim=n_sim, threads=args.threads, progress=not args.no_progress)
