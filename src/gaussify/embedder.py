@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -183,7 +184,6 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
 
     def _make_task(self, X: np.ndarray, y, encoder: Encoder, train_idx: np.ndarray, seed: int) -> Task:
         task = self.task
-        y_t = None
         if y is not None:
             y = np.asarray(y)
             if y.shape[0] != X.shape[0]:
@@ -264,7 +264,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             old = Path(tempfile.mkdtemp(prefix=".gaussify-old-", dir=directory.parent))
             os.replace(directory, old / "model")
             os.replace(staging, directory)
-            _remove_tree(old)
+            shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(staging, directory)
         return directory
@@ -306,8 +306,3 @@ def _is_classification(y: np.ndarray) -> bool:
     y = y.astype(np.float64)
     return bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)) and len(np.unique(y)) <= max(2, y.size // 2))
 
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
