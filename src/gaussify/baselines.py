@@ -25,7 +25,7 @@ from scipy.stats import ortho_group
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .metrics._common import as_sample
+from .metrics._common import as_sample, check_int
 
 __all__ = ["PCAWhitening", "QuantileGaussianizer", "RBIG", "make_baseline", "BASELINES"]
 
@@ -110,8 +110,7 @@ def _apply_marginals(maps: list[_MarginalMap], X: np.ndarray, inverse: bool = Fa
 
 
 def _check_marginal_params(n_knots: Any, smoothing: Any) -> None:
-    if isinstance(n_knots, bool) or not isinstance(n_knots, (int, np.integer)) or n_knots < 2:
-        raise ValueError(f"n_knots must be an integer >= 2, got {n_knots!r}")
+    check_int(n_knots, "n_knots", minimum=2)
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.number)) \
             or not (np.isfinite(smoothing) and smoothing >= 0):
         raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
@@ -257,9 +256,7 @@ class RBIG(_Baseline):
 
     def _check_params(self) -> None:
         for name in ("n_layers", "n_iter_no_change"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(getattr(self, name), name)
         if self.rotation not in ("pca", "random"):
             raise ValueError(f"rotation must be 'random' or 'pca', got {self.rotation!r}")
         _check_marginal_params(self.n_knots, self.smoothing)

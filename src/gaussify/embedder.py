@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
+from .metrics._common import check_int
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask,
                     Task, knn_indices, mlp)
@@ -111,13 +112,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------- checks
     def _check_params(self) -> None:
-        def positive_int(name: str) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
         for name in ("n_components", "max_epochs", "batch_size", "n_iter_no_change"):
-            positive_int(name)
+            check_int(getattr(self, name), name)
         if self.regularizer not in REGISTRY:
             raise ValueError(f"unknown regularizer {self.regularizer!r}; choose one of {sorted(REGISTRY)}")
         if not (self.weight == "auto" or (isinstance(self.weight, (int, float)) and self.weight >= 0)):

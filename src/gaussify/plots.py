@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import special, stats
 
-from .metrics._common import as_sample, standardize_to_target
+from .metrics._common import as_sample, check_int, standardize_to_target
 
 __all__ = [
     "OrderStatisticBand",
@@ -75,12 +75,6 @@ def _save(fig: Figure, path: Path | None, dpi: float) -> Figure:
     return fig
 
 
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_level(level: Any, name: str = "envelope") -> float | None:
     if level is None:
         return None
@@ -91,7 +85,7 @@ def _check_level(level: Any, name: str = "envelope") -> float | None:
 
 def _select_dims(d: int, dims: Sequence[int] | None, max_dims: int) -> np.ndarray:
     """The coordinates to show: ``dims`` as given, else the first ``max_dims``."""
-    max_dims = _positive_int(max_dims, "max_dims")
+    max_dims = check_int(max_dims, "max_dims")
     if dims is None:
         return np.arange(min(d, max_dims))
     sel = np.asarray(dims)
@@ -145,7 +139,7 @@ def order_statistic_band(n: int, level: float = 0.95, *, dist: Any = None,
 
     ``dist`` is anything with a ``ppf`` (a frozen ``scipy.stats`` distribution); default N(0, 1).
     """
-    n = _positive_int(n, "n")
+    n = check_int(n, "n")
     level = _check_level(level, "level")
     if level is None:
         raise ValueError("level must be a coverage level in (0, 1), got None")
@@ -197,7 +191,7 @@ def fitted_mahalanobis_band(n: int, d: int, level: float = 0.95, *,
     ρ → 1 in the tails, where the iid band is right. In simulation (n = 30…1000, d = 1…20) the
     overall pointwise coverage is 95% ± 0.3 points and each rank's within about ±1.5 points per side.
     """
-    n, d = _positive_int(n, "n"), _positive_int(d, "d")
+    n, d = check_int(n, "n"), check_int(d, "d")
     if n < d + 2:
         raise ValueError(f"fitted Mahalanobis distances need n >= d + 2, got n={n}, d={d}")
     band = order_statistic_band(n, level, dist=stats.beta(d / 2, (n - d - 1) / 2, scale=(n - 1) ** 2 / n),
@@ -273,7 +267,7 @@ def qq_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = None, ma
     """
     path = _check_path(path)
     level = _check_level(envelope)
-    max_points = _positive_int(max_points, "max_points", minimum=2)
+    max_points = check_int(max_points, "max_points", minimum=2)
     S = _standardized(Z, target)
     n, d = S.shape
     sel = _select_dims(d, dims, max_dims)
@@ -302,7 +296,7 @@ def mahalanobis_qq(Z: Any, target: Any = None, *, fitted: bool = True, envelope:
     """
     path = _check_path(path)
     level = _check_level(envelope)
-    max_points = _positive_int(max_points, "max_points", minimum=2)
+    max_points = check_int(max_points, "max_points", minimum=2)
     S = _standardized(Z, target)
     n, d = S.shape
     chi2 = stats.chi2(d)
@@ -385,7 +379,7 @@ def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[
     path = _check_path(path)
     if kind not in ("scatter", "hexbin"):
         raise ValueError(f"kind must be 'scatter' or 'hexbin', got {kind!r}")
-    max_points = _positive_int(max_points, "max_points")
+    max_points = check_int(max_points, "max_points")
     S = _standardized(Z, target)
     n, d = S.shape
     sel = _select_dims(d, dims, max_dims)
@@ -485,8 +479,8 @@ def projection_qq(Z: Any, target: Any = None, *, num_projections: int = 6, rando
     """
     path = _check_path(path)
     level = _check_level(envelope)
-    num_projections = _positive_int(num_projections, "num_projections")
-    max_points = _positive_int(max_points, "max_points", minimum=2)
+    num_projections = check_int(num_projections, "num_projections")
+    max_points = check_int(max_points, "max_points", minimum=2)
     S = _standardized(Z, target)
     n, d = S.shape
     U = np.random.default_rng(random_state).standard_normal((num_projections, d))

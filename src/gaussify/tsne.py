@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .baselines import make_baseline
-from .metrics._common import as_sample
+from .metrics._common import as_sample, check_int
 from .metrics.divergence import kl_divergence
 
 __all__ = ["most_gaussian_tsne", "TSNESearchResult", "GaussianTSNE", "CRITERIA"]
@@ -147,8 +147,7 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
     perplexities = _check_grid("perplexities", perplexities, float)
     seeds = _check_grid("seeds", seeds, int)
     dofs = _check_grid("dofs", dofs, float)
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
-        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
+    check_int(n_components, "n_components")
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; expected one of {sorted(CRITERIA)}")
     post = _check_post(post)

@@ -6,13 +6,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_sample", "target_moments", "standardize_to_target"]
+__all__ = ["as_sample", "target_moments", "standardize_to_target", "check_int"]
 
 
 def _to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor, without importing torch
         x = x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int, or ``ValueError`` unless it is an integer (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
 
 
 def as_sample(Z: Any, *, min_rows: int = 2, name: str = "Z") -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import special, stats
 from scipy.linalg import solve_triangular
 
-from ._common import as_sample, target_moments
+from ._common import as_sample, check_int, target_moments
 from .divergence import _placement_from_moments
 from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
                         mardia_skewness_statistic)
@@ -49,12 +49,6 @@ def _row_blocks(n: int, width: int) -> Iterator[slice]:
     """Row slices of at most ``_BLOCK_ELEMENTS / width`` rows covering range(n)."""
     step = max(1, _BLOCK_ELEMENTS // max(width, 1))
     return (slice(s, s + step) for s in range(0, n, step))
-
-
-def _check_dim(dim: Any) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
-    return int(dim)
 
 
 class _Accumulator:
@@ -129,7 +123,7 @@ class MeanCov(_Accumulator):
     """
 
     def __init__(self, dim: int) -> None:
-        self.dim = _check_dim(dim)
+        self.dim = check_int(dim, "dim")
         self.n = 0
         self.mean = np.zeros(self.dim)
         self.comoment = np.zeros((self.dim, self.dim))
@@ -189,7 +183,7 @@ class MardiaMoments(_Accumulator):
     def __init__(self, mean: Any, cov: Any, *, skewness: bool = True) -> None:
         self.mean = np.asarray(mean, dtype=np.float64).reshape(-1)
         cov = np.asarray(cov, dtype=np.float64)
-        self.dim = _check_dim(self.mean.size)
+        self.dim = check_int(self.mean.size, "dim")
         if cov.shape != (self.dim, self.dim):
             raise ValueError(f"cov has shape {cov.shape}, expected ({self.dim}, {self.dim})")
         _check_covariance(cov, "MardiaMoments")
@@ -266,10 +260,9 @@ class SlicedEppsPulley(_Accumulator):
 
     def __init__(self, dim: int, target: Any = None, *, num_slices: int = 64, knots: int = 17, t_max: float = 3.0,
                  seed: int = 0) -> None:
-        self.dim = _check_dim(dim)
-        for name, value, low in (("num_slices", num_slices, 1), ("knots", knots, 2)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.dim = check_int(dim, "dim")
+        check_int(num_slices, "num_slices")
+        check_int(knots, "knots", minimum=2)
         if not (isinstance(t_max, (int, float)) and math.isfinite(t_max) and t_max > 0):
             raise ValueError(f"t_max must be a positive finite number, got {t_max!r}")
         self._frame = _TargetFrame(target, self.dim)
@@ -323,9 +316,8 @@ class RadiusHistogram(_Accumulator):
     _sums = ("counts", "sum_sq", "sum_quad")
 
     def __init__(self, dim: int, target: Any = None, *, bins: int = 20) -> None:
-        self.dim = _check_dim(dim)
-        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
-            raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+        self.dim = check_int(dim, "dim")
+        check_int(bins, "bins", minimum=2)
         self._frame = _TargetFrame(target, self.dim)
         self.edges = stats.chi2.ppf(np.linspace(0.0, 1.0, int(bins) + 1), self.dim)
         self.n = 0
@@ -390,8 +382,7 @@ def read_chunks(source: Source, chunk_size: int = CHUNK_SIZE, *,
     (``columns`` selects columns, all of which must be numeric). A one-shot iterator (a generator) is refused:
     the statistics need two passes -- pass a list of chunks or a callable returning a new iterator.
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    check_int(chunk_size, "chunk_size")
     if columns is not None and not isinstance(source, (str, os.PathLike)):
         raise ValueError("columns selects parquet columns; it only applies to a .parquet path")
     if isinstance(source, (str, os.PathLike)):
