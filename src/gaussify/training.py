@@ -71,13 +71,17 @@ def _embed(encoder: nn.Module, x: Tensor) -> tuple[Tensor, Tensor | Posterior]:
     return (out.sample, out) if isinstance(out, Posterior) else (out, out)
 
 
-def _batch_loss(encoder, regularizer, task, X, idx, weight, generator):
-    rows = task.rows(idx, generator)
-    x = X[rows]
+def _task_loss(encoder, task, X, idx, generator) -> tuple[Tensor, Tensor, Tensor | Posterior]:
+    """Task loss of the minibatch ``idx``, with the embeddings of the rows the task encoded (batch first)."""
+    x = X[task.rows(idx, generator)]
     z, out = _embed(encoder, x)
+    return task(z, x, idx), z, out
+
+
+def _batch_loss(encoder, regularizer, task, X, idx, weight, generator):
+    task_loss, z, out = _task_loss(encoder, task, X, idx, generator)
     n = idx.shape[0]
     reg_input = Posterior(*(t[:n] for t in out)) if isinstance(regularizer, KLDivergence) else z[:n]
-    task_loss = task(z, x, idx)
     reg_loss = regularizer(reg_input)
     return task_loss + weight * reg_loss, task_loss, reg_loss, z[:n]
 
@@ -158,9 +162,7 @@ def _validation_loss(encoder, task, X, val_idx, batch_size, seed) -> float:
             idx = val_idx[start : start + batch_size]
             if idx.shape[0] < 2:
                 continue
-            rows = task.rows(idx, generator)
-            x = X[rows]
-            loss = task(_embed(encoder, x)[0], x, idx)
+            loss = _task_loss(encoder, task, X, idx, generator)[0]
             total += loss.item() * idx.shape[0]
             count += idx.shape[0]
     return total / max(count, 1)
