@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gaussify import GaussianHead, make_regularizer
 
-NAMES = ["kl", "moments", "adversarial", "mmd", "swd", "sigreg", "cramer-wold"]
+NAMES = ["kl", "moments", "adversarial", "mmd", "swd", "sigreg", "cramer-wold", "knn", "swd+0.5*knn"]
 IN_DIM, DIM = 6, 3
 
 

@@ -154,6 +154,8 @@ def test_early_stopping_runs_until_the_validation_loss_stalls(blobs):
     model = GaussianEmbedder(2, **{**SMALL, "max_epochs": 30, "n_iter_no_change": 3,
                                    "validation_fraction": 0.2}).fit(X, y)
     val = model.history_["val_loss"]
+    assert len(model.history_["seconds"]) == len(val) == model.n_epochs_  # one wall time per epoch
+    assert all(seconds > 0 for seconds in model.history_["seconds"])
     assert model.n_epochs_ > 3  # improving at first: the patience counter must not start at once
     if model.n_epochs_ < 30:  # stopped early: the last 3 epochs did not improve on the best
         assert min(val[-3:]) >= min(val[:-3]) * (1 - 1e-4)

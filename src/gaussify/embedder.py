@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
 from .metrics._common import check_int
-from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer
+from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask,
                     Task, knn_indices, mlp)
 from .training import train
@@ -62,8 +62,9 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     n_components : embedding dimension k.
-    regularizer : a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``,
-        ``"moments"``, ``"adversarial"``, ``"kl"``); ``"kl"`` makes the encoder stochastic.
+    regularizer : a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``, ``"knn"``,
+        ``"moments"``, ``"adversarial"``, ``"kl"``) or a weighted sum such as ``"swd+0.01*knn"``;
+        ``"kl"`` makes the encoder stochastic.
     weight : the regularizer's weight, or ``"auto"`` for a Lagrange multiplier that holds the
         batches' sliced Wasserstein statistic at the level of true Gaussian batches.
     hidden_layer_sizes : widths of the MLP's hidden layers.
@@ -71,7 +72,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         ``"supervised"`` (cross-entropy for class labels, MSE for continuous targets),
         ``"reconstruction"``, ``"neighbors"`` (keep input-space k-nearest neighbours close), or a
         callable ``fn(z, x_scaled, y_batch) -> loss``.
-    regularizer_kwargs : options passed to the regularizer's constructor.
+    regularizer_kwargs : options passed to the regularizer's constructor (for a sum: keyed by part,
+        e.g. ``{"knn": {"k": 2}}``).
     max_epochs, batch_size, learning_rate : the optimisation (Adam).
     validation_fraction, n_iter_no_change : early stopping on the task loss of a held-out split
         (0, the default, disables it and trains ``max_epochs``: with a strong regularizer the
@@ -85,7 +87,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     encoder_ : the trained :class:`Encoder` (on CPU, eval mode).
-    n_features_in_, loss_curve_ (training loss per epoch), history_ (all curves),
+    n_features_in_, loss_curve_ (training loss per epoch), history_ (per-epoch lists: loss, task, regularizer,
+    weight, val_loss, seconds = wall time of the epoch's training steps), n_epochs_,
     gaussianity_ : :class:`~gaussify.GaussianityReport` of the training embedding (None below 16 rows).
     """
 
@@ -114,8 +117,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         for name in ("n_components", "max_epochs", "batch_size", "n_iter_no_change"):
             check_int(getattr(self, name), name)
-        if self.regularizer not in REGISTRY:
-            raise ValueError(f"unknown regularizer {self.regularizer!r}; choose one of {sorted(REGISTRY)}")
+        parse_spec(self.regularizer, REGISTRY)  # raises ValueError naming the choices
         if not (self.weight == "auto" or (isinstance(self.weight, (int, float)) and self.weight >= 0)):
             raise ValueError(f"weight must be a non-negative number or 'auto', got {self.weight!r}")
         if not (callable(self.task) or self.task in TASKS):
@@ -126,6 +128,10 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if any(isinstance(w, bool) or int(w) != w or w < 1 for w in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+
+    def _stochastic(self) -> bool:
+        """The ``"kl"`` regularizer needs a stochastic encoder (a posterior per point)."""
+        return parse_spec(self.regularizer, REGISTRY) == [(1.0, "kl")]
 
     def _torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -154,7 +160,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         perm = rng.permutation(n)
         val_idx, train_idx = perm[:n_val], perm[n_val:]
         hidden = tuple(int(w) for w in self.hidden_layer_sizes)
-        encoder = Encoder(X.shape[1], self.n_components, hidden, stochastic=self.regularizer == "kl")
+        encoder = Encoder(X.shape[1], self.n_components, hidden, stochastic=self._stochastic())
         shift = X[train_idx].mean(0)
         scale = X[train_idx].std(0)
         encoder.shift.copy_(torch.from_numpy(shift))
@@ -281,7 +287,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         model = cls(**params)
         encoder = Encoder(config["n_features_in"], model.n_components, params["hidden_layer_sizes"],
-                          stochastic=model.regularizer == "kl")
+                          stochastic=model._stochastic())
         encoder.load_state_dict(load_file(directory / WEIGHTS_FILE))
         model.encoder_ = encoder.eval()
         model.n_features_in_ = config["n_features_in"]

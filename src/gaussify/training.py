@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -97,7 +98,8 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     batch_size = min(batch_size, train_idx.shape[0])
     dual = DualWeight(regularizer, batch_size, seed) if weight == "auto" else None
-    history: dict[str, list[float]] = {"loss": [], "task": [], "regularizer": [], "weight": [], "val_loss": []}
+    history: dict[str, list[float]] = {"loss": [], "task": [], "regularizer": [], "weight": [], "val_loss": [],
+                                       "seconds": []}
     # the stopping criterion is the validation *task* loss: the regularizer is a batch statistic
     # that fluctuates around its null level, so its noise would stop training before the task is learned
     best_val, best_state, stale = math.inf, None, 0
@@ -105,6 +107,7 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
     result = TrainResult(history=history)
     bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not verbose, leave=False)
     for epoch in bar:
+        started = time.perf_counter()
         encoder.train(), task.train(), regularizer.train()
         order = train_idx[torch.randperm(train_idx.shape[0], generator=generator)]
         sums = torch.zeros(3)
@@ -133,6 +136,7 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
         for key, value in zip(("loss", "task", "regularizer"), means):
             history[key].append(value)
         history["weight"].append(dual.value if dual else float(weight))
+        history["seconds"].append(time.perf_counter() - started)
         result.epochs = epoch + 1
         if val_idx is not None and val_idx.shape[0] >= 2:
             val = _validation_loss(encoder, task, X, val_idx, batch_size, seed)

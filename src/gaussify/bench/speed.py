@@ -8,7 +8,8 @@ Regularizers (forward + backward on one batch z of shape (n, d), on ``--device``
   sigreg         jepa-science ``SIGReg`` (same slice count, 17 knots, t_max = 3)
   cramer-wold    geomloss ``SamplesLoss("energy")``: the closest sample-based kernel distance
   kl, moments,   no PyPI peer: timed alone (adversarial includes its critic updates, as in
-  adversarial    training mode)
+  adversarial,   training mode)
+  knn
   =============  ==========================================================================
 
 Metrics (NumPy, always on the CPU; time and tracemalloc peak of one call):
@@ -78,6 +79,7 @@ NOTES = {
     "sigreg": "same slices, knots and t_max",
     "cramer-wold": "no PyPI Cramér–Wold; closest peer is the geomloss energy distance (another kernel, "
                    "with a target sample)",
+    "knn": "no PyPI peer; timed alone (blocked neighbour search without gradient, then O(n d) graph)",
     "mardia_skewness": "no PyPI peer",
     "mardia_kurtosis": "no PyPI peer",
     "epps_pulley": "no PyPI peer; Monte Carlo null cached (first call includes it)",
@@ -389,7 +391,9 @@ def _run(quick: bool, repeats: int | None, device: str, slices: int, sections: S
     if "metrics" in sections:
         plan += [("metrics", n, d) for n, d in (QUICK_METRIC_GRID if quick else METRIC_GRID)]
         plan += [("tsne", n, d) for n, d in (QUICK_TSNE_GRID if quick else TSNE_GRID)]
-    per_point = {"regularizers": 7, "metrics": 10, "tsne": 1}
+    from ..regularizers import REGISTRY
+
+    per_point = {"regularizers": len(REGISTRY), "metrics": 10, "tsne": 1}
     rows: list[dict] = []
     with tqdm(total=sum(per_point[s] for s, _, _ in plan), desc="speed", unit="case", disable=not progress) as bar:
         for section, n, d in plan:

@@ -1,0 +1,68 @@
+"""Weighted sums of regularizers, named by a spec such as ``"swd+0.01*knn"``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from ..target import TargetLike
+from .base import Regularizer
+
+__all__ = ["Combination", "parse_spec"]
+
+_TERM = re.compile(r"^(?:(?P<coef>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\s*)?(?P<name>[a-z][a-z-]*)$")
+
+
+def parse_spec(spec: str, names: Mapping[str, object]) -> list[tuple[float, str]]:
+    """``"swd+0.01*knn"`` → [(1.0, "swd"), (0.01, "knn")]: terms joined by ``+``, each ``[c*]name`` with
+    c > 0 and ``name`` a key of ``names``, each name at most once. Raises ValueError otherwise."""
+    if not isinstance(spec, str):
+        raise ValueError(f"a regularizer is named by a string, got {type(spec).__name__}")
+    terms = []
+    for raw in spec.split("+"):
+        match = _TERM.match(raw.strip())
+        if match is None or match["name"] not in names:
+            raise ValueError(f"unknown regularizer {raw.strip()!r} in {spec!r}; choose from {sorted(names)}, "
+                             "optionally combined as e.g. 'swd+0.01*knn'")
+        coef = float(match["coef"] or 1.0)
+        if coef <= 0:
+            raise ValueError(f"coefficients must be positive, got {raw.strip()!r} in {spec!r}")
+        terms.append((coef, match["name"]))
+    parts = [name for _, name in terms]
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"each regularizer may appear once in {spec!r}")
+    return terms
+
+
+class Combination(Regularizer):
+    r"""R(z) = Σ_j c_j R_j(z): several regularizers on the same (global) batch.
+
+    Each part sees the batch once gathered (the parts' own ``penalty`` is called, so the batch is
+    gathered under ``torch.distributed`` only once) and draws its random directions from its own
+    seed (``seed + j``). ``"kl"`` cannot be a part: it takes a posterior, not a batch of points.
+
+    Args:
+        target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
+        parts: (coefficient, regularizer) pairs, the regularizers built for the same target.
+        seed: unused beyond the parts' own seeds; accepted like every regularizer's.
+    """
+
+    name = "combination"
+
+    def __init__(self, target: TargetLike, parts: list[tuple[float, Regularizer]], *,
+                 seed: int | None = None) -> None:
+        super().__init__(target, seed=seed)
+        if not parts:
+            raise ValueError("a combination needs at least one part")
+        self.coefficients = [float(c) for c, _ in parts]
+        self.parts = nn.ModuleList(part for _, part in parts)
+        self.min_batch = max(part.min_batch for part in self.parts)
+
+    def penalty(self, z: Tensor) -> Tensor:
+        return torch.stack([c * part.penalty(z) for c, part in zip(self.coefficients, self.parts)]).sum()
+
+    def extra_repr(self) -> str:
+        return " + ".join(f"{c:g}*{part.name}" for c, part in zip(self.coefficients, self.parts))
