@@ -216,7 +216,7 @@ def test_mardia_kurtosis_calibrated_where_asymptotic_moments_fail():
 # energy
 
 
-@pytest.mark.parametrize("d", [1, 2, 7, 64, 256])
+@pytest.mark.parametrize("d", [1, 2, 7, 64, 65, 256])
 def test_expected_distance_to_gaussian_matches_noncentral_chi_quadrature(d):
     """E‖a − G‖ = E√χ'²_d(‖a‖²), integrated numerically against SciPy's noncentral χ² density."""
     b = d / 2

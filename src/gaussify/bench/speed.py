@@ -96,10 +96,9 @@ NOTES = {
 
 # Why an entry can be slower than its peer, and what would fix it (from profiling; appended to FAIL rows).
 FAIL_NOTES = {
-    "energy": "why: below ~3000 rows the 512-row tiles (<= 16 tiles, each a BLAS call + sqrt pass in Python) cost "
-              "more than one C pdist; from n = 4000 the tiles win (0.35–0.8) at 1/10–1/50 of the memory. Fix: one "
-              "tile when n·n·8 B is small (block_size = n below ~2048; block 1024 at n = 1000 measured 3.4 vs 4.9 ms), "
-              "or scipy pdist below that size",
+    "energy": "why: only below ~800 rows (the --quick grid): the diagonal tiles are computed whole (n²·0.75 "
+              "square roots at 300 rows vs pdist's n²/2) and the fixed costs (whitening, thread-pool limit, Monte "
+              "Carlo lookup) are a tenth of a sub-millisecond call; from 1000 rows the 256-row tiles win (0.55–0.9)",
     "coordinates(shapiro)": "why: gaussify calls scipy.stats.shapiro(X, axis=0) (scipy's axis wrapper: copies, "
                             "per-call overhead) plus a constant-column check (np.ptp pass, ~0.3 ms at 4000 x 32) and Holm; "
                             "sub-millisecond calls, ratio > 1 only for d <= 8 at n <= 4000. Fix: loop "
