@@ -344,6 +344,20 @@ def test_vectorised_shapiro_wilk_matches_scipy_for_every_branch():
                                    err_msg=f"n={n}")
 
 
+def test_dagostino_pearson_matches_scipy_normaltest():
+    """Except where √b₁ = 0 exactly (the two-valued column at even n): there scipy's skewtest replaces y = 0
+    by 1 and reports z = δ asinh(1/α) (1.04 at n = 20) where D'Agostino's transform gives 0."""
+    for n in (20, 21, 35, 100, 1000, 20_000):
+        X = awkward_columns(n, n)
+        result = coordinate_tests(X, "dagostino")
+        reference = np.array([stats.normaltest(column) for column in X.T])
+        for j in np.flatnonzero(stats.skew(X, axis=0) == 0):
+            reference[j, 0] = stats.kurtosistest(X[:, j]).statistic ** 2
+            reference[j, 1] = math.exp(-reference[j, 0] / 2)
+        np.testing.assert_allclose(result.details["statistics"], reference[:, 0], rtol=1e-10, err_msg=f"n={n}")
+        np.testing.assert_allclose(result.details["pvalues"], reference[:, 1], rtol=1e-10, err_msg=f"n={n}")
+
+
 @pytest.mark.parametrize("test", ["shapiro", "dagostino", "anderson"])
 def test_coordinate_tests_name_constant_columns(test):
     X = gaussian(40, 4, 0)
@@ -354,6 +368,16 @@ def test_coordinate_tests_name_constant_columns(test):
     big[:, 1] = 0.1
     with pytest.raises(ValueError, match=r"column\(s\) \[1\] are constant"):
         coordinate_tests(big, test)
+
+
+def test_dagostino_variance_lost_to_rounding_is_refused_like_scipy():
+    X = gaussian(40, 2, 0)
+    X[:, 1] = 0.1
+    X[::2, 1] = np.nextafter(0.1, 1.0)  # not constant, but the spread is one ulp of the mean
+    with pytest.warns(RuntimeWarning, match="Precision loss"):
+        assert np.isnan(stats.normaltest(X[:, 1]).statistic)
+    with pytest.raises(ValueError, match="non-finite"):
+        coordinate_tests(X, "dagostino")
 
 
 def test_anderson_statistic_and_pvalue_against_scipy():

@@ -99,11 +99,6 @@ FAIL_NOTES = {
     "energy": "why: only below ~800 rows (the --quick grid): the diagonal tiles are computed whole (n²·0.75 "
               "square roots at 300 rows vs pdist's n²/2) and the fixed costs (whitening, thread-pool limit, Monte "
               "Carlo lookup) are a tenth of a sub-millisecond call; from 1000 rows the 256-row tiles win (0.55–0.9)",
-    "coordinates(dagostino)": "why: gaussify *is* scipy.stats.normaltest plus the constant-column check and Holm "
-                              "(7.0 vs 6.7 ms at 4000 x 32 on an idle core, ratio 1.04; larger ratios in the table are "
-                              "load noise on ms-scale calls), so it cannot be under its peer. Fix: compute K² from one "
-                              "pass of central moments (scipy's skewtest and kurtosistest each demean again), "
-                              "and derive the constant check from the same moments",
 }
 
 # --------------------------------------------------------------------------------------------- timing
