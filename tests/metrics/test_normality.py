@@ -142,7 +142,7 @@ def test_epps_pulley_is_bhep_literal(beta):
 
 @pytest.mark.parametrize("block_size", [1, 7, 64, 10_000])
 def test_blocked_pairwise_sums_agree_with_unblocked(block_size):
-    X = heavy_tailed(203, 4, 3)  # 203 is prime: ragged last tiles for every block size
+    X = heavy_tailed(203, 4, 3)  # 203 = 7 x 29 rows: one-row tiles, 29 tiles of 7, ragged tiles of 51 and 50, one tile
     reference = {"hz": hz_literal(X)[0], "energy": energy_literal(X), "b1": mardia_literal(X)[0]}
     assert henze_zirkler(X, block_size=block_size).statistic == pytest.approx(reference["hz"], rel=1e-11)
     assert energy_test(X, block_size=block_size, n_sim=20).statistic == pytest.approx(reference["energy"],

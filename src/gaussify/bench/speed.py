@@ -96,9 +96,10 @@ NOTES = {
 
 # Why an entry can be slower than its peer, and what would fix it (from profiling; appended to FAIL rows).
 FAIL_NOTES = {
-    "energy": "why: only below ~800 rows (the --quick grid): the diagonal tiles are computed whole (n²·0.75 "
-              "square roots at 300 rows vs pdist's n²/2) and the fixed costs (whitening, thread-pool limit, Monte "
-              "Carlo lookup) are a tenth of a sub-millisecond call; from 1000 rows the 256-row tiles win (0.55–0.9)",
+    "energy": "why: only below ~800 rows (the --quick grid, 1.0–1.2): the tiles' fixed costs (factor matrices, "
+              "thread-pool limit: ~30 µs) and whole diagonal tiles (0.75 n² square roots at 300 rows vs pdist's n²/2) "
+              "outweigh pdist on a sub-millisecond call; from 1000 rows the 256-row tiles win (0.55–0.9). Fix: pdist "
+              "for n <= 512 and d <= 8, where it is 1.1–1.9x faster than the tiles",
 }
 
 # --------------------------------------------------------------------------------------------- timing

@@ -510,7 +510,7 @@ def _energy_statistic(X: np.ndarray, block_size: int) -> float:
     pair_mean = math.exp(special.gammaln((d + 1) / 2) - special.gammaln(d / 2)) * 2.0
     A, B = _sq_distance_factors(Y, 1.0)
     sample_mean = _pair_sum(A, B, _sqrt_sum, block_size, diagonal=0.0) / n**2
-    return n * (2.0 * math.fsum(expected) / n - pair_mean - sample_mean)
+    return n * (2.0 * float(expected.sum()) / n - pair_mean - sample_mean)
 
 
 def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: int = 0, mc_max_n: int = MC_MAX_N,
