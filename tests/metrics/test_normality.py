@@ -142,7 +142,7 @@ def test_epps_pulley_is_bhep_literal(beta):
 
 @pytest.mark.parametrize("block_size", [1, 7, 64, 10_000])
 def test_blocked_pairwise_sums_agree_with_unblocked(block_size):
-    X = heavy_tailed(203, 4, 3)  # 203 is prime: ragged last tiles for every block size
+    X = heavy_tailed(203, 4, 3)  # 203 = 7 x 29 rows: one-row tiles, 29 tiles of 7, ragged tiles of 51 and 50, one tile
     reference = {"hz": hz_literal(X)[0], "energy": energy_literal(X), "b1": mardia_literal(X)[0]}
     assert henze_zirkler(X, block_size=block_size).statistic == pytest.approx(reference["hz"], rel=1e-11)
     assert energy_test(X, block_size=block_size, n_sim=20).statistic == pytest.approx(reference["energy"],
@@ -216,7 +216,7 @@ def test_mardia_kurtosis_calibrated_where_asymptotic_moments_fail():
 # energy
 
 
-@pytest.mark.parametrize("d", [1, 2, 7, 64, 256])
+@pytest.mark.parametrize("d", [1, 2, 7, 64, 65, 256])
 def test_expected_distance_to_gaussian_matches_noncentral_chi_quadrature(d):
     """E‖a − G‖ = E√χ'²_d(‖a‖²), integrated numerically against SciPy's noncentral χ² density."""
     b = d / 2
@@ -314,11 +314,70 @@ def test_coordinate_tests_match_scipy_and_holm():
     for test, scipy_test in (("shapiro", stats.shapiro), ("dagostino", stats.normaltest)):
         result = coordinate_tests(X, test)
         reference = [scipy_test(column) for column in X.T]
-        p = np.array([r.pvalue for r in reference])
-        np.testing.assert_allclose(result.details["pvalues"], p, rtol=1e-12)
-        np.testing.assert_allclose(result.details["adjusted_pvalues"], holm_literal(p), rtol=1e-12)
-        assert result.pvalue == pytest.approx(holm_literal(p).min(), rel=1e-12)
-        assert result.statistic == pytest.approx(reference[int(np.argmin(p))].statistic, rel=1e-12)
+        np.testing.assert_allclose(result.details["pvalues"], [r.pvalue for r in reference], rtol=1e-9)
+        np.testing.assert_allclose(result.details["statistics"], [r.statistic for r in reference], rtol=1e-12)
+        p = np.array(result.details["pvalues"])
+        np.testing.assert_allclose(result.details["adjusted_pvalues"], holm_literal(p), rtol=1e-15)
+        assert result.pvalue == pytest.approx(holm_literal(p).min(), rel=1e-15)
+        assert result.statistic == result.details["statistics"][int(np.argmin(p))]
+
+
+def awkward_columns(n: int, seed: int) -> np.ndarray:
+    """Normal, skewed, heavy-tailed, bounded, offset, tiny-scale, two-valued and one-outlier columns."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.standard_normal(n), rng.standard_exponential(n), rng.standard_t(2, n),
+                            rng.standard_cauchy(n), rng.uniform(size=n), rng.lognormal(0.0, 2.0, n),
+                            1e6 + rng.standard_normal(n), 1e-8 * rng.standard_normal(n), np.arange(n) % 2.0,
+                            np.r_[np.zeros(n - 1), 1.0]])
+
+
+def test_vectorised_shapiro_wilk_matches_scipy_for_every_branch():
+    """Exact n = 3, Royston's small-sample transform (4 <= n <= 11), n = 5 and 6 (one or two polynomial
+    coefficients), odd and even n, up to 5000 rows: W to 1e-12, p-values to 1e-9 (scipy's AS 66 normal tail
+    against our exact one; p = 0 vs 8e-16 at the n = 3 boundary W = 3/4)."""
+    for n in [*range(3, 40), 50, 99, 100, 101, 255, 1000, 2047, 4999, 5000]:
+        X = awkward_columns(n, n)
+        result = coordinate_tests(X, "shapiro")
+        reference = np.array([stats.shapiro(column) for column in X.T])
+        np.testing.assert_allclose(result.details["statistics"], reference[:, 0], rtol=1e-12, err_msg=f"n={n}")
+        np.testing.assert_allclose(result.details["pvalues"], reference[:, 1], rtol=1e-9, atol=1e-14,
+                                   err_msg=f"n={n}")
+
+
+def test_dagostino_pearson_matches_scipy_normaltest():
+    """Except where √b₁ = 0 exactly (the two-valued column at even n): there scipy's skewtest replaces y = 0
+    by 1 and reports z = δ asinh(1/α) (1.04 at n = 20) where D'Agostino's transform gives 0."""
+    for n in (20, 21, 35, 100, 1000, 20_000):
+        X = awkward_columns(n, n)
+        result = coordinate_tests(X, "dagostino")
+        reference = np.array([stats.normaltest(column) for column in X.T])
+        for j in np.flatnonzero(stats.skew(X, axis=0) == 0):
+            reference[j, 0] = stats.kurtosistest(X[:, j]).statistic ** 2
+            reference[j, 1] = math.exp(-reference[j, 0] / 2)
+        np.testing.assert_allclose(result.details["statistics"], reference[:, 0], rtol=1e-10, err_msg=f"n={n}")
+        np.testing.assert_allclose(result.details["pvalues"], reference[:, 1], rtol=1e-10, err_msg=f"n={n}")
+
+
+@pytest.mark.parametrize("test", ["shapiro", "dagostino", "anderson"])
+def test_coordinate_tests_name_constant_columns(test):
+    X = gaussian(40, 4, 0)
+    X[:, [1, 3]] = [2.5, -1.0]
+    with pytest.raises(ValueError, match=rf"coordinate_tests\({test}\): column\(s\) \[1, 3\] are constant"):
+        coordinate_tests(X, test)
+    big = np.random.default_rng(0).standard_normal((5_001, 2))
+    big[:, 1] = 0.1
+    with pytest.raises(ValueError, match=r"column\(s\) \[1\] are constant"):
+        coordinate_tests(big, test)
+
+
+def test_dagostino_variance_lost_to_rounding_is_refused_like_scipy():
+    X = gaussian(40, 2, 0)
+    X[:, 1] = 0.1
+    X[::2, 1] = np.nextafter(0.1, 1.0)  # not constant, but the spread is one ulp of the mean
+    with pytest.warns(RuntimeWarning, match="Precision loss"):
+        assert np.isnan(stats.normaltest(X[:, 1]).statistic)
+    with pytest.raises(ValueError, match="non-finite"):
+        coordinate_tests(X, "dagostino")
 
 
 def test_anderson_statistic_and_pvalue_against_scipy():

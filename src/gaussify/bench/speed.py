@@ -98,19 +98,10 @@ NOTES = {
 
 # Why an entry can be slower than its peer, and what would fix it (from profiling; appended to FAIL rows).
 FAIL_NOTES = {
-    "energy": "why: below ~3000 rows the 512-row tiles (<= 16 tiles, each a BLAS call + sqrt pass in Python) cost "
-              "more than one C pdist; from n = 4000 the tiles win (0.35–0.8) at 1/10–1/50 of the memory. Fix: one "
-              "tile when n·n·8 B is small (block_size = n below ~2048; block 1024 at n = 1000 measured 3.4 vs 4.9 ms), "
-              "or scipy pdist below that size",
-    "coordinates(shapiro)": "why: gaussify calls scipy.stats.shapiro(X, axis=0) (scipy's axis wrapper: copies, "
-                            "per-call overhead) plus a constant-column check (np.ptp pass, ~0.3 ms at 4000 x 32) and Holm; "
-                            "sub-millisecond calls, ratio > 1 only for d <= 8 at n <= 4000. Fix: loop "
-                            "stats.shapiro over columns for small d and fold the constant check into the moments",
-    "coordinates(dagostino)": "why: gaussify *is* scipy.stats.normaltest plus the constant-column check and Holm "
-                              "(7.0 vs 6.7 ms at 4000 x 32 on an idle core, ratio 1.04; larger ratios in the table are "
-                              "load noise on ms-scale calls), so it cannot be under its peer. Fix: compute K² from one "
-                              "pass of central moments (scipy's skewtest and kurtosistest each demean again), "
-                              "and derive the constant check from the same moments",
+    "energy": "why: only below ~800 rows (the --quick grid, 1.0–1.2): the tiles' fixed costs (factor matrices, "
+              "thread-pool limit: ~30 µs) and whole diagonal tiles (0.75 n² square roots at 300 rows vs pdist's n²/2) "
+              "outweigh pdist on a sub-millisecond call; from 1000 rows the 256-row tiles win (0.55–0.9). Fix: pdist "
+              "for n <= 512 and d <= 8, where it is 1.1–1.9x faster than the tiles",
 }
 
 # --------------------------------------------------------------------------------------------- timing
