@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_speed.py --out benchmarks/results
+	$(PY) benchmarks/bench_epoch.py --out benchmarks/results
 	$(PY) benchmarks/bench_quality.py --out benchmarks/results
 	$(PY) benchmarks/bench_metrics.py --out benchmarks/results/metrics.md
 

@@ -24,7 +24,7 @@ from .training import train
 
 __all__ = ["GaussianEmbedder", "Encoder"]
 
-DEFAULT_REGULARIZER = "swd"
+DEFAULT_REGULARIZER = "swd+0.003*knn"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "encoder.safetensors"
 
 
@@ -78,8 +78,10 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     validation_fraction, n_iter_no_change : early stopping on the task loss of a held-out split
         (0, the default, disables it and trains ``max_epochs``: with a strong regularizer the
         validation task loss first rises, so stopping on it restores an untrained encoder).
-    The defaults (``"swd"``, weight 10, 200 epochs) were chosen on held-out digits: the
-    sliced Wasserstein penalty kept the best balance of Gaussianity and 5-NN accuracy.
+    The defaults (``"swd+0.003*knn"``, weight 10, 200 epochs) were chosen on held-out data: the
+    sliced Wasserstein penalty kept the best balance of Gaussianity and 5-NN accuracy, and the small
+    nearest-neighbour KL term removes the clumps that projections miss (digits, 3 seeds: KL 0.51 → 0.35
+    in 2-D at 5-NN accuracy 0.890 → 0.881, 3.3 → 2.1 in 8-D at 0.963 → 0.931).
     device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …
     random_state : seed for initialisation, shuffling and the regularizer's directions.
     verbose : show a progress bar.
