@@ -4,6 +4,8 @@ exit status 2 for every user mistake."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gaussify.cli import app
-from gaussify.io import read_table, write_table
+from gaussify.io import read_table, write_table, write_text_atomic
 
 runner = CliRunner()
 FAST = ["--epochs", "2", "--quiet"]
@@ -110,6 +112,16 @@ def test_write_table_is_atomic_and_checks_the_extension(tmp_path):
     with pytest.raises(ValueError, match="unsupported file type"):
         write_table(tmp_path / "z.txt", np.zeros((2, 2)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    old = os.umask(0o027)
+    try:
+        write_table(tmp_path / "z.npy", np.zeros((2, 2)))
+        write_text_atomic(tmp_path / "note.md", "x")
+    finally:
+        os.umask(old)
+    assert {stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("z.npy", "note.md")} == {0o640}
 
 
 def test_demo_quick(tmp_path):

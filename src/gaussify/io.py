@@ -66,10 +66,14 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file beside ``path``; when the block succeeds it is renamed over ``path`` (atomic on
-    POSIX), otherwise deleted, so a crash never leaves half a file. Parent folders are created."""
+    POSIX), otherwise deleted, so a crash never leaves half a file. Parent folders are created. The file gets
+    the permissions a plain ``open`` would give it (0666 minus the umask), not mkstemp's private 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".gaussify-", suffix=path.suffix, dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
     os.close(fd)
     try:
         yield Path(tmp)
