@@ -20,7 +20,7 @@ def test_quick_run_writes_a_well_formed_table(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [(["--regularizers", "nope"], "unknown regularizers"),
+@pytest.mark.parametrize("argv, message", [(["--regularizers", "nope"], "unknown regularizer"),
                                            (["--epochs", "1"], "epochs >= 2")])
 def test_bad_arguments_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
