@@ -72,7 +72,8 @@ class NearestNeighborKL(Regularizer):
             for start in range(0, w.shape[0], self.block_size):
                 rows = w[start : start + self.block_size]
                 dist = sq[start : start + rows.shape[0], None] + sq[None, :] - 2.0 * rows @ w.T
-                dist[torch.arange(rows.shape[0]), torch.arange(start, start + rows.shape[0])] = math.inf
+                own = torch.arange(rows.shape[0], device=w.device)
+                dist[own, own + start] = math.inf
                 out.append(dist.topk(self.k, dim=1, largest=False).indices[:, -1])
             return torch.cat(out)
 
