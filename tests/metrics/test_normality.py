@@ -656,7 +656,7 @@ def test_bad_options_raise():
         energy_test(X, n_sim=0)
     with pytest.raises(ValueError, match="random_state"):
         energy_test(X, random_state=-1)
-    with pytest.raises(TypeError, match="block_size"):
+    with pytest.raises(ValueError, match="block_size"):
         henze_zirkler(X, block_size=2.5)
     with pytest.raises(ValueError, match="dagostino.*at least 20|at least 20"):
         coordinate_tests(X[:15], "dagostino")

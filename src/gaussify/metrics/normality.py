@@ -24,7 +24,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 from scipy import special, stats
 
-from ._common import as_sample, standardize_to_target
+from ._common import as_sample, check_int, standardize_to_target
 
 __all__ = [
     "TestResult",
@@ -109,14 +109,6 @@ def _jsonable(obj: Any) -> Any:
 
 # ----------------------------------------------------------------------------------------------
 # shared numerics
-
-
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_not_constant(constant: np.ndarray, test: str) -> None:
@@ -263,9 +255,9 @@ def _null_distribution(name: str, n: int, d: int, params: tuple, n_sim: int, see
 def _monte_carlo_pvalue(name: str, value: float, n: int, d: int, params: tuple, *, n_sim: int,
                         random_state: int, mc_max_n: int, two_sided: bool = False) -> tuple[float, str]:
     """Monte Carlo p-value of ``value`` and a note when the null was simulated at fewer rows."""
-    n_sim = _check_positive_int(n_sim, "n_sim")
-    seed = _check_positive_int(random_state, "random_state", minimum=0)
-    mc_max_n = _check_positive_int(mc_max_n, "mc_max_n", minimum=20)
+    n_sim = check_int(n_sim, "n_sim")
+    seed = check_int(random_state, "random_state", minimum=0)
+    mc_max_n = check_int(mc_max_n, "mc_max_n", minimum=20)
     n_null = min(n, max(mc_max_n, d + 2))
     null = _null_distribution(name, n_null, d, params, n_sim, seed)
     upper = (1 + n_sim - np.searchsorted(null, value, side="left")) / (n_sim + 1)
@@ -331,7 +323,7 @@ def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ra
     """
     if route not in ("auto", "tensor", "gram"):
         raise ValueError(f"route must be 'auto', 'tensor' or 'gram', got {route!r}")
-    block_size = _check_positive_int(block_size, "block_size")
+    block_size = check_int(block_size, "block_size")
     X = as_sample(Z, min_rows=3)
     n, d = X.shape
     stat, details = _mardia_skewness_parts(X, route, block_size)
@@ -415,7 +407,7 @@ def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, rand
     is the upper tail of the lognormal with the mean and variance of T_β given by Henze & Zirkler (1990,
     Comm. Statist. Theory Methods 19), or Monte Carlo. The pairwise sum runs in tiles.
     """
-    block_size = _check_positive_int(block_size, "block_size")
+    block_size = check_int(block_size, "block_size")
     X = as_sample(Z, min_rows=3)
     n, d = X.shape
     beta = _henze_zirkler_beta(n, d)
@@ -444,7 +436,7 @@ def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: 
     """
     if not (isinstance(beta, (int, float, np.floating)) and math.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be a positive finite number, got {beta!r}")
-    block_size = _check_positive_int(block_size, "block_size")
+    block_size = check_int(block_size, "block_size")
     X = as_sample(Z, min_rows=3)
     n, d = X.shape
     stat = _bhep_statistic(X, float(beta), block_size, "epps_pulley")
@@ -522,7 +514,7 @@ def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: int = 0, mc_max_n: 
     ₁F₁(−1/2; d/2; −‖a‖²/2) and E‖G − G'‖ = 2Γ((d+1)/2)/Γ(d/2) in closed form. The statistic is affine
     invariant, its null depends on (n, d) only: Monte Carlo p-value. The pairwise sum runs in tiles.
     """
-    block_size = _check_positive_int(block_size, "block_size")
+    block_size = check_int(block_size, "block_size")
     X = as_sample(Z, min_rows=3)
     n, d = X.shape
     stat = _energy_statistic(X, block_size)
@@ -859,7 +851,7 @@ def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | 
     unknown = [name for name in names if name not in TEST_NAMES]
     if unknown:
         raise ValueError(f"unknown test(s) {unknown}; choose from {list(TEST_NAMES)}")
-    max_exact = _check_positive_int(max_exact, "max_exact", minimum=3)
+    max_exact = check_int(max_exact, "max_exact", minimum=3)
     X = as_sample(Z, min_rows=3)
     n = X.shape[0]
     mc = {"n_sim": n_sim, "random_state": random_state, "mc_max_n": mc_max_n}
