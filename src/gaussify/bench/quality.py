@@ -297,8 +297,9 @@ def markdown(rows: list[dict[str, Any]], header: list[str]) -> str:
 
 
 def pareto_plot(rows: list[dict[str, Any]], dataset: str, path: Path) -> None:
-    """KL (symlog) against 5-NN accuracy, one panel per dimension; the front is drawn as a step line and
-    labelled, the default estimator is a star."""
+    """KL (symlog) against 5-NN accuracy, one panel per dimension; the front is drawn as a step line, its
+    points numbered and named in a key under the panel (labels on the plot would overlap), the default
+    estimator is a star."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,17 +320,18 @@ def pareto_plot(rows: list[dict[str, Any]], dataset: str, path: Path) -> None:
         front = sorted((r for r in group if r["pareto"]), key=lambda r: r[GAUSSIANITY])
         ax.step([r[GAUSSIANITY] for r in front], [r[INFORMATION] for r in front], where="post", color="gray",
                 lw=1, zorder=1)
-        for r in front:
-            ax.annotate(r["method"], (r[GAUSSIANITY], r[INFORMATION]), fontsize=7, xytext=(4, -8),
-                        textcoords="offset points")
+        for number, r in enumerate(front, 1):
+            ax.annotate(str(number), (r[GAUSSIANITY], r[INFORMATION]), fontsize=8, fontweight="bold",
+                        xytext=(4, 3), textcoords="offset points")
+        ax.text(0.0, -0.14, "Pareto front:\n" + "\n".join(f"{i}  {r['method']}" for i, r in enumerate(front, 1)),
+                transform=ax.transAxes, va="top", fontsize=8)
         ax.set_xscale("symlog", linthresh=0.01)
         ax.set_xlim(left=0)
         ax.set(xlabel=f"{GAUSSIANITY} to N(0, I), held-out (nats, lower is more Gaussian)",
                ylabel="5-NN accuracy, held-out (higher keeps more)", title=f"{dataset}, {dim}-D")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, -0.12))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
