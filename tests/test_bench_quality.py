@@ -1,5 +1,6 @@
 """The quality benchmark's --quick mode runs and writes a well-formed report (timings are not checked)."""
 
+import json
 import re
 
 import numpy as np
@@ -38,6 +39,11 @@ def test_quick_run_writes_a_well_formed_table(tmp_path, capsys):
     summary = report.split("## Summary")[1].split("## moons")[0]
     assert re.search(r"\| moons \| 2 \| (yes|no) \|", summary)
     assert "wrote" in capsys.readouterr().out
+    runs = json.loads((tmp_path / "quality.json").read_text())  # the table's rows, with every seed's own scores
+    assert [r["method"] for r in runs] == [m.strip("*") for m in methods]
+    for r in runs:
+        assert r["seeds"] == len(r["runs"]) == 1 and r["runs"][0]["seed"] == 0
+        assert r["kl"] == r["runs"][0]["kl"] and r["pareto"] in ("✓", "")
 
 
 def test_bad_arguments_exit():

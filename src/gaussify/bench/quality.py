@@ -15,7 +15,8 @@ training embedding), trustworthiness, and the fitting time. Methods, at each emb
 A method is Pareto-optimal when no other method at the same (data set, dimension) has both a lower KL and
 a higher 5-NN accuracy (one of them strictly). Scores are averaged over ``--seeds``. Output in ``--out``:
 ``quality.md`` (header with machine, versions and date; one table per data set, Pareto-optimal rows and
-the default estimator marked) and ``quality_<dataset>.png`` (KL against 5-NN accuracy, the front drawn).
+the default estimator marked), ``quality.json`` (every run's scores, one object per method, data set,
+dimension and seed) and ``quality_<dataset>.png`` (KL against 5-NN accuracy, the front drawn).
 
     gaussify bench quality --quick
     python benchmarks/bench_quality.py --out benchmarks/results
@@ -24,6 +25,8 @@ the default estimator marked) and ``quality_<dataset>.png`` (KL against 5-NN acc
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -175,7 +178,8 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
 
 
 def _average(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (dataset, dim, method): numeric scores averaged over seeds (NaN-free values only)."""
+    """One row per (dataset, dim, method): numeric scores averaged over seeds (NaN-free values only); each
+    seed's own scores are kept under ``runs``."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["dataset"], row["dim"], row["method"]), []).append(row)
@@ -187,6 +191,8 @@ def _average(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 values = [r[key] for r in group if not np.isnan(r[key])]
                 row[key] = float(np.mean(values)) if values else float("nan")
         row["seeds"] = len(group)
+        row["runs"] = [{key: r[key] for key in ("seed", *SCORES, "seconds")} for r in group]
+        del row["seed"]
         averaged.append(row)
     return averaged
 
@@ -229,7 +235,8 @@ def run(config: Config, progress: bool = True) -> list[dict[str, Any]]:
                         scores = {} if fitted.Z_test is None else score_embedding(
                             fitted.Z_test, y_test, Z_train=fitted.Z_train, y_train=y_train, X_test=X_test,
                             random_state=seed)
-                        rows.append({"dataset": dataset, "dim": dim, "method": fitted.method, "family": fitted.family,
+                        rows.append({"dataset": dataset, "dim": dim, "seed": seed, "method": fitted.method,
+                                     "family": fitted.family,
                                      "default": fitted.default, "note": fitted.note,
                                      **{c: float(scores.get(c, np.nan)) for c in SCORES},
                                      "seconds": fitted.seconds})
@@ -373,6 +380,17 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
                   max_rows=base.get("max_rows"))
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN as null, NumPy scalars as Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, write ``quality.md`` and the Pareto plots to ``--out``; returns the exit status."""
     from ..io import write_text_atomic
@@ -387,8 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report = markdown(rows, header)
     write_text_atomic(args.out / "quality.md", report)
+    write_text_atomic(args.out / "quality.json", json.dumps(_json_safe(rows), indent=1) + "\n")
     for dataset in config.datasets:
         pareto_plot(rows, dataset, args.out / f"quality_{dataset}.png")
     print(report)
-    print(f"wrote {args.out / 'quality.md'} and {len(config.datasets)} Pareto plot(s)")
+    print(f"wrote {args.out / 'quality.md'}, {args.out / 'quality.json'} (every run) and {len(config.datasets)} "
+          "Pareto plot(s)")
     return 0
