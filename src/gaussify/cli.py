@@ -17,7 +17,8 @@ import typer
 
 app = typer.Typer(help="Make a learned embedding Gaussian, and measure how Gaussian it is.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-bench_app = typer.Typer(help="Benchmarks: speed against the peers, training speed, quality trade-offs.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: speed against the peers, training speed, quality trade-offs.",
+                        no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, FloatingPointError)
@@ -78,8 +79,9 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
         model: Annotated[Path, typer.Option("--model", help="Directory to save the trained model in.")],
         dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding dimension.")] = 2,
         labels: LabelsOption = None,
-        regularizer: Annotated[Optional[str], typer.Option(help="Regularizer: swd, sigreg, mmd, cramer-wold, knn, moments, adversarial, kl, or a weighted "
-                                      "sum such as 'swd+0.003*knn' (default: the estimator's).")]
+        regularizer: Annotated[Optional[str], typer.Option(
+            help="Regularizer: swd, sigreg, mmd, cramer-wold, knn, moments, adversarial, kl, or a weighted sum "
+                 "such as 'swd+0.003*knn' (default: the estimator's).")]
         = None,
         weight: Annotated[Optional[str], typer.Option(help="Regularizer weight, or 'auto' (default: the "
                                                      "estimator's).")] = None,
@@ -202,7 +204,8 @@ def bench_speed(ctx: typer.Context) -> None:
 
 @bench_app.command("epoch", context_settings=_FORWARD)
 def bench_epoch(ctx: typer.Context) -> None:
-    """Wall time of one training epoch on a generated 70,000 x 784 array, every regularizer (options: see --help)."""
+    """Wall time of one training epoch on a generated 70,000 x 784 array, the default and every regularizer
+    (options: see --help)."""
     from .bench.epoch import main
 
     raise typer.Exit(main(list(ctx.args)))
