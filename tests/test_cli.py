@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gaussify.cli import app
-from gaussify.io import read_table, write_table, write_text_atomic
+from gaussify.io import atomic_directory, read_table, write_table, write_text_atomic
 
 runner = CliRunner()
 FAST = ["--epochs", "2", "--quiet"]
@@ -119,9 +119,26 @@ def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
     try:
         write_table(tmp_path / "z.npy", np.zeros((2, 2)))
         write_text_atomic(tmp_path / "note.md", "x")
+        with atomic_directory(tmp_path / "model") as staging:
+            (staging / "weights").write_text("w")
     finally:
         os.umask(old)
     assert {stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("z.npy", "note.md")} == {0o640}
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o750
+
+
+def test_atomic_directory_replaces_whole_or_not_at_all(tmp_path):
+    with atomic_directory(tmp_path / "model") as staging:
+        (staging / "a").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(tmp_path / "model") as staging:
+            (staging / "b").write_text("2")
+            raise RuntimeError("crash while writing")
+    assert [p.name for p in (tmp_path / "model").iterdir()] == ["a"]
+    with atomic_directory(tmp_path / "model") as staging:
+        (staging / "c").write_text("3")
+    assert [p.name for p in (tmp_path / "model").iterdir()] == ["c"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
 def test_demo_quick(tmp_path):

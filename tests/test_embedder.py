@@ -101,6 +101,7 @@ def test_save_load_round_trip(blobs, tmp_path):
     model.save(tmp_path / "model")
     model.save(tmp_path / "model")  # overwriting an existing model works
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "encoder.safetensors"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging or old folder left behind
     loaded = GaussianEmbedder.load(tmp_path / "model")
     assert loaded.get_params() == model.get_params()
     np.testing.assert_array_equal(loaded.transform(X), model.transform(X))

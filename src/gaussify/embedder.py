@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
+from .io import atomic_directory
 from .metrics._common import check_int
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask,
@@ -252,7 +251,6 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         if callable(self.task):
             raise ValueError("a model trained with a callable task cannot be saved: its loss is code, not data")
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
         params = self.get_params()
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
         config = {"format": "gaussify.GaussianEmbedder/1", "params": params,
@@ -260,17 +258,10 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
                   "n_epochs": self.n_epochs_}
         if hasattr(self, "feature_names_in_"):
             config["feature_names_in"] = [str(f) for f in self.feature_names_in_]
-        staging = Path(tempfile.mkdtemp(prefix=".gaussify-", dir=directory.parent))
         state = {k: v.contiguous() for k, v in self.encoder_.state_dict().items()}
-        save_file(state, staging / WEIGHTS_FILE)
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=".gaussify-old-", dir=directory.parent))
-            os.replace(directory, old / "model")
-            os.replace(staging, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
+        with atomic_directory(directory) as staging:
+            save_file(state, staging / WEIGHTS_FILE)
+            (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         return directory
 
     @classmethod

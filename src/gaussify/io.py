@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "write_table", "write_text_atomic", "atomic_path", "FORMATS"]
+__all__ = ["read_table", "write_table", "write_text_atomic", "atomic_path", "atomic_directory", "FORMATS"]
 
 FORMATS = (".npy", ".csv", ".parquet")
 
@@ -71,9 +72,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".gaussify-", suffix=path.suffix, dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
+    os.fchmod(fd, _plain_mode(0o666))
     os.close(fd)
     try:
         yield Path(tmp)
@@ -81,6 +80,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextmanager
+def atomic_directory(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``directory``; when the block succeeds it replaces ``directory``
+    (two renames: the old folder is moved aside first, then removed), otherwise it is deleted, so the folder
+    is complete or absent. Like :func:`atomic_path`, it gets a plain ``mkdir``'s permissions (0777 minus
+    the umask), not mkdtemp's private 0700."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".gaussify-", dir=directory.parent))
+    os.chmod(staging, _plain_mode(0o777))
+    try:
+        yield staging
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=".gaussify-old-", dir=directory.parent))
+            os.replace(directory, old / directory.name)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _plain_mode(bits: int) -> int:
+    """``bits`` minus the process umask: the mode ``open``/``mkdir`` would give a new file or folder."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return bits & ~umask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
