@@ -122,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
         from ..io import write_text_atomic
 
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "epoch.md", report)
         print(f"wrote {out / 'epoch.md'}")
     return 0

@@ -402,7 +402,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     rows = run(config, progress=not args.no_progress)
     header = _header(config, argv, args.quick, time.perf_counter() - start)
-    args.out.mkdir(parents=True, exist_ok=True)
     report = markdown(rows, header)
     write_text_atomic(args.out / "quality.md", report)
     write_text_atomic(args.out / "quality.json", json.dumps(_json_safe(rows), indent=1) + "\n")

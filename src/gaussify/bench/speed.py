@@ -667,9 +667,10 @@ def main(argv: list[str] | None = None) -> int:
     report = markdown(rows, header, repeats=repeats, slices=args.slices, n_sim=n_sim, wall_s=wall)
     print(report)
     if args.out:
+        from ..io import write_text_atomic
+
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "speed.md").write_text(report, encoding="utf-8")
+        write_text_atomic(out / "speed.md", report)
         plot(rows, out / "speed_scaling.png")
         print(f"wrote {out / 'speed.md'} and {out / 'speed_scaling.png'}")
     return 0
