@@ -50,7 +50,7 @@ def test_fit_transform_evaluate_round_trip(table, tmp_path, fmt, labels):
     assert Z.shape == (200, 2)
     np.testing.assert_allclose(Z, read_table(tmp_path / f"z{fmt}")[0], rtol=1e-6)
     if fmt != ".npy":
-        assert columns == ["z0", "z1"]
+        assert columns == ["gaussify0", "gaussify1"]  # the estimator's get_feature_names_out()
     scored = invoke("evaluate", tmp_path / f"z{fmt}", "--tests", "fast", "--json", tmp_path / "r.json",
                     "--report", tmp_path / "r.html")
     assert scored.exit_code == 0, scored.output

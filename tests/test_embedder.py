@@ -99,7 +99,9 @@ def test_save_load_round_trip(blobs, tmp_path):
     X, y = blobs
     model = GaussianEmbedder(2, regularizer="kl", **SMALL).fit(X, y)
     model.save(tmp_path / "model")
-    model.save(tmp_path / "model")  # overwriting an existing model works
+    with pytest.raises(ValueError, match="earlier gaussify model; pass --overwrite"):
+        model.save(tmp_path / "model")
+    model.save(tmp_path / "model", overwrite=True)  # replacing an earlier model is explicit
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "encoder.safetensors"]
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging or old folder left behind
     loaded = GaussianEmbedder.load(tmp_path / "model")

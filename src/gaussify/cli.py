@@ -1,8 +1,9 @@
 """The ``gaussify`` command line: fit, transform, evaluate, tsne, demo, bench.
 
-Inputs and outputs are .npy, .csv (header row, numeric columns) or .parquet, chosen by extension.
+Inputs and outputs are .npy, .csv (numeric columns, header row) or .parquet, chosen by extension.
 A user error (missing file, non-numeric column, unknown label column, NaN, bad option) prints one
-line on stderr and exits with status 2; a traceback always means a bug.
+line on stderr and exits with status 2; a traceback always means a bug. Output paths are checked
+before any work: an existing file is replaced only with --overwrite, an input never.
 """
 
 from __future__ import annotations
@@ -10,16 +11,31 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
 
 app = typer.Typer(help="Make a learned embedding Gaussian, and measure how Gaussian it is.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 bench_app = typer.Typer(help="Benchmarks: speed against the peers, training speed, quality trade-offs.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(bench_app, name="bench")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"gaussify {version('gaussify')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """Make a learned embedding Gaussian, and measure how Gaussian it is."""
 
 USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, FloatingPointError)
 
@@ -30,13 +46,34 @@ def _user_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return command(*args, **kwargs)
         except USER_ERRORS as err:
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
             typer.echo(f"gaussify: error: {message}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, without Python's source-line dump."""
+    typer.echo(f"gaussify: warning: {str(message).splitlines()[0]}", err=True)
+
+
+def _check_outputs(inputs: tuple[Path, ...], overwrite: bool, **outputs: tuple[Optional[Path], tuple | None]
+                   ) -> None:
+    """Check every ``--option=(path, formats)`` before any work (:func:`gaussify.io.check_output`); two options
+    may not name the same file."""
+    from .io import check_output
+
+    given = {option: (path, formats) for option, (path, formats) in outputs.items() if path is not None}
+    for option, (path, formats) in given.items():
+        check_output(path, inputs=inputs, overwrite=overwrite, formats=formats, option=f"--{option}")
+    paths = [path.resolve() for path, _ in given.values()]
+    if len(set(paths)) < len(paths):
+        raise ValueError("two output options name the same file")
 
 
 def _parse_weight(weight: str) -> float | str:
@@ -59,6 +96,15 @@ def _parse_list(text: str, kind: type, option: str) -> list:
             from None
 
 
+def _summary(report) -> str:
+    """The report's text, or why there is none."""
+    if report is None:
+        from .metrics import MIN_ROWS
+
+        return f"no Gaussianity report: it needs at least {MIN_ROWS} training rows"
+    return str(report)
+
+
 def _write_report(report, json_path: Optional[Path], html_path: Optional[Path], title: str) -> None:
     from .io import write_text_atomic
 
@@ -71,6 +117,11 @@ def _write_report(report, json_path: Optional[Path], html_path: Optional[Path], 
 
 
 LabelsOption = Annotated[Optional[str], typer.Option("--labels", help="Column holding labels (csv/parquet).")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (and an earlier "
+                                                                    "model folder); inputs are never replaced.")]
+NJobsOption = Annotated[int, typer.Option("--n-jobs", help="CPU threads (-1: every core). 1 is fastest for small "
+                                                           "data and does not slow down when other jobs run.")]
+TABLE, HTML, JSON = (".npy", ".csv", ".parquet"), (".html", ".htm"), (".json",)
 
 
 @app.command()
@@ -85,33 +136,45 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
         = None,
         weight: Annotated[Optional[str], typer.Option(help="Regularizer weight, or 'auto' (default: the "
                                                      "estimator's).")] = None,
-        task: Annotated[str, typer.Option(help="auto, supervised, reconstruction or neighbors.")] = "auto",
+        task: Annotated[str, typer.Option(help="auto (supervised with --labels, else neighbors), classification, "
+                                               "regression, supervised (classification or regression by the label "
+                                               "column), reconstruction or neighbors.")] = "auto",
         epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum number of epochs (default: the "
                                                       "estimator's).")] = None,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
         out: Annotated[Optional[Path], typer.Option(help="Also write the training embedding here.")] = None,
         report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the training embedding.")]
         = None,
+        overwrite: OverwriteOption = False,
+        n_jobs: NJobsOption = 1,
         quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False) -> None:
-    """Train an encoder whose embedding of INPUT is Gaussian, and save it to --model."""
+    """Train an encoder whose embedding of INPUT is Gaussian, and save it to --model (a new or empty folder,
+    or an earlier model with --overwrite)."""
+    import pandas as pd
+
     from .embedder import DEFAULT_REGULARIZER, GaussianEmbedder
     from .io import read_table, write_table
 
-    X, y, _ = read_table(input, labels)
+    _check_outputs((input,), overwrite, out=(out, TABLE), report=(report, HTML))
+    GaussianEmbedder.check_save_path(model, overwrite=overwrite)
+    X, y, columns = read_table(input, labels)
     options = {"regularizer": regularizer or DEFAULT_REGULARIZER, "task": task, "random_state": seed,
-               "verbose": not quiet}
+               "n_jobs": n_jobs, "verbose": not quiet}
     if weight is not None:
         options["weight"] = _parse_weight(weight)
     if epochs is not None:
         options["max_epochs"] = epochs
     estimator = GaussianEmbedder(dim, **options)
+    X = X if columns is None else pd.DataFrame(X, columns=columns)  # the model records the column names
     estimator.fit(X, y)
-    estimator.save(model)
+    estimator.save(model, overwrite=overwrite)
     typer.echo(f"trained {estimator.n_epochs_} epochs; saved the model to {model}")
-    typer.echo(str(estimator.gaussianity_))
+    typer.echo(_summary(estimator.gaussianity_))
     if out is not None:
-        write_table(out, estimator.transform(X))
+        write_table(out, estimator.transform(X), list(estimator.get_feature_names_out()))
         typer.echo(f"wrote {out}")
+    if report is not None and estimator.gaussianity_ is None:
+        raise ValueError(f"--report {report}: {_summary(None)}")
     _write_report(estimator.gaussianity_, None, report, f"gaussify fit: {input.name}")
 
 
@@ -120,14 +183,23 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
 def transform(model: Annotated[Path, typer.Argument(help="Model directory written by 'gaussify fit'.")],
               input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv, .parquet).")],
               out: Annotated[Path, typer.Option("--out", help="Output table (.npy, .csv, .parquet).")],
-              labels: LabelsOption = None) -> None:
-    """Embed the rows of INPUT with a saved model."""
-    from .embedder import GaussianEmbedder
-    from .io import read_table, write_table
+              labels: LabelsOption = None,
+              overwrite: OverwriteOption = False,
+              n_jobs: NJobsOption = 1) -> None:
+    """Embed the rows of INPUT with a saved model. Columns are matched by name when both the model and INPUT
+    have names (csv/parquet), by position otherwise."""
+    import pandas as pd
 
-    estimator = GaussianEmbedder.load(model)
-    X, _, _ = read_table(input, labels)
-    write_table(out, estimator.transform(X))
+    from .embedder import GaussianEmbedder
+    from .io import align_columns, read_table, write_table
+
+    _check_outputs((input,), overwrite, out=(out, TABLE))
+    estimator = GaussianEmbedder.load(model).set_params(n_jobs=n_jobs)
+    X, _, columns = read_table(input, labels)
+    expected = getattr(estimator, "feature_names_in_", None)
+    X = align_columns(X, columns, None if expected is None else list(expected), input)
+    Z = estimator.transform(X if expected is None else pd.DataFrame(X, columns=expected))
+    write_table(out, Z, list(estimator.get_feature_names_out()))
     typer.echo(f"wrote {out} ({X.shape[0]} rows, {estimator.n_components} columns)")
 
 

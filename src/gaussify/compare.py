@@ -54,16 +54,12 @@ def _probe_scores(Z_train: np.ndarray, y_train: np.ndarray, Z_test: np.ndarray, 
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from sklearn.utils.multiclass import type_of_target
+    from .tasks import target_kind
 
-    kind = type_of_target(np.concatenate([y_train, y_test]))
-    if kind in ("binary", "multiclass"):
-        models, suffix = (KNeighborsClassifier(KNN_NEIGHBORS), LogisticRegression(max_iter=1000)), "accuracy"
-    elif kind in ("continuous", "continuous-multioutput"):
-        models, suffix = (KNeighborsRegressor(KNN_NEIGHBORS), Ridge()), "r2"
+    if target_kind(np.concatenate([y_train, y_test])) == "classification":
+        knn, linear, suffix = KNeighborsClassifier(KNN_NEIGHBORS), LogisticRegression(max_iter=1000), "accuracy"
     else:
-        raise ValueError(f"y must be class labels or continuous targets, got a {kind!r} target")
-    knn, linear = models
+        knn, linear, suffix = KNeighborsRegressor(KNN_NEIGHBORS), Ridge(), "r2"
     k = min(KNN_NEIGHBORS, Z_train.shape[0])
     return {f"knn_{suffix}": float(knn.set_params(n_neighbors=k).fit(Z_train, y_train).score(Z_test, y_test)),
             f"linear_{suffix}": float(make_pipeline(StandardScaler(), linear).fit(Z_train, y_train)
@@ -82,17 +78,17 @@ def _trustworthiness(X: np.ndarray, Z: np.ndarray, random_state: int) -> float:
 
 def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_train: Any = None, X_test: Any = None,
                     random_state: int = 0, n_jobs: int = -1) -> dict[str, float]:
-    """Scores of the held-out embedding ``Z_test`` (n × d, at least 16 rows), see the module docstring.
+    """Scores of the held-out embedding ``Z_test`` (n × d, at least :data:`gaussify.metrics.MIN_ROWS` rows), see the module docstring.
 
     Keys: kl, negentropy, placement, kl_lower_bound, min_pvalue always; knn_accuracy and linear_accuracy
     (knn_r2 and linear_r2 for continuous targets) when ``y_test``, ``Z_train`` and ``y_train`` are given;
     trustworthiness when the inputs ``X_test`` (n × p) are given. ``n_jobs`` goes to the kNN searches of the
     KL estimate. Raises ``ValueError`` when shapes disagree.
     """
-    from .metrics import evaluate
+    from .metrics import MIN_ROWS, evaluate
     from .metrics.normality import _holm
 
-    Z = as_sample(Z_test, min_rows=16, name="Z_test")
+    Z = as_sample(Z_test, min_rows=MIN_ROWS, name="Z_test")
     n, d = Z.shape
     if (Z_train is None) != (y_train is None):
         raise ValueError("Z_train and y_train must be given together")

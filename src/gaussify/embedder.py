@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -14,17 +16,18 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
-from .io import atomic_directory
+from .io import atomic_directory, check_model_folder
 from .metrics._common import check_int
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
-from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask,
-                    Task, knn_indices, mlp)
+from .tasks import (MIN_ROWS_PER_CLASS, TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask,
+                    RegressionTask, Task, knn_indices, mlp, target_kind)
 from .training import train
 
 __all__ = ["GaussianEmbedder", "Encoder"]
 
 DEFAULT_REGULARIZER = "swd+0.003*knn"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "encoder.safetensors"
+MODEL_FORMAT = "gaussify.GaussianEmbedder/1"
 
 
 class Encoder(nn.Module):
@@ -68,7 +71,9 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         batches' sliced Wasserstein statistic at the level of true Gaussian batches.
     hidden_layer_sizes : widths of the MLP's hidden layers.
     task : ``"auto"`` (``"supervised"`` when ``y`` is given, else ``"neighbors"``),
-        ``"supervised"`` (cross-entropy for class labels, MSE for continuous targets),
+        ``"classification"`` (cross-entropy over the classes of ``y``), ``"regression"`` (MSE on
+        standardised ``y``), ``"supervised"`` (either, by :func:`gaussify.tasks.target_kind`: strings and
+        integers are classes, floats are classes only when whole numbers with at least 5 rows per value),
         ``"reconstruction"``, ``"neighbors"`` (keep input-space k-nearest neighbours close), or a
         callable ``fn(z, x_scaled, y_batch) -> loss``.
     regularizer_kwargs : options passed to the regularizer's constructor (for a sum: keyed by part,
@@ -82,6 +87,9 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     nearest-neighbour KL term removes the clumps that projections miss (digits, 3 seeds: KL 0.51 → 0.35
     in 2-D at 5-NN accuracy 0.890 → 0.881, 3.3 → 2.1 in 8-D at 0.963 → 0.931).
     device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …
+    n_jobs : CPU threads for torch and the post-fit report while fitting and transforming (restored
+        afterwards); -1 uses every core. The default 1 is as fast as 2 on a quiet 2-core machine for these
+        small MLPs and does not collapse when other jobs compete for the cores.
     random_state : seed for initialisation, shuffling and the regularizer's directions.
     verbose : show a progress bar.
 
@@ -90,15 +98,17 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     encoder_ : the trained :class:`Encoder` (on CPU, eval mode).
     n_features_in_, loss_curve_ (training loss per epoch), history_ (per-epoch lists: loss, task, regularizer,
     weight, val_loss, seconds = wall time of the epoch's training steps), n_epochs_,
-    gaussianity_ : :class:`~gaussify.GaussianityReport` of the training embedding (None below 16 rows).
+    classes_ : the class labels (classification only).
+    gaussianity_ : :class:`~gaussify.GaussianityReport` of the training embedding (None below
+    :data:`gaussify.metrics.MIN_ROWS` training rows).
     """
 
     def __init__(self, n_components: int = 2, *, regularizer: str = DEFAULT_REGULARIZER,
                  weight: float | str = 10.0, hidden_layer_sizes: tuple[int, ...] = (256, 256),
                  task: str | Callable = "auto", regularizer_kwargs: dict | None = None, max_epochs: int = 200,
                  batch_size: int = 256, learning_rate: float = 1e-3, validation_fraction: float = 0.0,
-                 n_iter_no_change: int = 20, device: str = "auto", random_state: int | None = None,
-                 verbose: bool = False) -> None:
+                 n_iter_no_change: int = 20, device: str = "auto", n_jobs: int = 1,
+                 random_state: int | None = None, verbose: bool = False) -> None:
         self.n_components = n_components
         self.regularizer = regularizer
         self.weight = weight
@@ -111,6 +121,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -127,6 +138,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or not (self.n_jobs == -1 or self.n_jobs >= 1):
+            raise ValueError(f"n_jobs must be a positive integer or -1 (every core), got {self.n_jobs!r}")
         if any(isinstance(w, bool) or int(w) != w or w < 1 for w in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
 
@@ -149,7 +162,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1)) if self.random_state is None \
             else int(self.random_state)
         device = self._torch_device()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with _torch_threads(self.n_jobs), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             self._fit(X, y, seed, device)
         return self
@@ -180,10 +193,10 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         self.loss_curve_ = list(result.history["loss"])
         self.n_epochs_ = result.epochs
         self.regularizer_ = regularizer.cpu()
-        from .metrics import evaluate
+        from .metrics import MIN_ROWS, evaluate
 
-        # evaluate() needs 16 rows for its estimates; tinier training sets get no report
-        self.gaussianity_ = evaluate(self._embed(X[train_idx]), tests="fast") if len(train_idx) >= 16 else None
+        self.gaussianity_ = (evaluate(self._embed(X[train_idx]), tests="fast", n_jobs=self.n_jobs)
+                             if len(train_idx) >= MIN_ROWS else None)
 
     def _make_task(self, X: np.ndarray, y, encoder: Encoder, train_idx: np.ndarray, seed: int) -> Task:
         task = self.task
@@ -196,14 +209,27 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         if task == "auto":
             task = "supervised" if y is not None else "neighbors"
         k = self.n_components
-        if task == "supervised":
+        if task in ("supervised", "classification", "regression"):
             if y is None:
-                raise ValueError("task='supervised' needs labels or targets y")
-            if _is_classification(y):
-                classes, codes = np.unique(y, return_inverse=True)
-                self.classes_ = classes
-                return ClassificationTask(torch.as_tensor(codes.reshape(-1)), k, len(classes))
-            y2 = np.asarray(y, dtype=np.float32).reshape(X.shape[0], -1)
+                raise ValueError(f"task={task!r} needs labels or targets y")
+            if task == "supervised":
+                task = target_kind(y)
+        if task == "classification":
+            if y.ndim > 1 and y.shape[1] > 1:
+                raise ValueError(f"task='classification' needs one label per row, got y of shape {y.shape}")
+            classes, codes = np.unique(y.reshape(-1), return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(f"task='classification' needs at least 2 classes, got {len(classes)}")
+            if self.task != "classification" and len(classes) * MIN_ROWS_PER_CLASS > y.shape[0]:
+                warnings.warn(f"y has {len(classes)} classes for {y.shape[0]} rows; training a {len(classes)}-class "
+                              "classifier. If y is a quantity, pass task='regression'", UserWarning, stacklevel=4)
+            self.classes_ = classes
+            return ClassificationTask(torch.as_tensor(codes.reshape(-1)), k, len(classes))
+        if task == "regression":
+            try:
+                y2 = np.asarray(y, dtype=np.float32).reshape(X.shape[0], -1)
+            except ValueError:
+                raise ValueError("task='regression' needs numeric targets y") from None
             if not np.isfinite(y2).all():
                 raise ValueError("y contains NaN or Inf")
             std = y2[train_idx].std(0)
@@ -225,7 +251,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         """Embed X in eval mode (the mean for ``"kl"``): a row's embedding never depends on its batch."""
         check_is_fitted(self, "encoder_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._embed(X)
+        with _torch_threads(self.n_jobs):
+            return self._embed(X)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         return self.fit(X, y).transform(X)
@@ -242,18 +269,22 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         return tags
 
     # ----------------------------------------------------------------------------- persistence
-    def save(self, directory: str | os.PathLike) -> Path:
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``encoder.safetensors`` and ``config.json`` (hyperparameters, shapes, curves) to
-        ``directory`` atomically: the files appear complete or not at all. No pickle."""
+        ``directory`` atomically: the files appear complete or not at all. No pickle.
+
+        Nothing else is ever deleted: ``directory`` must be new, an empty folder or, with ``overwrite=True``, an
+        earlier model holding only these two files (:func:`gaussify.io.check_model_folder`); use
+        :meth:`check_save_path` to check it before a long fit."""
         from safetensors.torch import save_file
 
         check_is_fitted(self, "encoder_")
         if callable(self.task):
             raise ValueError("a model trained with a callable task cannot be saved: its loss is code, not data")
-        directory = Path(directory)
+        directory = self.check_save_path(directory, overwrite=overwrite)
         params = self.get_params()
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
-        config = {"format": "gaussify.GaussianEmbedder/1", "params": params,
+        config = {"format": MODEL_FORMAT, "params": params,
                   "n_features_in": int(self.n_features_in_), "history": self.history_,
                   "n_epochs": self.n_epochs_}
         if hasattr(self, "feature_names_in_"):
@@ -263,6 +294,12 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             save_file(state, staging / WEIGHTS_FILE)
             (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         return directory
+
+    @staticmethod
+    def check_save_path(directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """The resolved folder :meth:`save` would write, or ``ValueError`` if saving there could destroy data."""
+        return check_model_folder(directory, files=(CONFIG_FILE, WEIGHTS_FILE), config=CONFIG_FILE,
+                                  model_format=MODEL_FORMAT, overwrite=overwrite)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "GaussianEmbedder":
@@ -274,7 +311,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         if not config_path.is_file():
             raise FileNotFoundError(f"no gaussify model in {directory} (missing {CONFIG_FILE})")
         config = json.loads(config_path.read_text())
-        if config.get("format") != "gaussify.GaussianEmbedder/1":
+        if config.get("format") != MODEL_FORMAT:
             raise ValueError(f"{config_path} is not a gaussify.GaussianEmbedder model")
         params = dict(config["params"])
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
@@ -292,12 +329,12 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         return model
 
 
-def _is_classification(y: np.ndarray) -> bool:
-    """Labels are classes unless they are floats that are not all integers."""
-    if y.ndim > 1 and y.shape[1] > 1:
-        return False
-    if y.dtype.kind in "OUSb" or y.dtype.kind in "iu":
-        return True
-    y = y.astype(np.float64)
-    return bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)) and len(np.unique(y)) <= max(2, y.size // 2))
-
+@contextmanager
+def _torch_threads(n_jobs: int):
+    """Run the block with ``n_jobs`` torch CPU threads (-1: every core), then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads((os.cpu_count() or 1) if n_jobs == -1 else n_jobs)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

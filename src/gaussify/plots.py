@@ -245,9 +245,11 @@ def _finish_grid(fig: Figure, axes: list[Axes], title: str, xlabel: str, ylabel:
         if k + ncols >= len(axes):
             ax.set_xlabel(xlabel)
     fig.suptitle(title)
-    fig.supylabel(ylabel)
+    fig.supylabel(ylabel, fontsize="medium")
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncols=len(names), frameon=False, fontsize="small")
+    # one legend row fits under two or more panels; under a single narrow panel it is stacked
+    fig.legend(handles, names, loc="outside lower center", ncols=len(names) if ncols > 1 else 1, frameon=False,
+               fontsize="small")
 
 
 # --------------------------------------------------------------------------- public plots

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["Task", "ClassificationTask", "RegressionTask", "ReconstructionTask", "NeighborsTask",
-           "CallableTask", "TASKS"]
+           "CallableTask", "TASKS", "target_kind"]
 
 
 class Task(nn.Module):
@@ -109,7 +109,31 @@ class CallableTask(Task):
         return loss
 
 
-TASKS = ("auto", "supervised", "reconstruction", "neighbors")
+TASKS = ("auto", "supervised", "classification", "regression", "reconstruction", "neighbors")
+
+MIN_ROWS_PER_CLASS = 5
+"""Integer-valued floats count as class labels only when there are at least this many rows per distinct value
+on average; below it (e.g. a whole-number disease score with 214 values over 442 rows) they are a quantity."""
+
+
+def target_kind(y: np.ndarray) -> str:
+    """``"classification"`` or ``"regression"`` for targets ``y`` (n,) or (n, m), by the one rule the package uses.
+
+    Strings, booleans and integer dtypes are class labels; several columns are a multi-output regression;
+    floats are class labels only if all of them are whole numbers with at least :data:`MIN_ROWS_PER_CLASS`
+    rows per distinct value on average. Pass ``task="classification"`` or ``"regression"`` to the estimator
+    to decide explicitly.
+    """
+    y = np.asarray(y)
+    if y.ndim > 1 and y.shape[1] > 1:
+        return "regression"
+    if y.dtype.kind in "OUSbiu":
+        return "classification"
+    y = y.astype(np.float64).reshape(-1)
+    if not np.isfinite(y).all() or not np.all(y == np.round(y)):
+        return "regression"
+    return "classification" if len(np.unique(y)) * MIN_ROWS_PER_CLASS <= max(2 * MIN_ROWS_PER_CLASS, y.size) \
+        else "regression"
 
 
 def mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:

@@ -6,10 +6,11 @@ from .divergence import (RELIABLE_MAX_DIM, KLEstimate, entropy_knn, kl_divergenc
                          sliced_wasserstein_to_gaussian)
 from .normality import (TEST_NAMES, TestResult, coordinate_tests, doornik_hansen, energy_test, epps_pulley,
                         henze_zirkler, mahalanobis_radius_test, mardia_kurtosis, mardia_skewness, normality_tests)
-from .report import FAST_TESTS, GaussianityReport, evaluate
+from .report import FAST_TESTS, MIN_ROWS, GaussianityReport, evaluate
 from .streaming import StreamingResult, evaluate_streaming
 
-__all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "evaluate_streaming", "StreamingResult", "KLEstimate", "kl_divergence", "negentropy",
+__all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS", "evaluate_streaming", "StreamingResult",
+           "KLEstimate", "kl_divergence", "negentropy",
            "entropy_knn", "placement_kl", "placement_bias", "radial_kl", "marginal_negentropy", "sliced_negentropy",
            "mmd_to_gaussian", "sliced_wasserstein_to_gaussian", "RELIABLE_MAX_DIM", "TestResult", "TEST_NAMES",
            "normality_tests", "mardia_skewness", "mardia_kurtosis", "henze_zirkler", "energy_test", "epps_pulley",

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_sample", "target_moments", "standardize_to_target", "check_int"]
+__all__ = ["as_sample", "target_moments", "standardize_to_target", "check_int", "format_number", "format_pvalue"]
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -90,3 +90,17 @@ def standardize_to_target(Z: np.ndarray, target: Any) -> np.ndarray:
     from scipy.linalg import solve_triangular
 
     return solve_triangular(chol, (Z - mean).T, lower=True).T
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals, in scientific notation when it is that large (|x| ≥ 10⁵) or that small
+    (0 < |x| < 10^-digits), so that nothing prints as a 17-digit integer or as a misleading 0.0000."""
+    if np.isfinite(value) and value != 0 and not 10.0 ** -digits <= abs(value) < 1e5:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}f}"
+
+
+def format_pvalue(p: float) -> str:
+    """A p-value with 3 significant digits; one that underflowed double precision prints as ``<1e-300``,
+    never as 0."""
+    return "<1e-300" if p < 1e-300 else f"{p:.3g}"

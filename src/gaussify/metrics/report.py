@@ -18,12 +18,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..io import write_text_atomic
-from ._common import as_sample, target_moments
+from ._common import as_sample, format_number, format_pvalue, target_moments
 from .divergence import (RELIABLE_MAX_DIM, KLEstimate, kl_divergence, marginal_negentropy, placement_kl, radial_kl,
                          sliced_negentropy, sliced_wasserstein_to_gaussian)
 from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
 
-__all__ = ["evaluate", "GaussianityReport", "FAST_TESTS"]
+__all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS"]
+
+MIN_ROWS = 18
+"""Fewest rows :func:`evaluate` takes: its kNN KL (k = 16 neighbours) needs more than k + 1 rows."""
 
 FAST_TESTS = ("mardia_skewness", "mardia_kurtosis", "henze_zirkler", "doornik_hansen", "coordinates",
               "mahalanobis_radius")
@@ -92,7 +95,8 @@ class GaussianityReport:
     def verdict(self, alpha: float = 0.05) -> str:
         """One sentence: does any test reject, and how large is the KL (or its lower bound)."""
         rejected = self.rejected(alpha)
-        kl = f"KL {self.kl:.3f} nats" if self.kl_estimate.reliable else f"KL ≥ {self.kl_lower_bound:.3f} nats"
+        kl = (f"KL {format_number(self.kl, 3)} nats" if self.kl_estimate.reliable
+              else f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats")
         if not self.tests:
             return f"{kl} (no tests run)."
         if not rejected:
@@ -110,19 +114,19 @@ class GaussianityReport:
 
     def _divergence_rows(self) -> list[tuple[str, str, str]]:
         ci = self.kl_estimate.ci
-        kl_text = f"{self.kl:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+        kl_text = format_number(self.kl) + (f" [{format_number(ci[0])}, {format_number(ci[1])}]" if ci else "")
         if not self.kl_estimate.reliable:
             kl_text += f" (unreliable for d > {RELIABLE_MAX_DIM})"
         rows = [("KL(P ‖ target)", kl_text, "negentropy + placement"),
-                ("negentropy (shape)", f"{self.negentropy:.4f}", "affine invariant; 0 iff Gaussian"),
-                ("placement", f"{self.placement_kl:.4f}", "KL of the fitted N(mean, cov) to the target")]
-        rows += [(f"lower bound: {_BOUND_LABELS[k]}", f"{v:.4f}", "≤ KL, accurate in any d")
+                ("negentropy (shape)", format_number(self.negentropy), "affine invariant; 0 iff Gaussian"),
+                ("placement", format_number(self.placement_kl), "KL of the fitted N(mean, cov) to the target")]
+        rows += [(f"lower bound: {_BOUND_LABELS[k]}", format_number(v), "≤ KL, accurate in any d")
                  for k, v in self.bounds.items()]
-        rows.append(("sliced Wasserstein SW₂", f"{self.sliced_wasserstein:.4f}", "128 random slices"))
+        rows.append(("sliced Wasserstein SW₂", format_number(self.sliced_wasserstein), "128 random slices"))
         return rows
 
     def _test_rows(self) -> list[tuple[str, str, str, str, str]]:
-        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", f"{r.pvalue:.3g}", r.method, r.note)
+        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", format_pvalue(r.pvalue), r.method, r.note)
                 for name, r in self.tests.items()]
 
     def to_markdown(self) -> str:
@@ -250,7 +254,7 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     ``max_exact`` rows beyond that size; above d = 8 the kNN KL uses at most 20,000 query rows and is flagged
     unreliable (the bounds are then the numbers to trust). Memory is linear in n.
     """
-    X = as_sample(Z, min_rows=16)
+    X = as_sample(Z, min_rows=MIN_ROWS)
     n, d = X.shape
     target_moments(target, d)  # validate early, before any long computation
     names = _resolve_tests(tests)
