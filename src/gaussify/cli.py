@@ -154,6 +154,7 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
 
     from .embedder import DEFAULT_REGULARIZER, GaussianEmbedder
     from .io import read_table, write_table
+    from .metrics import MIN_ROWS
 
     _check_outputs((input,), overwrite, out=(out, TABLE), report=(report, HTML))
     GaussianEmbedder.check_save_path(model, overwrite=overwrite)
@@ -164,6 +165,8 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
         options["weight"] = _parse_weight(weight)
     if epochs is not None:
         options["max_epochs"] = epochs
+    if report is not None and X.shape[0] < MIN_ROWS:
+        raise ValueError(f"--report {report}: {_summary(None)}, {input} has {X.shape[0]}")
     estimator = GaussianEmbedder(dim, **options)
     X = X if columns is None else pd.DataFrame(X, columns=columns)  # the model records the column names
     estimator.fit(X, y)
@@ -173,8 +176,6 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
     if out is not None:
         write_table(out, estimator.transform(X), list(estimator.get_feature_names_out()))
         typer.echo(f"wrote {out}")
-    if report is not None and estimator.gaussianity_ is None:
-        raise ValueError(f"--report {report}: {_summary(None)}")
     _write_report(estimator.gaussianity_, None, report, f"gaussify fit: {input.name}")
 
 
@@ -255,12 +256,14 @@ def tsne(input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv,
 @app.command()
 @_user_errors
 def demo(out: Annotated[Path, typer.Option(help="Directory for the report and tables.")] = Path("demo_output"),
-         quick: Annotated[bool, typer.Option("--quick", help="Fewer methods and epochs (a smoke test).")] = False
-         ) -> None:
-    """Embed held-out digits with several methods, print the comparison, write an HTML report."""
+         quick: Annotated[bool, typer.Option("--quick", help="Fewer methods and epochs (a smoke test).")] = False,
+         seeds: Annotated[int, typer.Option(min=1, help="Splits and training seeds; above 1 the table shows "
+                                                        "mean ± sd.")] = 1) -> None:
+    """Embed held-out digits with several methods, print the comparison, write an HTML report (OUT is the demo's
+    own folder: it replaces what an earlier demo wrote there)."""
     from .demo import run_demo
 
-    run_demo(out, quick=quick, echo=typer.echo)
+    run_demo(out, quick=quick, seeds=seeds, echo=typer.echo)
 
 
 _FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}

@@ -16,7 +16,7 @@ COLUMNS = ("method", "dim", "kl", "negentropy", "placement", "min_pvalue", "knn_
            "seconds")
 
 
-def _fit_embedders(X_train, y_train, X_test, configs, epochs, echo):
+def _fit_embedders(X_train, y_train, X_test, configs, epochs, seed, echo):
     """Fit one GaussianEmbedder per (regularizer, dim); yield (name, dim, Z_train, Z_test, seconds, model)."""
     from .embedder import GaussianEmbedder
 
@@ -24,29 +24,23 @@ def _fit_embedders(X_train, y_train, X_test, configs, epochs, echo):
         echo(f"  fitting GaussianEmbedder(regularizer={name!r}, n_components={dim}) ...")
         start = time.perf_counter()
         params = {} if epochs is None else {"max_epochs": epochs}
-        model = GaussianEmbedder(dim, regularizer=name, random_state=0, **params).fit(X_train, y_train)
+        model = GaussianEmbedder(dim, regularizer=name, random_state=seed, **params).fit(X_train, y_train)
         yield name, dim, model.transform(X_train), model.transform(X_test), time.perf_counter() - start, model
 
 
-def run_demo(out: str | Path, *, quick: bool = False, echo: Callable[[str], None] = print) -> list[dict]:
-    """Run the demo, write ``out/report.html``, ``out/comparison.md`` and the default model to ``out/model``;
-    returns the comparison rows. ``quick`` fits the default regularizer only, with few epochs."""
+def _demo_rows(X, y, seed: int, quick: bool, echo: Callable[[str], None]):
+    """Every method on one stratified 70/30 split (split and training seeded by ``seed``); returns the rows and, for
+    the report, the default 2-D model with its held-out embedding and labels."""
     from sklearn.decomposition import PCA
     from sklearn.model_selection import train_test_split
 
     from .baselines import make_baseline
-    from .compare import format_table, score_embedding, to_html_table
-    from .datasets import digits
+    from .compare import score_embedding
     from .embedder import DEFAULT_REGULARIZER
-    from .metrics import evaluate
-    from .io import write_text_atomic
-    from .plots import figure_to_base64_png, training_curves
     from .tsne import most_gaussian_tsne
 
-    out = Path(out)
-    X, y = digits()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
-    echo(f"digits: {len(X_train)} training rows, {len(X_test)} held-out rows, {X.shape[1]} features")
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
+    echo(f"digits, split {seed}: {len(X_train)} training rows, {len(X_test)} held-out rows, {X.shape[1]} features")
     rows: list[dict] = []
 
     def add(method: str, dim: int, Z_train, Z_test, seconds: float) -> None:
@@ -57,46 +51,91 @@ def run_demo(out: str | Path, *, quick: bool = False, echo: Callable[[str], None
 
     others = [] if quick else [r for r in DEMO_REGULARIZERS if r != DEFAULT_REGULARIZER]
     configs = [(DEFAULT_REGULARIZER, 2)] + ([] if quick else [(DEFAULT_REGULARIZER, 8)]) + [(r, 2) for r in others]
-    default_model = default_test = None
+    default = None
     for name, dim, Z_train, Z_test, seconds, model in _fit_embedders(X_train, y_train, X_test, configs,
-                                                                      5 if quick else None, echo):
+                                                                      5 if quick else None, seed, echo):
         is_default = name == DEFAULT_REGULARIZER
         if is_default and dim == 2:
-            default_model, default_test = model, Z_test
+            default = (model, Z_test, y_test)
         add(f"gaussify {name}" + (" (default)" if is_default else ""), dim, Z_train, Z_test, seconds)
 
     echo("  PCA whitening (2-D) ...")
     start = time.perf_counter()
-    pca = PCA(2, whiten=True, random_state=0).fit(X_train)
+    pca = PCA(2, whiten=True, random_state=seed).fit(X_train)
     add("PCA whitening", 2, pca.transform(X_train), pca.transform(X_test), time.perf_counter() - start)
 
     echo("  t-SNE: most Gaussian run over perplexities x seeds ...")
+    perplexities, tsne_seeds = ((30,), (seed,)) if quick else ((15, 30, 50), (2 * seed, 2 * seed + 1))
     start = time.perf_counter()
-    search = most_gaussian_tsne(X_train, perplexities=(30,) if quick else (15, 30, 50), seeds=(0,) if quick else
-                                (0, 1), n_iter=250 if quick else 500)
+    search = most_gaussian_tsne(X_train, perplexities=perplexities, seeds=tsne_seeds, n_iter=250 if quick else 500)
     T_train, T_test = search.embedding, search.transform(X_test)
     tsne_seconds = time.perf_counter() - start
-    add(f"t-SNE (perplexity {search.best['perplexity']:g}, seed {search.best['seed']})", 2, T_train, T_test,
-        tsne_seconds)
+    tsne = f"t-SNE (most Gaussian of perplexities {'/'.join(f'{p:g}' for p in perplexities)} × {len(tsne_seeds)} seeds)"
+    add(tsne, 2, T_train, T_test, tsne_seconds)
     for post in ("whiten", "quantile", "rbig"):
         start = time.perf_counter()
-        fitted = make_baseline(post, **({"random_state": 0} if post == "rbig" else {})).fit(T_train)
+        fitted = make_baseline(post, **({"random_state": seed} if post == "rbig" else {})).fit(T_train)
         add(f"t-SNE + {post}", 2, fitted.transform(T_train), fitted.transform(T_test),
             tsne_seconds + time.perf_counter() - start)
+    return rows, default
+
+
+def _mean_sd(runs: list[list[dict]]) -> list[dict]:
+    """One row per method: each numeric score as 'mean ± sd' over the runs (sample sd, ddof = 1)."""
+    import numpy as np
+
+    out = []
+    for same in zip(*runs):
+        row = dict(same[0])
+        for key, value in row.items():
+            if isinstance(value, float):
+                values = np.array([r[key] for r in same])
+                row[key] = f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+        out.append(row)
+    return out
+
+
+def run_demo(out: str | Path, *, quick: bool = False, seeds: int = 1,
+             echo: Callable[[str], None] = print) -> list[dict]:
+    """Run the demo, write ``out/report.html``, ``out/comparison.md`` and the default model to ``out/model``;
+    returns the comparison rows (scores as 'mean ± sd' strings when ``seeds`` > 1: one stratified split and training
+    seed per run). ``quick`` fits the default regularizer only, with few epochs. ``out`` is the demo's own folder:
+    it replaces the files it wrote there before (an earlier demo's ``model`` folder included)."""
+    from .compare import format_table, to_html_table
+    from .datasets import digits
+    from .embedder import GaussianEmbedder
+    from .io import write_text_atomic
+    from .metrics import evaluate
+    from .metrics._common import check_int
+    from .plots import figure_to_base64_png, training_curves
+
+    check_int(seeds, "seeds")
+    out = Path(out)
+    model_path = out / "model"
+    GaussianEmbedder.check_save_path(model_path, overwrite=True)  # before any work; never deletes other files
+    X, y = digits()
+    runs, default = [], None
+    for seed in range(seeds):
+        rows, fitted = _demo_rows(X, y, seed, quick, echo)
+        runs.append(rows)
+        default = fitted if default is None else default  # the report shows split 0
+    rows = runs[0] if seeds == 1 else _mean_sd(runs)
 
     table = format_table(rows, COLUMNS)
-    echo("\nHeld-out digits (lower KL / negentropy is more Gaussian; higher accuracy keeps more of the classes):\n")
+    spread = f", mean ± sd over {seeds} splits and seeds" if seeds > 1 else ""
+    echo(f"\nHeld-out digits{spread} (lower KL / negentropy is more Gaussian; higher accuracy keeps more of the "
+         "classes):\n")
     echo(table)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "comparison.md", table + "\n")
-    default_model.save(out / "model")
-    report = evaluate(default_test, tests="all", labels=y_test)
+    default_model, default_test, labels_test = default
+    default_model.save(model_path, overwrite=True)
+    report = evaluate(default_test, tests="all", labels=labels_test, n_jobs=1)
     curves = training_curves({k: v for k, v in default_model.history_.items() if k in ("task", "regularizer")})
-    report.to_html(out / "report.html", title="gaussify demo: held-out digits, default estimator in 2-D",
-                   extra_sections=[("Comparison of methods on held-out digits", to_html_table(rows, COLUMNS)),
+    report.to_html(out / "report.html", title="gaussify demo: held-out digits, default estimator in 2-D (split 0)",
+                   extra_sections=[(f"Comparison of methods on held-out digits{spread}", to_html_table(rows, COLUMNS)),
                                    ("Training curves of the default estimator",
                                     f"<img alt='training curves' src='data:image/png;base64,"
                                     f"{figure_to_base64_png(curves)}'>")])
-    echo(f"\nwrote {out / 'report.html'}, {out / 'comparison.md'} and the default model in {out / 'model'}")
+    echo(f"\nwrote {out / 'report.html'}, {out / 'comparison.md'} and the default model in {model_path}")
     return rows
-

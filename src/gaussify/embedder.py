@@ -19,8 +19,8 @@ from torch import Tensor, nn
 from .io import atomic_directory, check_model_folder
 from .metrics._common import check_int
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
-from .tasks import (MIN_ROWS_PER_CLASS, TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask,
-                    RegressionTask, Task, knn_indices, mlp, target_kind)
+from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask, Task,
+                    few_rows_per_class, knn_indices, mlp, target_kind)
 from .training import train
 
 __all__ = ["GaussianEmbedder", "Encoder"]
@@ -220,7 +220,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             classes, codes = np.unique(y.reshape(-1), return_inverse=True)
             if len(classes) < 2:
                 raise ValueError(f"task='classification' needs at least 2 classes, got {len(classes)}")
-            if self.task != "classification" and len(classes) * MIN_ROWS_PER_CLASS > y.shape[0]:
+            if self.task != "classification" and few_rows_per_class(len(classes), y.shape[0]):
                 warnings.warn(f"y has {len(classes)} classes for {y.shape[0]} rows; training a {len(classes)}-class "
                               "classifier. If y is a quantity, pass task='regression'", UserWarning, stacklevel=4)
             self.classes_ = classes

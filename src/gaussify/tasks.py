@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["Task", "ClassificationTask", "RegressionTask", "ReconstructionTask", "NeighborsTask",
-           "CallableTask", "TASKS", "target_kind"]
+           "CallableTask", "TASKS", "target_kind", "few_rows_per_class"]
 
 
 class Task(nn.Module):
@@ -132,8 +132,12 @@ def target_kind(y: np.ndarray) -> str:
     y = y.astype(np.float64).reshape(-1)
     if not np.isfinite(y).all() or not np.all(y == np.round(y)):
         return "regression"
-    return "classification" if len(np.unique(y)) * MIN_ROWS_PER_CLASS <= max(2 * MIN_ROWS_PER_CLASS, y.size) \
-        else "regression"
+    return "regression" if few_rows_per_class(len(np.unique(y)), y.size) else "classification"
+
+
+def few_rows_per_class(n_classes: int, n_rows: int) -> bool:
+    """Fewer than :data:`MIN_ROWS_PER_CLASS` rows per class on average (two classes always have enough)."""
+    return n_classes * MIN_ROWS_PER_CLASS > max(2 * MIN_ROWS_PER_CLASS, n_rows)
 
 
 def mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:
