@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -184,3 +185,11 @@ def test_to_dict_is_json_ready():
     res = evaluate_streaming(skewed(50, 2), skewness=False)
     out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert out["mardia_skewness"] is None and out["n"] == 50 and len(out["cov"]) == 2
+
+
+def test_str_is_readable_far_from_the_target():
+    """Underflowed p-values print as <1e-300, large values in exponent notation, never as long fixed-point numbers."""
+    text = str(evaluate_streaming(skewed(20_000, 3) * 1e4))
+    assert text.startswith("Gaussianity of a 20000 x 3 sample, streamed in two passes:")
+    assert text.count("<1e-300") == 3 and " 0\n" not in text and not text.endswith(" 0")
+    assert "e+11 nats" in text and re.search(r"\d{6}", text) is None

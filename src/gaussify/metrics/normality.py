@@ -28,6 +28,7 @@ from ._common import as_sample, check_int, standardize_to_target
 
 __all__ = [
     "TestResult",
+    "format_pvalue",
     "mardia_skewness",
     "mardia_kurtosis",
     "henze_zirkler",
@@ -95,6 +96,11 @@ class TestResult:
         return {"name": self.name, "statistic": float(self.statistic), "pvalue": float(self.pvalue),
                 "method": self.method, "n": int(self.n), "d": int(self.d),
                 "details": _jsonable(self.details), "note": self.note}
+
+
+def format_pvalue(p: float) -> str:
+    """A p-value for people: three significant digits, and ``<1e-300`` where it underflows (never ``0``)."""
+    return "<1e-300" if p < 1e-300 else f"{p:.3g}"
 
 
 def _jsonable(obj: Any) -> Any:

@@ -21,7 +21,7 @@ from ..io import write_text_atomic
 from ._common import as_sample, target_moments
 from .divergence import (RELIABLE_MAX_DIM, KLEstimate, kl_divergence, marginal_negentropy, placement_kl, radial_kl,
                          sliced_negentropy, sliced_wasserstein_to_gaussian)
-from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
+from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, format_pvalue, normality_tests
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS"]
 
@@ -122,7 +122,7 @@ class GaussianityReport:
         return rows
 
     def _test_rows(self) -> list[tuple[str, str, str, str, str]]:
-        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", f"{r.pvalue:.3g}", r.method, r.note)
+        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", format_pvalue(r.pvalue), r.method, r.note)
                 for name, r in self.tests.items()]
 
     def to_markdown(self) -> str:

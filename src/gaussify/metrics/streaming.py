@@ -33,7 +33,7 @@ from scipy.linalg import solve_triangular
 
 from ._common import as_sample, check_int, target_moments
 from .divergence import _placement_from_moments
-from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
+from .normality import (TestResult, _check_condition, _jsonable, format_pvalue, mardia_kurtosis_statistic,
                         mardia_skewness_statistic)
 
 __all__ = ["CHUNK_SIZE", "MeanCov", "MardiaMoments", "SlicedEppsPulley", "RadiusHistogram", "all_reduce",
@@ -468,6 +468,24 @@ class StreamingResult:
                 "mardia_skewness": None if self.mardia_skewness is None else self.mardia_skewness.to_dict(),
                 "mardia_kurtosis": self.mardia_kurtosis.to_dict(), "epps_pulley": _jsonable(self.epps_pulley),
                 "radius": _jsonable(self.radius)}
+
+    def __str__(self) -> str:
+        ep, radius = self.epps_pulley, self.radius
+        rows = [("placement KL (fitted Gaussian to target)", f"{self.placement_kl:.4g} nats"),
+                (f"sliced Epps–Pulley ({ep['num_slices']} slices)",
+                 f"mean {ep['statistic']:.4g}, max {ep['max']:.4g} ({ep['null_mean']:.4g} expected at the target)"),
+                ("squared radius ‖L⁻¹(z−μ)‖²",
+                 f"mean {radius['mean_sq_radius']:.4g}, variance {radius['var_sq_radius']:.4g} "
+                 f"({radius['null_mean']:.4g} and {radius['null_var']:.4g} at the target)")]
+        tests = [(test.name.replace("_", " ").capitalize(), test.statistic, test.pvalue)
+                 for test in (self.mardia_skewness, self.mardia_kurtosis) if test is not None]
+        tests.append((f"radius histogram χ² ({radius['df']} df)", radius["pearson"], radius["pvalue"]))
+        width = max(len(row[0]) for row in rows + tests)
+        lines = [f"Gaussianity of a {self.n} x {self.d} sample, streamed in two passes:"]
+        lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+        lines.append(f"  {'test':<{width}}  {'statistic':>10}  {'p-value':>9}")
+        lines += [f"  {label:<{width}}  {stat:>10.4g}  {format_pvalue(p):>9}" for label, stat, p in tests]
+        return "\n".join(lines)
 
 
 def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = CHUNK_SIZE,
