@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "write_table", "write_text_atomic", "atomic_path", "atomic_directory", "FORMATS"]
+__all__ = ["read_table", "table_header", "write_table", "write_text_atomic", "atomic_path", "atomic_directory", "FORMATS"]
 
 FORMATS = (".npy", ".csv", ".parquet")
 
@@ -31,18 +31,9 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
     must be numeric. ``.npy`` files hold a 2-D array (no column names, so no label column);
     ``mmap=True`` memory-maps them instead of loading.
     """
-    path = Path(path)
-    suffix = _suffix(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path, suffix = _existing(path)
     if suffix == ".npy":
-        if labels is not None:
-            raise ValueError(f"{path}: .npy files have no column names, so --labels cannot be used")
-        X = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        if X.ndim != 2:
-            raise ValueError(f"{path}: expected a 2-D array, got shape {X.shape}")
-        if not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"{path}: expected numbers, got dtype {X.dtype}")
+        X = _load_npy(path, labels, mmap)
         return X, None, [f"x{i}" for i in range(X.shape[1])]
     import pandas as pd
 
@@ -50,18 +41,67 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
         frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise ValueError(f"{path}: cannot read it as {suffix[1:]}: {err}") from None
-    y = None
-    if labels is not None:
-        if labels not in frame.columns:
-            raise ValueError(f"{path}: no column named {labels!r} (columns: {', '.join(map(str, frame.columns))})")
-        y = frame.pop(labels).to_numpy()
+    names = _feature_columns(path, [str(c) for c in frame.columns], labels)
+    y = None if labels is None else frame.pop(labels).to_numpy()
     bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise ValueError(f"{path}: column(s) {', '.join(bad)} are not numeric; pass a label column with --labels "
                          "or remove them")
-    if frame.shape[1] == 0:
+    return frame.to_numpy(dtype=np.float64), y, names
+
+
+def table_header(path: str | os.PathLike, labels: str | None = None) -> tuple[int | None, list[str]]:
+    """``(rows, feature column names)`` of a table from its header or metadata, without reading the data
+    (``.npy``: the memory-mapped shape; ``.parquet``: the file metadata; ``.csv``: the header row). The row
+    count is None for ``.csv``: counting its rows means reading it all."""
+    path, suffix = _existing(path)
+    if suffix == ".npy":
+        X = _load_npy(path, labels, mmap=True)
+        return X.shape[0], [f"x{i}" for i in range(X.shape[1])]
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            metadata = pq.read_metadata(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read it as parquet: {err}") from None
+        return metadata.num_rows, _feature_columns(path, metadata.schema.to_arrow_schema().names, labels)
+    import pandas as pd
+
+    try:
+        names = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path}: cannot read it as csv: {err}") from None
+    return None, _feature_columns(path, names, labels)
+
+
+def _existing(path: str | os.PathLike) -> tuple[Path, str]:
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return path, suffix
+
+
+def _load_npy(path: Path, labels: str | None, mmap: bool) -> np.ndarray:
+    if labels is not None:
+        raise ValueError(f"{path}: .npy files have no column names, so --labels cannot be used")
+    X = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    if X.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D array, got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"{path}: expected numbers, got dtype {X.dtype}")
+    return X
+
+
+def _feature_columns(path: Path, names: list[str], labels: str | None) -> list[str]:
+    """The column names without the label column, which must exist when given; at least one must remain."""
+    if labels is not None and labels not in names:
+        raise ValueError(f"{path}: no column named {labels!r} (columns: {', '.join(names)})")
+    features = [name for name in names if name != labels]
+    if not features:
         raise ValueError(f"{path}: no numeric feature columns")
-    return frame.to_numpy(dtype=np.float64), y, [str(c) for c in frame.columns]
+    return features
 
 
 @contextmanager
