@@ -1,4 +1,5 @@
-"""``gaussify evaluate``: the switch to streaming above the memory budget, what it says it streamed, its JSON."""
+"""``gaussify evaluate``: the switch to streaming above the memory budget, what it says it streamed, its JSON,
+and ``--target`` from a .json, a .npz or a model folder, with one-line errors naming the file."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import pytest
 from typer.testing import CliRunner
 
 from gaussify.cli import NOT_STREAMED, STREAMED, app
-from gaussify.io import table_header
-from gaussify.metrics import evaluate_streaming
+from gaussify.io import read_target, table_header
+from gaussify.metrics import evaluate_streaming, placement_kl
 
 runner = CliRunner()
+MEAN = np.array([0.5, -1.0, 2.0])
+COV = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, -0.2], [0.0, -0.2, 0.5]])
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """A skewed 300 x 3 table as .npy, .csv and .parquet (the last two with a text label column)."""
+    """A skewed 300 x 3 table as .npy, .csv and .parquet (the last two with a text label column), and targets."""
     rng = np.random.default_rng(0)
     Z = rng.exponential(size=(300, 3)) @ np.array([[1.0, 0.2, 0.0], [0.0, 1.0, 0.4], [0.0, 0.0, 1.0]])
     folder = tmp_path_factory.mktemp("evaluate")
@@ -26,6 +29,8 @@ def data(tmp_path_factory):
     frame = pd.DataFrame(Z, columns=["a", "b", "c"]).assign(label=[f"c{i % 3}" for i in range(300)])
     frame.to_csv(folder / "z.csv", index=False)
     frame.to_parquet(folder / "z.parquet", index=False)
+    (folder / "target.json").write_text(json.dumps({"mean": MEAN.tolist(), "cov": COV.tolist()}))
+    np.savez(folder / "target.npz", mean=MEAN, cov=COV)
     return folder, Z
 
 
@@ -75,6 +80,62 @@ def test_report_needs_in_memory_mode(data, tmp_path):
     result = invoke(data[0] / "z.npy", "--stream", "--report", tmp_path / "r.html")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "--report needs the in-memory evaluation" in result.stderr and not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("name", ["target.json", "target.npz"])
+def test_target_file_reaches_both_modes(data, tmp_path, name):
+    folder, Z = data
+    want = placement_kl(Z, (MEAN, COV))
+    assert want > 1.0  # far from N(0, I), so a target that got lost would show
+    for mode in ("--stream", "--no-stream"):
+        result = invoke(folder / "z.npy", mode, "--tests", "none", "--target", folder / name, "--json",
+                        tmp_path / "r.json")
+        assert result.exit_code == 0, result.output
+        assert f"target: the Gaussian in {folder / name}" in result.output
+        content = json.loads((tmp_path / "r.json").read_text())
+        got = content["placement_kl"] if mode == "--stream" else content["kl"]["placement"]
+        assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_model_folder_is_the_standard_normal_of_its_dimension(data, tmp_path):
+    from gaussify import GaussianEmbedder
+
+    rng = np.random.default_rng(1)
+    GaussianEmbedder(2, max_epochs=1, random_state=0).fit(rng.normal(size=(40, 4))).save(tmp_path / "model")
+    mean, cov = read_target(tmp_path / "model", 2)
+    np.testing.assert_array_equal(mean, np.zeros(2))
+    np.testing.assert_array_equal(cov, np.eye(2))
+    np.save(tmp_path / "z2.npy", data[1][:, :2])
+    assert invoke(tmp_path / "z2.npy", "--stream", "--target", tmp_path / "model").exit_code == 0
+    wrong = invoke(data[0] / "z.npy", "--stream", "--target", tmp_path / "model")
+    assert wrong.exit_code == 2 and f"{tmp_path / 'model'}: target has mean (2,)" in wrong.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"mean": [0.0, 0.0], "cov": np.eye(2).tolist()}, "target has mean (2,) and cov (2, 2); the sample has "
+                                                     "dimension 3"),
+    ({"mean": [0.0] * 3, "cov": (-np.eye(3)).tolist()}, "target cov must be positive definite"),
+    ({"mean": [0.0] * 3, "cov": [[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]}, "target cov must be symmetric"),
+    ({"mean": [0.0] * 3}, "no cov; expected 'mean' (length 3) and 'cov' (3 x 3)"),
+    ([1, 2, 3], "no mean and no cov; expected 'mean' (length 3) and 'cov' (3 x 3)"),
+])
+def test_bad_target_is_one_line_naming_the_file(data, tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(content))
+    for mode in ("--stream", "--no-stream"):
+        result = invoke(data[0] / "z.npy", mode, "--target", path)
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"gaussify: error: {path}: {message}\n"
+
+
+def test_target_file_errors(tmp_path):
+    (tmp_path / "t.txt").write_text("1")
+    with pytest.raises(ValueError, match=r"t\.txt: unsupported target file"):
+        read_target(tmp_path / "t.txt", 2)
+    with pytest.raises(ValueError, match="no config.json, so not a model folder"):
+        read_target(tmp_path, 2)
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        read_target(tmp_path / "missing.json", 2)
 
 
 def test_table_header_reads_no_data(data):

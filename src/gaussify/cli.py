@@ -150,6 +150,10 @@ def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, 
              tests: Annotated[str, typer.Option(help="all, fast, none, or comma-separated test names (in memory "
                                                 "only).")] = "all",
              seed: Annotated[int, typer.Option(help="Random seed for subsamples and slices.")] = 0,
+             target_file: Annotated[Optional[Path], typer.Option(
+                 "--target", help='The Gaussian to measure against: a .json file {"mean": [...], "cov": [[...]]}, a .npz file '
+                      "with arrays mean and cov, or a model folder from 'gaussify fit' (N(0, I) in its dimension). "
+                      "Default: N(0, I).")] = None,
              stream: Annotated[Optional[bool], typer.Option(
                  "--stream/--no-stream",
                  help=f"Stream: two passes over the file in chunks, bounded memory, only the statistics that are "
@@ -158,8 +162,8 @@ def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, 
              memory_budget: Annotated[float, typer.Option(
                  min=0, help="MiB a float64 copy of the table may take before evaluate streams (a .csv file: its "
                              "size).")] = MEMORY_BUDGET_MIB) -> None:
-    """How Gaussian (against N(0, I)) is the embedding in INPUT?"""
-    from .io import read_table, table_header
+    """How Gaussian (against N(0, I), or --target) is the embedding in INPUT?"""
+    from .io import read_table, read_target, table_header
 
     rows, columns = table_header(input, labels)
     size = input.stat().st_size if rows is None else rows * len(columns) * 8
@@ -171,20 +175,23 @@ def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, 
     if stream and report is not None:
         raise ValueError("--report needs the in-memory evaluation (its plots use every row); add --no-stream, or "
                          "use --json for the streamed statistics")
+    target = None if target_file is None else read_target(target_file, len(columns))
+    if target_file is not None:
+        typer.echo(f"target: the Gaussian in {target_file}")
     if stream:
         from .metrics.streaming import CHUNK_SIZE, evaluate_streaming
 
         typer.echo(f"streaming ({reason}): two passes over {input}, {CHUNK_SIZE} rows at a time\n"
                    f"  computed from the stream: {STREAMED}\n"
                    f"  not computed, they need every row in memory (use --no-stream): {NOT_STREAMED}")
-        result = evaluate_streaming(input, columns=columns if labels else None, random_state=seed)
+        result = evaluate_streaming(input, target, columns=columns if labels else None, random_state=seed)
         mode = "streaming"
     else:
         from .metrics import evaluate as evaluate_sample
 
         Z, y, _ = read_table(input, labels, mmap=True)
         names = tests if tests in ("all", "fast", "none") else _parse_list(tests, str, "--tests")
-        result = evaluate_sample(Z, tests=names, labels=y, random_state=seed, verbose=sys.stderr.isatty())
+        result = evaluate_sample(Z, target, tests=names, labels=y, random_state=seed, verbose=sys.stderr.isatty())
         mode = "in-memory"
     typer.echo(str(result))
     if json_out is not None:

@@ -25,6 +25,8 @@ __all__ = ["GaussianEmbedder", "Encoder"]
 
 DEFAULT_REGULARIZER = "swd+0.003*knn"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "encoder.safetensors"
+MODEL_FORMAT = "gaussify.GaussianEmbedder/1"
+"""The ``format`` recorded in a saved model's config.json."""
 
 
 class Encoder(nn.Module):
@@ -253,7 +255,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         directory = Path(directory)
         params = self.get_params()
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
-        config = {"format": "gaussify.GaussianEmbedder/1", "params": params,
+        config = {"format": MODEL_FORMAT, "params": params,
                   "n_features_in": int(self.n_features_in_), "history": self.history_,
                   "n_epochs": self.n_epochs_}
         if hasattr(self, "feature_names_in_"):
@@ -274,7 +276,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         if not config_path.is_file():
             raise FileNotFoundError(f"no gaussify model in {directory} (missing {CONFIG_FILE})")
         config = json.loads(config_path.read_text())
-        if config.get("format") != "gaussify.GaussianEmbedder/1":
+        if config.get("format") != MODEL_FORMAT:
             raise ValueError(f"{config_path} is not a gaussify.GaussianEmbedder model")
         params = dict(config["params"])
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "table_header", "write_table", "write_text_atomic", "atomic_path", "atomic_directory", "FORMATS"]
+__all__ = ["read_table", "table_header", "read_target", "write_table", "write_text_atomic", "atomic_path", "atomic_directory", "FORMATS"]
 
 FORMATS = (".npy", ".csv", ".parquet")
 
@@ -73,6 +74,57 @@ def table_header(path: str | os.PathLike, labels: str | None = None) -> tuple[in
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise ValueError(f"{path}: cannot read it as csv: {err}") from None
     return None, _feature_columns(path, names, labels)
+
+
+def read_target(path: str | os.PathLike, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian target N(mean, cov) stored at ``path`` for ``dim``-column embeddings, as float64 arrays.
+
+    ``path`` is a ``.json`` file ``{"mean": [...], "cov": [[...]]}``, a ``.npz`` file with arrays ``mean``
+    and ``cov``, or a model folder written by ``gaussify fit``: its config records no target because
+    :class:`~gaussify.GaussianEmbedder` always trains towards N(0, I_k), k = ``n_components``. The checks
+    (shape against ``dim``, finite, symmetric, positive definite) are the metrics' own; a failed one raises a
+    ``ValueError`` that names the file and what is wrong.
+    """
+    from .metrics._common import target_moments
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    try:
+        if path.is_dir():
+            k = _model_dimension(path)
+            mean, cov = np.zeros(k), np.eye(k)
+        elif path.suffix.lower() == ".json":
+            content = json.loads(path.read_text(encoding="utf-8"))
+            mean, cov = _mean_and_cov(content if isinstance(content, dict) else {}, dim)
+        elif path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                mean, cov = _mean_and_cov({name: archive[name] for name in archive.files}, dim)
+        else:
+            raise ValueError("unsupported target file; use .json, .npz or a model folder written by 'gaussify fit'")
+        return target_moments((mean, cov), dim)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def _mean_and_cov(arrays: dict, dim: int) -> tuple:
+    missing = [key for key in ("mean", "cov") if key not in arrays]
+    if missing:
+        raise ValueError(f"no {' and no '.join(missing)}; expected 'mean' (length {dim}) and 'cov' ({dim} x {dim})")
+    return arrays["mean"], arrays["cov"]
+
+
+def _model_dimension(folder: Path) -> int:
+    """``n_components`` of the model saved in ``folder``, from its config.json alone (no weights read)."""
+    from .embedder import CONFIG_FILE, MODEL_FORMAT
+
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise ValueError(f"no {CONFIG_FILE}, so not a model folder written by 'gaussify fit'")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{CONFIG_FILE} is not that of a {MODEL_FORMAT} model")
+    return config["params"]["n_components"]
 
 
 def _existing(path: str | os.PathLike) -> tuple[Path, str]:
