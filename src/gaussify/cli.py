@@ -105,15 +105,17 @@ def _summary(report) -> str:
     return str(report)
 
 
-def _write_report(report, json_path: Optional[Path], html_path: Optional[Path], title: str) -> None:
+def _write_json(path: Path, content: dict) -> None:
     from .io import write_text_atomic
 
-    if json_path is not None:
-        write_text_atomic(json_path, json.dumps(report.to_dict(), indent=2))
-        typer.echo(f"wrote {json_path}")
-    if html_path is not None:
-        report.to_html(html_path, title=title)
-        typer.echo(f"wrote {html_path}")
+    write_text_atomic(path, json.dumps(content, indent=2))
+    typer.echo(f"wrote {path}")
+
+
+def _write_html(report, path: Optional[Path], title: str) -> None:
+    if path is not None:
+        report.to_html(path, title=title)
+        typer.echo(f"wrote {path}")
 
 
 LabelsOption = Annotated[Optional[str], typer.Option("--labels", help="Column holding labels (csv/parquet).")]
@@ -176,7 +178,7 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
     if out is not None:
         write_table(out, estimator.transform(X), list(estimator.get_feature_names_out()))
         typer.echo(f"wrote {out}")
-    _write_report(estimator.gaussianity_, None, report, f"gaussify fit: {input.name}")
+    _write_html(estimator.gaussianity_, report, f"gaussify fit: {input.name}")
 
 
 @app.command()
@@ -204,23 +206,75 @@ def transform(model: Annotated[Path, typer.Argument(help="Model directory writte
     typer.echo(f"wrote {out} ({X.shape[0]} rows, {estimator.n_components} columns)")
 
 
+MEMORY_BUDGET_MIB = 256.0
+"""``gaussify evaluate`` streams when a float64 copy of the table (rows x columns x 8 bytes, read from the .npy
+header or the parquet metadata; for a .csv file its size) would exceed this many MiB (``--memory-budget``)."""
+STREAMED = "placement KL, Mardia skewness and kurtosis, sliced Epps–Pulley, radius summary"
+NOT_STREAMED = "kNN KL and negentropy, KL lower bounds, sliced Wasserstein, the --tests normality tests, plots"
+
+
 @app.command()
 @_user_errors
 def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, .csv, .parquet).")],
              json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
-             report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report.")] = None,
+             report: Annotated[Optional[Path], typer.Option(help="Write a self-contained HTML report (in memory "
+                                                           "only).")] = None,
              labels: LabelsOption = None,
-             tests: Annotated[str, typer.Option(help="all, fast, none, or comma-separated test names.")] = "all",
-             seed: Annotated[int, typer.Option(help="Random seed for subsamples and slices.")] = 0) -> None:
-    """How Gaussian (against N(0, I)) is the embedding in INPUT?"""
-    from .io import read_table
-    from .metrics import evaluate as evaluate_sample
+             tests: Annotated[str, typer.Option(help="all, fast, none, or comma-separated test names (in memory "
+                                                "only).")] = "all",
+             seed: Annotated[int, typer.Option(help="Random seed for subsamples and slices.")] = 0,
+             target_file: Annotated[Optional[Path], typer.Option(
+                 "--target", help='The Gaussian to measure against: a .json file {"mean": [...], "cov": [[...]]}, '
+                                  "a .npz file with arrays mean and cov, or a model folder from 'gaussify fit' "
+                                  "(N(0, I) in its dimension). Default: N(0, I).")] = None,
+             stream: Annotated[Optional[bool], typer.Option(
+                 "--stream/--no-stream",
+                 help=f"Stream: two passes over the file in chunks, bounded memory, only the statistics that are "
+                      f"sums over rows ({STREAMED}); or load it and compute everything. Default: stream when a "
+                      f"float64 copy would exceed --memory-budget.")] = None,
+             memory_budget: Annotated[float, typer.Option(
+                 min=0, help="MiB a float64 copy of the table may take before evaluate streams (a .csv file: its "
+                             "size).")] = MEMORY_BUDGET_MIB,
+             overwrite: OverwriteOption = False,
+             n_jobs: NJobsOption = 1) -> None:
+    """How Gaussian (against N(0, I), or --target) is the embedding in INPUT?"""
+    from .io import read_table, read_target, table_header
 
-    Z, y, _ = read_table(input, labels, mmap=True)
-    names = tests if tests in ("all", "fast", "none") else _parse_list(tests, str, "--tests")
-    result = evaluate_sample(Z, tests=names, labels=y, random_state=seed, verbose=sys.stderr.isatty())
+    _check_outputs((input,), overwrite, json=(json_out, JSON), report=(report, HTML))
+    rows, columns = table_header(input, labels)
+    size = input.stat().st_size if rows is None else rows * len(columns) * 8
+    reason = "--stream"
+    if stream is None:
+        stream = size > memory_budget * 2**20
+        table = "the .csv file" if rows is None else f"a float64 copy of the {rows} x {len(columns)} table"
+        reason = f"{table} takes {size / 2**20:.3g} MiB, over the --memory-budget of {memory_budget:g} MiB"
+    if stream and report is not None:
+        raise ValueError("--report needs the in-memory evaluation (its plots use every row); add --no-stream, or "
+                         "use --json for the streamed statistics")
+    target = None if target_file is None else read_target(target_file, len(columns))
+    if target_file is not None:
+        typer.echo(f"target: the Gaussian in {target_file}")
+    if stream:
+        from .metrics.streaming import CHUNK_SIZE, evaluate_streaming
+
+        typer.echo(f"streaming ({reason}): two passes over {input}, {CHUNK_SIZE} rows at a time\n"
+                   f"  computed from the stream: {STREAMED}\n"
+                   f"  not computed, they need every row in memory (use --no-stream): {NOT_STREAMED}")
+        result = evaluate_streaming(input, target, columns=columns if labels else None, random_state=seed)
+        mode = "streaming"
+    else:
+        from .metrics import evaluate as evaluate_sample
+
+        Z, y, _ = read_table(input, labels, mmap=True)
+        names = tests if tests in ("all", "fast", "none") else _parse_list(tests, str, "--tests")
+        result = evaluate_sample(Z, target, tests=names, labels=y, random_state=seed, n_jobs=n_jobs,
+                                 verbose=sys.stderr.isatty())
+        mode = "in-memory"
     typer.echo(str(result))
-    _write_report(result, json_out, report, f"gaussify evaluate: {input.name}")
+    if json_out is not None:
+        _write_json(json_out, {"mode": mode, **result.to_dict()})
+    if report is not None:
+        _write_html(result, report, f"gaussify evaluate: {input.name}")
 
 
 @app.command()
@@ -249,8 +303,7 @@ def tsne(input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv,
                                           for k, v in best.items()))
     typer.echo(f"wrote {out}")
     if report is not None:
-        _write_report(evaluate_sample(result.embedding, tests="fast", labels=y), None, report,
-                      f"gaussify tsne: {input.name}")
+        _write_html(evaluate_sample(result.embedding, tests="fast", labels=y), report, f"gaussify tsne: {input.name}")
 
 
 @app.command()

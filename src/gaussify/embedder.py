@@ -28,6 +28,7 @@ __all__ = ["GaussianEmbedder", "Encoder"]
 DEFAULT_REGULARIZER = "swd+0.003*knn"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "encoder.safetensors"
 MODEL_FORMAT = "gaussify.GaussianEmbedder/1"
+"""The ``format`` recorded in a saved model's config.json."""
 
 
 class Encoder(nn.Module):

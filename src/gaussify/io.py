@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "write_table", "write_text_atomic", "atomic_path", "atomic_directory", "check_output",
-           "check_model_folder", "align_columns", "FORMATS"]
+__all__ = ["read_table", "table_header", "csv_header", "read_target", "write_table", "write_text_atomic", "atomic_path",
+           "atomic_directory", "check_output", "check_model_folder", "align_columns", "FORMATS"]
 
 FORMATS = (".npy", ".csv", ".parquet")
 
@@ -34,29 +35,9 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
     names, so no label column); ``mmap=True`` memory-maps them instead of loading. Every error is a
     ``ValueError`` (or ``FileNotFoundError``) naming the file and, where it applies, row and column.
     """
-    path = Path(path)
-    suffix = _suffix(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a {suffix[1:]} file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path, suffix = _existing(path)
     if suffix == ".npy":
-        if labels is not None:
-            raise ValueError(f"{path}: .npy files have no column names, so --labels cannot be used")
-        with open(path, "rb") as handle:
-            if handle.read(6) != b"\x93NUMPY":
-                raise ValueError(f"{path}: not a NumPy .npy file (it lacks the .npy header); save arrays with "
-                                 "numpy.save, or use .csv/.parquet")
-        try:
-            X = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            objects = "pickle" in str(err) or "objects" in str(err)
-            reason = "it holds Python objects, which are never unpickled" if objects else _first_line(err)
-            raise ValueError(f"{path}: cannot read this .npy file: {reason}") from None
-        if X.ndim != 2:
-            raise ValueError(f"{path}: expected a 2-D array, got shape {X.shape}")
-        if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
-            raise ValueError(f"{path}: expected real numbers, got dtype {X.dtype}")
+        X = _load_npy(path, labels, mmap)
         _check_finite(path, X, None, first_line=None)
         return X, None, None
     import pandas as pd
@@ -65,31 +46,157 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
         frame = _read_frame(path, suffix)
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise ValueError(f"{path}: cannot read it as {suffix[1:]}: {_first_line(err)}") from None
+    headerless = frame.attrs.get("headerless", False)
     # the CSV line holding row 0 (lines counted from 1), for messages; None for parquet
-    first_line = (1 if frame.attrs.get("headerless") else 2) if suffix == ".csv" else None
+    first_line = (1 if headerless else 2) if suffix == ".csv" else None
     if frame.shape[0] == 0:
         raise ValueError(f"{path}: no data rows (only a header)")
+    names = _feature_columns(path, [str(c) for c in frame.columns], labels, headerless)
     y = None
     if labels is not None:
-        if labels not in frame.columns:
-            note = " (the file has no header row)" if frame.attrs.get("headerless") else ""
-            raise ValueError(f"{path}: no column named {labels!r}{note} "
-                             f"(columns: {', '.join(map(str, frame.columns))})")
         column = frame.pop(labels)
         missing = np.flatnonzero(column.isna().to_numpy())
         if missing.size:
-            raise ValueError(f"{path}: label column {labels!r} is empty in {_where(missing[0], missing.size, first_line)}; "
-                             "fill those cells or drop the rows")
+            raise ValueError(f"{path}: label column {labels!r} is empty in "
+                             f"{_where(missing[0], missing.size, first_line)}; fill those cells or drop the rows")
         y = column.to_numpy()
     bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise ValueError(f"{path}: column(s) {', '.join(bad)} are not numeric; pass a label column with --labels "
                          "or remove them")
-    if frame.shape[1] == 0:
+    X = frame.to_numpy(dtype=np.float64)
+    _check_finite(path, X, names, first_line)
+    return X, y, None if headerless else names
+
+
+def table_header(path: str | os.PathLike, labels: str | None = None) -> tuple[int | None, list[str]]:
+    """``(rows, feature column names)`` of a table from its header or metadata, without reading the data
+    (``.npy``: the memory-mapped shape; ``.parquet``: the file metadata; ``.csv``: the header row). The row
+    count is None for ``.csv``: counting its rows means reading it all. Columns without names (``.npy``, a
+    CSV without a header row) are named ``x0, x1, …``."""
+    path, suffix = _existing(path)
+    if suffix == ".npy":
+        X = _load_npy(path, labels, mmap=True)
+        return X.shape[0], [f"x{i}" for i in range(X.shape[1])]
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            metadata = pq.read_metadata(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read it as parquet: {_first_line(err)}") from None
+        return metadata.num_rows, _feature_columns(path, metadata.schema.to_arrow_schema().names, labels)
+    names = csv_header(path)
+    if names is None:
+        import pandas as pd
+
+        width = pd.read_csv(path, header=None, nrows=1).shape[1]
+        return None, _feature_columns(path, [f"x{i}" for i in range(width)], labels, headerless=True)
+    return None, _feature_columns(path, names, labels)
+
+
+def csv_header(path: str | os.PathLike) -> list[str] | None:
+    """The column names in a CSV file's first row, or None when every cell of that row is a number (the file
+    has no header row: its first row is data)."""
+    import pandas as pd
+
+    try:
+        names = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path}: cannot read it as csv: {_first_line(err)}") from None
+    return None if names and all(_is_number(name) for name in names) else names
+
+
+def read_target(path: str | os.PathLike, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian target N(mean, cov) stored at ``path`` for ``dim``-column embeddings, as float64 arrays.
+
+    ``path`` is a ``.json`` file ``{"mean": [...], "cov": [[...]]}``, a ``.npz`` file with arrays ``mean``
+    and ``cov``, or a model folder written by ``gaussify fit``: its config records no target because
+    :class:`~gaussify.GaussianEmbedder` always trains towards N(0, I_k), k = ``n_components``. The checks
+    (shape against ``dim``, finite, symmetric, positive definite) are the metrics' own; a failed one raises a
+    ``ValueError`` that names the file and what is wrong.
+    """
+    from .metrics._common import target_moments
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    try:
+        if path.is_dir():
+            k = _model_dimension(path)
+            mean, cov = np.zeros(k), np.eye(k)
+        elif path.suffix.lower() == ".json":
+            content = json.loads(path.read_text(encoding="utf-8"))
+            mean, cov = _mean_and_cov(content if isinstance(content, dict) else {}, dim)
+        elif path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                mean, cov = _mean_and_cov({name: archive[name] for name in archive.files}, dim)
+        else:
+            raise ValueError("unsupported target file; use .json, .npz or a model folder written by 'gaussify fit'")
+        return target_moments((mean, cov), dim)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def _mean_and_cov(arrays: dict, dim: int) -> tuple:
+    missing = [key for key in ("mean", "cov") if key not in arrays]
+    if missing:
+        raise ValueError(f"no {' and no '.join(missing)}; expected 'mean' (length {dim}) and 'cov' ({dim} x {dim})")
+    return arrays["mean"], arrays["cov"]
+
+
+def _model_dimension(folder: Path) -> int:
+    """``n_components`` of the model saved in ``folder``, from its config.json alone (no weights read)."""
+    from .embedder import CONFIG_FILE, MODEL_FORMAT
+
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise ValueError(f"no {CONFIG_FILE}, so not a model folder written by 'gaussify fit'")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{CONFIG_FILE} is not that of a {MODEL_FORMAT} model")
+    return config["params"]["n_components"]
+
+
+def _existing(path: str | os.PathLike) -> tuple[Path, str]:
+    path = Path(path)
+    suffix = _suffix(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a {suffix[1:]} file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return path, suffix
+
+
+def _load_npy(path: Path, labels: str | None, mmap: bool) -> np.ndarray:
+    if labels is not None:
+        raise ValueError(f"{path}: .npy files have no column names, so --labels cannot be used")
+    with open(path, "rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise ValueError(f"{path}: not a NumPy .npy file (it lacks the .npy header); save arrays with "
+                             "numpy.save, or use .csv/.parquet")
+    try:
+        X = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        objects = "pickle" in str(err) or "objects" in str(err)
+        reason = "it holds Python objects, which are never unpickled" if objects else _first_line(err)
+        raise ValueError(f"{path}: cannot read this .npy file: {reason}") from None
+    if X.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D array, got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+        raise ValueError(f"{path}: expected real numbers, got dtype {X.dtype}")
+    return X
+
+
+def _feature_columns(path: Path, names: list[str], labels: str | None, headerless: bool = False) -> list[str]:
+    """The column names without the label column, which must exist when given; at least one must remain."""
+    if labels is not None and labels not in names:
+        note = " (the file has no header row)" if headerless else ""
+        raise ValueError(f"{path}: no column named {labels!r}{note} (columns: {', '.join(names)})")
+    features = [name for name in names if name != labels]
+    if not features:
         raise ValueError(f"{path}: no numeric feature columns")
-    X, columns = frame.to_numpy(dtype=np.float64), [str(c) for c in frame.columns]
-    _check_finite(path, X, columns, first_line)
-    return X, y, None if frame.attrs.get("headerless") else columns
+    return features
 
 
 def _read_frame(path: Path, suffix: str):
@@ -99,12 +206,12 @@ def _read_frame(path: Path, suffix: str):
 
     if suffix == ".parquet":
         return pd.read_parquet(path)
-    frame = pd.read_csv(path)
-    if len(frame.columns) and all(_is_number(c) for c in frame.columns):
+    if csv_header(path) is None:
         frame = pd.read_csv(path, header=None)
         frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         frame.attrs["headerless"] = True
-    return frame
+        return frame
+    return pd.read_csv(path)
 
 
 def _is_number(text) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -13,7 +14,7 @@ import torch
 from gaussify.metrics import mardia_kurtosis, mardia_skewness, placement_kl
 from gaussify.metrics._common import standardize_to_target
 from gaussify.metrics.streaming import (MardiaMoments, MeanCov, RadiusHistogram, SlicedEppsPulley, all_reduce,
-                                        evaluate_streaming)
+                                        evaluate_streaming, read_chunks)
 from gaussify.regularizers.sigreg import epps_pulley
 
 REL = 1e-8
@@ -122,20 +123,22 @@ def test_all_reduce_without_process_group_is_identity():
 
 
 def test_sources(tmp_path):
-    """Arrays, tensors, .npy (C and Fortran order, memory-mapped per chunk), parquet row groups with a column
-    selection, lists of chunks and callables give identical results."""
+    """Arrays, tensors, .npy (C and Fortran order, memory-mapped per chunk), parquet row groups and csv chunks
+    with a column selection, lists of chunks and callables give identical results."""
     X = skewed(230, 3, seed=4)
     reference = evaluate_streaming(X, chunk_size=230)
     np.save(tmp_path / "c.npy", X.astype(np.float32))
     np.save(tmp_path / "f.npy", np.asfortranarray(X.astype(np.float32)))
     table = pa.table({"a": X[:, 0], "b": X[:, 1], "label": np.arange(230).astype(str), "c": X[:, 2]})
     pq.write_table(table, tmp_path / "x.parquet", row_group_size=50)
+    table.to_pandas().to_csv(tmp_path / "x.csv", index=False)
     X32 = X.astype(np.float32).astype(np.float64)
     sources = {
         "tensor": (torch.from_numpy(X), {}),
         "list": ([X[:100], X[100:]], {}),
         "callable": (lambda: (X[s:s + 33] for s in range(0, 230, 33)), {}),
         "parquet": (tmp_path / "x.parquet", {"columns": ["a", "b", "c"]}),
+        "csv": (tmp_path / "x.csv", {"columns": ["a", "b", "c"]}),
         "npy": (str(tmp_path / "c.npy"), {}),
         "npy-fortran": (tmp_path / "f.npy", {}),
     }
@@ -145,6 +148,15 @@ def test_sources(tmp_path):
         assert got.n == 230, name
         np.testing.assert_allclose(got.cov, want.cov, rtol=1e-10, err_msg=name)
         assert got.mardia_skewness.statistic == pytest.approx(want.mardia_skewness.statistic, rel=1e-10), name
+
+
+def test_npy_is_read_as_float32_memmaps_of_one_chunk_each(tmp_path):
+    X = skewed(100, 3).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    chunks = list(read_chunks(tmp_path / "x.npy", 30)())
+    assert [len(c) for c in chunks] == [30, 30, 30, 10]
+    assert all(isinstance(c, np.memmap) and c.dtype == np.float32 for c in chunks)
+    np.testing.assert_array_equal(np.concatenate(chunks), X)
 
 
 @pytest.mark.parametrize("source,kwargs,error,match", [
@@ -168,9 +180,12 @@ def test_clear_errors(source, kwargs, error, match):
 def test_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         evaluate_streaming(tmp_path / "missing.npy")
-    (tmp_path / "x.csv").write_text("a\n1\n")
-    with pytest.raises(ValueError, match="unsupported file type .csv"):
-        evaluate_streaming(tmp_path / "x.csv")
+    (tmp_path / "x.txt").write_text("a\n1\n")
+    with pytest.raises(ValueError, match="unsupported file type .txt"):
+        evaluate_streaming(tmp_path / "x.txt")
+    (tmp_path / "s.csv").write_text("a,s\n1.0,x\n2.0,y\n")
+    with pytest.raises(ValueError, match=r"\['s'\] are not numeric"):
+        evaluate_streaming(tmp_path / "s.csv")
     pq.write_table(pa.table({"a": [1.0, 2.0], "s": ["x", "y"]}), tmp_path / "s.parquet")
     with pytest.raises(ValueError, match=r"\['s'\] are not numeric"):
         evaluate_streaming(tmp_path / "s.parquet")
@@ -184,3 +199,11 @@ def test_to_dict_is_json_ready():
     res = evaluate_streaming(skewed(50, 2), skewness=False)
     out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert out["mardia_skewness"] is None and out["n"] == 50 and len(out["cov"]) == 2
+
+
+def test_str_is_readable_far_from_the_target():
+    """Underflowed p-values print as <1e-300, large values in exponent notation, never as long fixed-point numbers."""
+    text = str(evaluate_streaming(skewed(20_000, 3) * 1e4))
+    assert text.startswith("Gaussianity of a 20000 x 3 sample, streamed in two passes:")
+    assert text.count("<1e-300") == 3 and " 0\n" not in text and not text.endswith(" 0")
+    assert "e+11 nats" in text and re.search(r"\d{6}", text) is None

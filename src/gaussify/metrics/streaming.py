@@ -3,7 +3,8 @@ r"""Gaussianity of data larger than memory: statistics that are sums over chunks
 Every accumulator has ``update(chunk)`` (add an (m, d) chunk), ``merge(other)`` (add another accumulator's
 state, e.g. another file shard or rank) and ``compute()``; :func:`all_reduce` merges one across the ranks of a
 ``torch.distributed`` group. :func:`evaluate_streaming` drives them over an array, a memory-mapped ``.npy``, a
-``.parquet`` file (one row group batch at a time) or a re-iterable source of chunks, in O(chunk · d + d³) memory.
+``.parquet`` file (one row group batch at a time), a ``.csv`` file or a re-iterable source of chunks, in
+O(chunk · d + d³) memory.
 
 Design: **two passes.** Mardia's statistics are moments of the sample *whitened with its own mean and covariance*,
 y = L̂⁻¹(z − z̄), which are only known after a full pass. Expanding them in raw moments instead would need the
@@ -31,7 +32,7 @@ import numpy as np
 from scipy import special, stats
 from scipy.linalg import solve_triangular
 
-from ._common import as_sample, check_int, target_moments
+from ._common import as_sample, check_int, format_pvalue, target_moments
 from .divergence import _placement_from_moments
 from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
                         mardia_skewness_statistic)
@@ -369,7 +370,7 @@ def all_reduce(acc: _Accumulator, group: Any = None) -> _Accumulator:
 
 # --------------------------------------------------------------------------------------------- sources
 Source = Any
-"""An (n, d) array, memmap or tensor; a path to .npy or .parquet; a re-iterable of chunks; or a callable
+"""An (n, d) array, memmap or tensor; a path to .npy, .parquet or .csv; a re-iterable of chunks; or a callable
 returning a fresh iterable of chunks."""
 
 
@@ -378,13 +379,14 @@ def read_chunks(source: Source, chunk_size: int = CHUNK_SIZE, *,
     """A zero-argument function that returns a fresh iterator over the chunks of ``source``.
 
     ``.npy`` files are read in C order through a fresh ``np.memmap`` per chunk, so pages already processed
-    leave the process and resident memory stays O(chunk); ``.parquet`` files are read batch by batch
-    (``columns`` selects columns, all of which must be numeric). A one-shot iterator (a generator) is refused:
+    leave the process and resident memory stays O(chunk); ``.parquet`` files are read batch by batch and
+    ``.csv`` files (header row) ``chunk_size`` rows at a time (``columns`` selects columns, all of which must
+    be numeric). A one-shot iterator (a generator) is refused:
     the statistics need two passes -- pass a list of chunks or a callable returning a new iterator.
     """
     check_int(chunk_size, "chunk_size")
     if columns is not None and not isinstance(source, (str, os.PathLike)):
-        raise ValueError("columns selects parquet columns; it only applies to a .parquet path")
+        raise ValueError("columns selects parquet or csv columns; it only applies to a .parquet or .csv path")
     if isinstance(source, (str, os.PathLike)):
         return _read_path(Path(source), int(chunk_size), columns)
     if isinstance(source, np.ndarray) or hasattr(source, "detach"):
@@ -398,7 +400,7 @@ def read_chunks(source: Source, chunk_size: int = CHUNK_SIZE, *,
             raise TypeError("source is a one-shot iterator, but the statistics need two passes over the data; "
                             "pass a list of chunks or a zero-argument callable that returns a fresh iterator")
         return lambda: iter(source)
-    raise TypeError(f"source must be an array, a .npy/.parquet path, an iterable of chunks or a callable, "
+    raise TypeError(f"source must be an array, a .npy/.parquet/.csv path, an iterable of chunks or a callable, "
                     f"got {type(source).__name__}")
 
 
@@ -427,17 +429,35 @@ def _read_path(path: Path, chunk_size: int, columns: Sequence[str] | None) -> Ca
         missing = [c for c in names if c not in schema.names]
         if missing:
             raise ValueError(f"{path}: no column(s) {missing} (columns: {', '.join(schema.names)})")
-        bad = [c for c in names if not (pa.types.is_integer(schema.field(c).type)
-                                        or pa.types.is_floating(schema.field(c).type))]
-        if bad:
-            raise ValueError(f"{path}: column(s) {bad} are not numeric; select numeric columns with columns=[...]")
+        _check_numeric(path, [c for c in names if not (pa.types.is_integer(schema.field(c).type)
+                                                       or pa.types.is_floating(schema.field(c).type))])
 
         def batches() -> Iterator[np.ndarray]:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=names):
                 yield np.column_stack([col.to_numpy(zero_copy_only=False) for col in batch.columns])
 
         return batches
-    raise ValueError(f"{path}: unsupported file type {suffix or '(none)'}; use .npy or .parquet")
+    if suffix == ".csv":
+        import pandas as pd
+
+        from ..io import csv_header
+
+        header = "infer" if csv_header(path) is not None else None  # a first row of numbers is data
+
+        def frames() -> Iterator[np.ndarray]:
+            with pd.read_csv(path, chunksize=chunk_size, usecols=columns, header=header) as reader:
+                for frame in reader:
+                    _check_numeric(path, [str(c) for c in frame.columns
+                                          if not pd.api.types.is_numeric_dtype(frame[c])])
+                    yield frame.to_numpy(dtype=np.float64)
+
+        return frames
+    raise ValueError(f"{path}: unsupported file type {suffix or '(none)'}; use .npy, .parquet or .csv")
+
+
+def _check_numeric(path: Path, bad: list[str]) -> None:
+    if bad:
+        raise ValueError(f"{path}: column(s) {bad} are not numeric; select numeric columns with columns=[...]")
 
 
 # --------------------------------------------------------------------------------------------- evaluation
@@ -468,6 +488,24 @@ class StreamingResult:
                 "mardia_skewness": None if self.mardia_skewness is None else self.mardia_skewness.to_dict(),
                 "mardia_kurtosis": self.mardia_kurtosis.to_dict(), "epps_pulley": _jsonable(self.epps_pulley),
                 "radius": _jsonable(self.radius)}
+
+    def __str__(self) -> str:
+        ep, radius = self.epps_pulley, self.radius
+        rows = [("placement KL (fitted Gaussian to target)", f"{self.placement_kl:.4g} nats"),
+                (f"sliced Epps–Pulley ({ep['num_slices']} slices)",
+                 f"mean {ep['statistic']:.4g}, max {ep['max']:.4g} ({ep['null_mean']:.4g} expected at the target)"),
+                ("squared radius ‖L⁻¹(z−μ)‖²",
+                 f"mean {radius['mean_sq_radius']:.4g}, variance {radius['var_sq_radius']:.4g} "
+                 f"({radius['null_mean']:.4g} and {radius['null_var']:.4g} at the target)")]
+        tests = [(test.name.replace("_", " ").capitalize(), test.statistic, test.pvalue)
+                 for test in (self.mardia_skewness, self.mardia_kurtosis) if test is not None]
+        tests.append((f"radius histogram χ² ({radius['df']} df)", radius["pearson"], radius["pvalue"]))
+        width = max(len(row[0]) for row in rows + tests)
+        lines = [f"Gaussianity of a {self.n} x {self.d} sample, streamed in two passes:"]
+        lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+        lines.append(f"  {'test':<{width}}  {'statistic':>10}  {'p-value':>9}")
+        lines += [f"  {label:<{width}}  {stat:>10.4g}  {format_pvalue(p):>9}" for label, stat, p in tests]
+        return "\n".join(lines)
 
 
 def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = CHUNK_SIZE,
