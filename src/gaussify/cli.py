@@ -17,6 +17,8 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from .io import FORMATS as TABLE
+
 app = typer.Typer(help="Make a learned embedding Gaussian, and measure how Gaussian it is.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 bench_app = typer.Typer(help="Benchmarks: speed against the peers, training speed, quality trade-offs.",
@@ -123,7 +125,7 @@ OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace exis
                                                                     "model folder); inputs are never replaced.")]
 NJobsOption = Annotated[int, typer.Option("--n-jobs", help="CPU threads (-1: every core). 1 is fastest for small "
                                                            "data and does not slow down when other jobs run.")]
-TABLE, HTML, JSON = (".npy", ".csv", ".parquet"), (".html", ".htm"), (".json",)
+HTML, JSON = (".html", ".htm"), (".json",)
 
 
 @app.command()

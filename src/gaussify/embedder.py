@@ -139,7 +139,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or not (self.n_jobs == -1 or self.n_jobs >= 1):
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, (int, np.integer)) \
+                or not (self.n_jobs == -1 or self.n_jobs >= 1):
             raise ValueError(f"n_jobs must be a positive integer or -1 (every core), got {self.n_jobs!r}")
         if any(isinstance(w, bool) or int(w) != w or w < 1 for w in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
@@ -334,7 +335,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
 def _torch_threads(n_jobs: int):
     """Run the block with ``n_jobs`` torch CPU threads (-1: every core), then restore the previous count."""
     previous = torch.get_num_threads()
-    torch.set_num_threads((os.cpu_count() or 1) if n_jobs == -1 else n_jobs)
+    torch.set_num_threads((os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs))
     try:
         yield
     finally:
