@@ -156,6 +156,8 @@ def tsne(input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv,
          out: Annotated[Path, typer.Option("--out", help="Output table of the chosen embedding.")],
          perplexities: Annotated[str, typer.Option(help="Comma-separated perplexities.")] = "5,15,30,50,100",
          seeds: Annotated[int, typer.Option(min=1, help="Number of random initialisations per perplexity.")] = 3,
+         seed: Annotated[int, typer.Option(min=0, help="First seed: the runs use seed, seed+1, ...; it also seeds "
+                                                       "the kNN graph and --post.")] = 0,
          dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding dimension.")] = 2,
          post: Annotated[Optional[str], typer.Option(help="Post-hoc Gaussianization: whiten, quantile, rbig.")]
          = None,
@@ -169,7 +171,8 @@ def tsne(input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv,
 
     X, y, _ = read_table(input, labels)
     result = most_gaussian_tsne(X, perplexities=_parse_list(perplexities, float, "--perplexities"),
-                                seeds=tuple(range(seeds)), n_components=dim, post=post, verbose=not quiet)
+                                seeds=tuple(range(seed, seed + seeds)), n_components=dim, post=post,
+                                random_state=seed, verbose=not quiet)
     write_table(out, result.embedding)
     best = result.best
     typer.echo("chosen run: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
