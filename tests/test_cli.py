@@ -61,7 +61,7 @@ def test_fit_transform_evaluate_round_trip(table, tmp_path, fmt, labels):
 
 def test_tsne_command(table, tmp_path):
     runs = [invoke("tsne", table / "train.npy", "--out", tmp_path / f"t{i}.csv", "--perplexities", "10,20",
-                   "--seeds", 2, "--seed", 3, "--post", "rbig", "--quiet", "--report",
+                   "--seeds", 2, "--seed", 3, "--post", "rbig", "--n-jobs", 1, "--quiet", "--report",
                    tmp_path / "t.html") for i in range(2)]
     for result in runs:
         assert result.exit_code == 0, result.output
@@ -97,6 +97,7 @@ def bad_files(table, tmp_path_factory):
     (["evaluate", "{bad}/nan.csv"], "NaN"),
     (["evaluate", "{data}/train.npy", "--tests", "shapiro_wilk"], "unknown test"),
     (["tsne", "{data}/train.npy", "--out", "{tmp}/t.npy", "--perplexities", "a,b"], "--perplexities"),
+    (["tsne", "{data}/train.npy", "--out", "{tmp}/t.npy", "--n-jobs", "0"], "n_jobs must be -1"),
 ])
 def test_user_errors_exit_2_with_one_line(table, bad_files, tmp_path, args, message):
     args = [a.format(bad=bad_files, data=table, tmp=tmp_path) for a in args]

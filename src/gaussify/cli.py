@@ -161,6 +161,8 @@ def tsne(input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv,
          dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding dimension.")] = 2,
          post: Annotated[Optional[str], typer.Option(help="Post-hoc Gaussianization: whiten, quantile, rbig.")]
          = None,
+         n_jobs: Annotated[int, typer.Option(help="Threads (-1 = all cores; 1, the default, is fastest on a "
+                                                  "busy machine).")] = 1,
          labels: LabelsOption = None,
          report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the chosen run.")] = None,
          quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False) -> None:
@@ -172,14 +174,14 @@ def tsne(input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv,
     X, y, _ = read_table(input, labels)
     result = most_gaussian_tsne(X, perplexities=_parse_list(perplexities, float, "--perplexities"),
                                 seeds=tuple(range(seed, seed + seeds)), n_components=dim, post=post,
-                                random_state=seed, verbose=not quiet)
+                                random_state=seed, n_jobs=n_jobs, verbose=not quiet)
     write_table(out, result.embedding)
     best = result.best
     typer.echo("chosen run: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in best.items()))
     typer.echo(f"wrote {out}")
     if report is not None:
-        _write_report(evaluate_sample(result.embedding, tests="fast", labels=y), None, report,
+        _write_report(evaluate_sample(result.embedding, tests="fast", labels=y, n_jobs=n_jobs), None, report,
                       f"gaussify tsne: {input.name}")
 
 
