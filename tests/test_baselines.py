@@ -62,6 +62,10 @@ def test_bad_input(model):
     model = clone(model)
     with pytest.raises(NotFittedError):
         model.transform(np.zeros((3, 3)))
+    with pytest.raises(NotFittedError):
+        model.inverse_transform(np.zeros((3, 3)))
+    with pytest.raises(NotFittedError):
+        model.get_feature_names_out()
     bad = skewed(100, 0)
     bad[5, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -137,6 +141,27 @@ def test_quantile_rejects_constant_column():
     X[:, 1] = 4.0
     with pytest.raises(ValueError, match="column 1 is constant"):
         QuantileGaussianizer().fit(X)
+
+
+@pytest.mark.parametrize("model, names", [
+    (PCAWhitening(), ["pcawhitening0", "pcawhitening1", "pcawhitening2"]),
+    (QuantileGaussianizer(), ["a", "b", "c"]),  # coordinatewise: the input's names, as QuantileTransformer
+    (RBIG(n_layers=3, tol=None, random_state=0), ["rbig0", "rbig1", "rbig2"]),
+], ids=IDS[:3])
+def test_pandas_output(model, names):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(skewed(300, 0), columns=["a", "b", "c"], index=np.arange(300) + 1000)
+    model = clone(model).set_output(transform="pandas")
+    Z = model.fit_transform(frame)
+    assert isinstance(Z, pd.DataFrame) and list(Z.columns) == names and (Z.index == frame.index).all()
+    np.testing.assert_array_equal(model.get_feature_names_out(), names)
+    new = model.transform(frame.iloc[:20])
+    assert isinstance(new, pd.DataFrame) and list(new.columns) == names
+    np.testing.assert_allclose(new.to_numpy(), Z.to_numpy()[:20], atol=1e-12)
+    # inverse_transform takes the output frame (its own column names) back to the input
+    np.testing.assert_allclose(model.inverse_transform(Z), frame.to_numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="feature names"):
+        model.transform(frame.rename(columns={"a": "z"}))
 
 
 @pytest.mark.parametrize("make", [square, annulus], ids=["square", "annulus"])

@@ -190,8 +190,23 @@ def test_estimator_face(digits):
                                                                                    "early_exaggeration_iter": 100})
     with pytest.raises(NotFittedError):
         est.transform(new)
+    with pytest.raises(NotFittedError):
+        est.get_feature_names_out()
     Z = est.fit_transform(train)
     assert Z is est.embedding_ and Z.shape == (train.shape[0], 2)
     assert est.n_features_in_ == 64 and len(est.results_) == 2 and est.best_["perplexity"] == 10.0
     assert est.transform(new).shape == (new.shape[0], 2)
     assert clone(est).get_params() == est.get_params() and est.get_params()["random_state"] == 3
+
+
+def test_estimator_pandas_output(digits):
+    pd = pytest.importorskip("pandas")
+    train, new = digits
+    frame = pd.DataFrame(train, index=np.arange(len(train)) + 1000)
+    est = GaussianTSNE(perplexities=(10,), seeds=(0,), post="whiten", tsne_params=TINY)
+    Z = est.set_output(transform="pandas").fit_transform(frame)
+    assert isinstance(Z, pd.DataFrame) and list(Z.columns) == ["gaussiantsne0", "gaussiantsne1"]
+    assert (Z.index == frame.index).all()
+    np.testing.assert_array_equal(Z.to_numpy(), est.embedding_)
+    T = est.transform(new)
+    assert isinstance(T, pd.DataFrame) and list(T.columns) == list(est.get_feature_names_out())

@@ -12,6 +12,10 @@ Each baseline is fitted on a sample and then maps new points; each is a bijectio
 Only RBIG targets the joint distribution: whitening leaves any non-Gaussian shape untouched
 (a whitened uniform square is still a square), and the quantile transform leaves the dependence
 between coordinates (the copula) untouched (a ring keeps its hole).
+
+Output column names (``get_feature_names_out``, so ``set_output(transform="pandas")`` works) follow
+scikit-learn: the input's names for the coordinatewise :class:`QuantileGaussianizer` (as its
+``QuantileTransformer``), ``pcawhitening0``, … and ``rbig0``, … for the maps that mix coordinates.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import ortho_group
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .metrics._common import as_sample, check_int
 
@@ -116,20 +120,26 @@ def _check_marginal_params(n_knots: Any, smoothing: Any) -> None:
         raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
 
 
-class _Baseline(TransformerMixin, BaseEstimator):
-    """Shared input handling: validation, fitted-state and feature-count checks."""
+class _Baseline(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared input handling: validation, fitted-state, feature-count and feature-name checks."""
 
-    def _validate(self, X: Any, *, reset: bool, min_rows: int = 2) -> np.ndarray:
+    def _validate(self, X: Any, *, reset: bool = False, inverse: bool = False) -> np.ndarray:
+        """X as a float64 array. ``reset`` (in fit) records ``n_features_in_``, ``feature_names_in_`` (a
+        DataFrame's columns) and the output width ``_n_features_out``; later calls check the width, and
+        ``transform`` the names (not ``inverse_transform``: its columns are the output's)."""
+        if not reset:
+            check_is_fitted(self, "n_features_in_")
+        array = as_sample(X, min_rows=2 if reset else 1, name="X")
+        if not reset:
+            width = self._n_features_out if inverse else self.n_features_in_
+            if array.shape[1] != width:
+                raise ValueError(f"X has {array.shape[1]} features, but {type(self).__name__} "
+                                 f"{'outputs' if inverse else 'was fitted with'} {width}")
+        if not inverse:  # scikit-learn reads the names from X and the width from the 2-D array
+            validate_data(self, X if hasattr(X, "columns") else array, reset=reset, skip_check_array=True)
         if reset:
-            X = as_sample(X, min_rows=min_rows, name="X")
-            self.n_features_in_ = X.shape[1]
-            return X
-        check_is_fitted(self, "n_features_in_")
-        X = as_sample(X, min_rows=1, name="X")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
-                             f"{self.n_features_in_}")
-        return X
+            self._n_features_out = array.shape[1]
+        return array
 
 
 class PCAWhitening(_Baseline):
@@ -160,15 +170,15 @@ class PCAWhitening(_Baseline):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        X = self._validate(X, reset=False)
+        X = self._validate(X)
         return (X - self.mean_) @ self.components_.T / np.sqrt(self.explained_variance_)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
-        Z = self._validate(X, reset=False)
+        Z = self._validate(X, inverse=True)
         return (Z * np.sqrt(self.explained_variance_)) @ self.components_ + self.mean_
 
 
-class QuantileGaussianizer(_Baseline):
+class QuantileGaussianizer(OneToOneFeatureMixin, _Baseline):
     """Per-feature quantile-to-normal transform z_j = Φ⁻¹(F̂_j(x_j)).
 
     By default F̂_j is the mid-rank empirical CDF at ``n_knots`` = 1000 empirical quantiles (the classic
@@ -193,11 +203,11 @@ class QuantileGaussianizer(_Baseline):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        X = self._validate(X, reset=False)
+        X = self._validate(X)
         return _apply_marginals(self.marginals_, X)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
-        X = self._validate(X, reset=False)
+        X = self._validate(X, inverse=True)
         return _apply_marginals(self.marginals_, X, inverse=True)
 
 
@@ -303,13 +313,13 @@ class RBIG(_Baseline):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        Z = self._validate(X, reset=False)
+        Z = self._validate(X)
         for maps, rotation in self.layers_:
             Z = _apply_marginals(maps, Z) @ rotation
         return Z
 
     def inverse_transform(self, X: Any) -> np.ndarray:
-        Z = self._validate(X, reset=False)
+        Z = self._validate(X, inverse=True)
         for maps, rotation in reversed(self.layers_):
             Z = _apply_marginals(maps, Z @ rotation.T, inverse=True)
         return Z

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from openTSNE import TSNE
 from openTSNE.affinity import PerplexityBasedNN
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -222,13 +222,15 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
                             post=post, center=center, scale=scale, tsne_embedding=run)
 
 
-class GaussianTSNE(TransformerMixin, BaseEstimator):
+class GaussianTSNE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """scikit-learn face of :func:`most_gaussian_tsne`.
 
     ``fit`` runs the search and sets ``embedding_`` (the chosen, standardised run), ``best_``, ``results_``,
     ``search_`` (the :class:`TSNESearchResult`) and ``n_features_in_``; ``transform`` embeds new points
     (openTSNE's out-of-sample optimisation, ``transform_params`` passed on); ``fit_transform`` returns
-    ``embedding_``. ``tsne_params`` holds keywords for ``openTSNE.TSNE``.
+    ``embedding_``. ``tsne_params`` holds keywords for ``openTSNE.TSNE``. Output columns are named
+    ``gaussiantsne0``, ``gaussiantsne1``, … (scikit-learn's class-name prefix, as ``TSNE`` gives ``tsne0``), so
+    ``set_output(transform="pandas")`` works.
     """
 
     def __init__(self, perplexities: Sequence[float] = (5, 15, 30, 50, 100), seeds: Sequence[int] = (0, 1, 2),
@@ -253,6 +255,7 @@ class GaussianTSNE(TransformerMixin, BaseEstimator):
                                           random_state=self.random_state, n_jobs=self.n_jobs, verbose=self.verbose,
                                           **(self.tsne_params or {}))
         self.embedding_ = self.search_.embedding
+        self._n_features_out = self.embedding_.shape[1]
         self.best_ = self.search_.best
         self.results_ = self.search_.results
         self.n_features_in_ = self.search_.n_features_in
