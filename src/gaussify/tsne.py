@@ -154,8 +154,9 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
     ``negative_gradient_method``); ``neighbors``, ``metric``, ``metric_params`` and ``knn_kwargs`` go to the
     kNN graph. Each run is seeded by its entry of ``seeds``; ``random_state`` seeds the kNN search (approximate
     for n ≥ 1000 under ``neighbors="auto"``) and ``post`` (a baseline's ``random_state``, or a transformer's left
-    at None), so equal arguments give equal results. All runs are scored with the same estimator seed (common
-    random numbers). ``n_jobs``: threads for the kNN graph, t-SNE and scoring; 1 by default (see the module
+    at None), so equal arguments give equal results (for n ≥ 1000 at equal ``n_jobs`` too: the approximate kNN
+    graph depends on the thread count). All runs are scored with the same estimator seed (common random
+    numbers). ``n_jobs``: threads for the kNN graph, t-SNE and scoring; 1 by default (see the module
     docstring), -1 for all cores.
     """
     X = as_sample(X, name="X")
