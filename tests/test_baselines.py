@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 from scipy.special import ndtri
 from sklearn.base import clone
+from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 
@@ -62,6 +63,10 @@ def test_bad_input(model):
     model = clone(model)
     with pytest.raises(NotFittedError):
         model.transform(np.zeros((3, 3)))
+    with pytest.raises(NotFittedError):
+        model.inverse_transform(np.zeros((3, 3)))
+    with pytest.raises(NotFittedError):
+        model.get_feature_names_out()
     bad = skewed(100, 0)
     bad[5, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -93,12 +98,22 @@ def test_whitening_matches_two_moments_only():
     assert abs(kl(Z) - SQUARE_NEGENTROPY) < 0.1
 
 
-def test_whitening_rejects_singular_covariance():
+def test_whitening_drops_directions_without_variance():
     X = skewed(50, 0)
-    with pytest.raises(ValueError, match="singular"):
-        PCAWhitening().fit(np.column_stack([X, 2 * X[:, 0] - X[:, 1]]))
-    with pytest.raises(ValueError, match="more rows than columns"):
-        PCAWhitening().fit(X[:3])
+    X = np.column_stack([X, 2 * X[:, 0] - X[:, 1]])  # rank 3 in R^4
+    with pytest.warns(UserWarning, match="rank 3 < 4"):
+        model = PCAWhitening().fit(X)
+    Z = model.transform(X)
+    assert Z.shape == (50, 3) and model.n_components_ == 3
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(3), atol=1e-10)
+    np.testing.assert_allclose(model.inverse_transform(Z), X, atol=1e-10)  # the sample lies on its affine hull
+    # a point off the hull comes back as its orthogonal projection onto it
+    off = X[:1] + np.array([[2.0, -1.0, 0.0, -1.0]]) / np.sqrt(6)  # the unit normal of the hull
+    np.testing.assert_allclose(model.inverse_transform(model.transform(off)), X[:1], atol=1e-10)
+    with pytest.warns(UserWarning, match="rank 2 < 3"):  # n <= d: n - 1 directions
+        assert PCAWhitening().fit_transform(skewed(3, 0)).shape == (3, 2)
+    with pytest.raises(ValueError, match="no variance"):
+        PCAWhitening().fit(np.ones((5, 2)))
 
 
 def test_quantile_unsmoothed_gives_exact_normal_scores_with_ties():
@@ -132,11 +147,59 @@ def test_quantile_matches_marginals_but_not_the_joint():
     assert kl(Z) > 0.25
 
 
-def test_quantile_rejects_constant_column():
-    X = skewed(50, 0)
+@pytest.mark.parametrize("model", MODELS[1:], ids=IDS[1:])
+def test_constant_columns_pass_through(model):
+    X = skewed(300, 0)
     X[:, 1] = 4.0
-    with pytest.raises(ValueError, match="column 1 is constant"):
-        QuantileGaussianizer().fit(X)
+    with pytest.warns(UserWarning, match=r"columns \[1\] are constant; they pass through unchanged"):
+        fitted = clone(model).fit(X)
+    np.testing.assert_array_equal(fitted.constant_features_, [1])
+    Z = fitted.transform(X)
+    assert (Z[:, 1] == 4.0).all()
+    # the other columns get exactly the map fitted without the constant one
+    np.testing.assert_array_equal(Z[:, [0, 2]], clone(model).fit_transform(X[:, [0, 2]]))
+    # still a bijection of R^3: new points, with other values in the constant column too, come back
+    new = skewed(50, 1)
+    np.testing.assert_allclose(fitted.inverse_transform(fitted.transform(new)), new, atol=1e-6)
+    np.testing.assert_allclose(fitted.inverse_transform(Z), X, atol=1e-6)
+    with pytest.raises(ValueError, match="every column of X is constant"):
+        clone(model).fit(np.full((20, 2), 3.0))
+
+
+def test_digits_with_constant_pixels():
+    X = load_digits().data  # 1797 x 64; pixels 0, 32 and 39 are 0 in every image
+    with pytest.warns(UserWarning, match="rank 61 < 64"):
+        whitening = PCAWhitening().fit(X)
+    Z = whitening.transform(X)
+    assert Z.shape == (1797, 61)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(61), atol=1e-8)
+    np.testing.assert_allclose(whitening.inverse_transform(Z), X, atol=1e-8)
+    for model in (QuantileGaussianizer(), RBIG(n_layers=3, tol=None, random_state=0)):
+        with pytest.warns(UserWarning, match=r"columns \[0, 32, 39\] are constant"):
+            Z = model.fit_transform(X)
+        assert Z.shape == X.shape and (Z[:, [0, 32, 39]] == 0).all()
+        np.testing.assert_allclose(model.inverse_transform(Z), X, atol=1e-6)
+
+
+@pytest.mark.parametrize("model, names", [
+    (PCAWhitening(), ["pcawhitening0", "pcawhitening1", "pcawhitening2"]),
+    (QuantileGaussianizer(), ["a", "b", "c"]),  # coordinatewise: the input's names, as QuantileTransformer
+    (RBIG(n_layers=3, tol=None, random_state=0), ["rbig0", "rbig1", "rbig2"]),
+], ids=IDS[:3])
+def test_pandas_output(model, names):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(skewed(300, 0), columns=["a", "b", "c"], index=np.arange(300) + 1000)
+    model = clone(model).set_output(transform="pandas")
+    Z = model.fit_transform(frame)
+    assert isinstance(Z, pd.DataFrame) and list(Z.columns) == names and (Z.index == frame.index).all()
+    np.testing.assert_array_equal(model.get_feature_names_out(), names)
+    new = model.transform(frame.iloc[:20])
+    assert isinstance(new, pd.DataFrame) and list(new.columns) == names
+    np.testing.assert_allclose(new.to_numpy(), Z.to_numpy()[:20], atol=1e-12)
+    # inverse_transform takes the output frame (its own column names) back to the input
+    np.testing.assert_allclose(model.inverse_transform(Z), frame.to_numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="feature names"):
+        model.transform(frame.rename(columns={"a": "z"}))
 
 
 @pytest.mark.parametrize("make", [square, annulus], ids=["square", "annulus"])

@@ -50,7 +50,7 @@ def test_fit_transform_evaluate_round_trip(table, tmp_path, fmt, labels):
     assert Z.shape == (200, 2)
     np.testing.assert_allclose(Z, read_table(tmp_path / f"z{fmt}")[0], rtol=1e-6)
     if fmt != ".npy":
-        assert columns == ["gaussify0", "gaussify1"]  # the estimator's get_feature_names_out()
+        assert columns == ["gaussianembedder0", "gaussianembedder1"]  # the estimator's get_feature_names_out()
     scored = invoke("evaluate", tmp_path / f"z{fmt}", "--tests", "fast", "--json", tmp_path / "r.json",
                     "--report", tmp_path / "r.html")
     assert scored.exit_code == 0, scored.output
@@ -60,12 +60,16 @@ def test_fit_transform_evaluate_round_trip(table, tmp_path, fmt, labels):
 
 
 def test_tsne_command(table, tmp_path):
-    result = invoke("tsne", table / "train.npy", "--out", tmp_path / "t.csv", "--perplexities", "10,20",
-                    "--seeds", 1, "--post", "rbig", "--quiet", "--report", tmp_path / "t.html")
-    assert result.exit_code == 0, result.output
-    assert "chosen run: perplexity=" in result.output
-    assert read_table(tmp_path / "t.csv")[0].shape == (200, 2)
-    assert (tmp_path / "t.html").is_file()
+    runs = [invoke("tsne", table / "train.npy", "--out", tmp_path / f"t{i}.csv", "--perplexities", "10,20",
+                   "--seeds", 2, "--seed", 3, "--post", "rbig", "--n-jobs", 1, "--quiet", "--report",
+                   tmp_path / f"t{i}.html") for i in range(2)]
+    for result in runs:
+        assert result.exit_code == 0, result.output
+        assert "chosen run: perplexity=" in result.output and ("seed=3," in result.output or "seed=4," in result.output)
+    Z = read_table(tmp_path / "t0.csv")[0]
+    assert Z.shape == (200, 2)
+    np.testing.assert_array_equal(Z, read_table(tmp_path / "t1.csv")[0])  # --seed makes --post rbig reproducible
+    assert (tmp_path / "t0.html").is_file() and (tmp_path / "t1.html").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +97,7 @@ def bad_files(table, tmp_path_factory):
     (["evaluate", "{bad}/nan.csv"], "NaN"),
     (["evaluate", "{data}/train.npy", "--tests", "shapiro_wilk"], "unknown test"),
     (["tsne", "{data}/train.npy", "--out", "{tmp}/t.npy", "--perplexities", "a,b"], "--perplexities"),
+    (["tsne", "{data}/train.npy", "--out", "{tmp}/t.npy", "--n-jobs", "0"], "n_jobs must be -1"),
 ])
 def test_user_errors_exit_2_with_one_line(table, bad_files, tmp_path, args, message):
     args = [a.format(bad=bad_files, data=table, tmp=tmp_path) for a in args]

@@ -1,5 +1,7 @@
 """The most-Gaussian t-SNE search and its scikit-learn face (openTSNE, small digits subsets, one thread)."""
 
+import inspect
+
 import numpy as np
 import pytest
 from openTSNE.affinity import PerplexityBasedNN
@@ -8,11 +10,12 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 
 import gaussify.tsne as tsne_module
+from gaussify.baselines import RBIG, PCAWhitening
 from gaussify.metrics.divergence import kl_divergence
 from gaussify.tsne import GaussianTSNE, most_gaussian_tsne
 
-FAST = {"n_iter": 150, "early_exaggeration_iter": 100, "n_jobs": 1}  # shorter optimisation, same algorithm
-TINY = {"n_iter": 20, "early_exaggeration_iter": 20, "n_jobs": 1}  # where only the bookkeeping is tested
+FAST = {"n_iter": 150, "early_exaggeration_iter": 100}  # shorter optimisation, same algorithm
+TINY = {"n_iter": 20, "early_exaggeration_iter": 20}  # where only the bookkeeping is tested
 # Every search scores on the same 360 rows: the KL estimator caches its Gaussian reference per (n, d), and a
 # fresh reference costs seconds on two cores.
 
@@ -87,6 +90,42 @@ def test_transform_new_points(search, digits):
         search.transform(new[:, :10])
 
 
+def test_transform_places_new_points_at_the_chosen_perplexity(search, digits, monkeypatch):
+    seen = []
+    original = type(search.tsne_embedding).transform
+
+    def spy(self, X, **params):
+        seen.append(params.get("perplexity"))
+        return original(self, X, **params)
+
+    monkeypatch.setattr(type(search.tsne_embedding), "transform", spy)
+    search.transform(digits[1])
+    search.transform(digits[1], perplexity=5)  # still overridable
+    assert seen == [search.best["perplexity"], 5]
+
+
+def test_equal_arguments_give_equal_results_with_rbig(digits):
+    train, new = digits
+    a, b = (most_gaussian_tsne(train, perplexities=(10,), seeds=(0,), post="rbig", **TINY) for _ in range(2))
+    np.testing.assert_array_equal(a.embedding, b.embedding)
+    np.testing.assert_array_equal(a.transform(new), b.transform(new))
+    assert a.post.random_state == 0  # the default random_state
+
+
+def test_random_state_seeds_a_post_step_left_unseeded():
+    assert tsne_module._check_post("rbig", 3).random_state == 3
+    assert tsne_module._check_post(RBIG(), 3).random_state == 3
+    assert tsne_module._check_post(RBIG(random_state=7), 3).random_state == 7  # the user's seed wins
+    assert isinstance(tsne_module._check_post(PCAWhitening(), 3), PCAWhitening)  # no random_state: untouched
+
+
+def test_one_thread_by_default():
+    # all-core thread pools spin-wait on a busy machine (see the module docstring of gaussify.tsne)
+    assert GaussianTSNE().n_jobs == 1
+    for function in (most_gaussian_tsne, kl_divergence):
+        assert inspect.signature(function).parameters["n_jobs"].default == 1
+
+
 def test_post_whiten_composes(digits):
     train, new = digits
     res = most_gaussian_tsne(train, perplexities=(20,), seeds=(0,), post="whiten", **FAST)
@@ -116,6 +155,10 @@ def test_too_large_perplexities_are_dropped_with_a_warning(digits):
     ({"criterion": "mmd"}, ValueError, "unknown criterion 'mmd'"),
     ({"post": "pca"}, ValueError, "unknown baseline"),
     ({"n_components": 0}, ValueError, "n_components"),
+    ({"random_state": -1}, ValueError, "random_state"),
+    ({"random_state": None}, ValueError, "random_state"),
+    ({"n_jobs": 0}, ValueError, "n_jobs must be -1"),
+    ({"n_jobs": -2}, ValueError, "n_jobs must be -1"),
     ({"perplexity": 30}, TypeError, "set by the search"),
     ({"n_iterations": 30}, TypeError, "unknown openTSNE"),
 ])
@@ -143,12 +186,27 @@ def test_progress_only_when_verbose(digits, capsys):
 
 def test_estimator_face(digits):
     train, new = digits
-    est = GaussianTSNE(perplexities=(10,), seeds=(0, 1), n_jobs=1, tsne_params={"n_iter": 150,
-                                                                             "early_exaggeration_iter": 100})
+    est = GaussianTSNE(perplexities=(10,), seeds=(0, 1), random_state=3, tsne_params={"n_iter": 150,
+                                                                                   "early_exaggeration_iter": 100})
     with pytest.raises(NotFittedError):
         est.transform(new)
+    with pytest.raises(NotFittedError):
+        est.get_feature_names_out()
     Z = est.fit_transform(train)
     assert Z is est.embedding_ and Z.shape == (train.shape[0], 2)
     assert est.n_features_in_ == 64 and len(est.results_) == 2 and est.best_["perplexity"] == 10.0
     assert est.transform(new).shape == (new.shape[0], 2)
-    assert clone(est).get_params() == est.get_params()
+    assert clone(est).get_params() == est.get_params() and est.get_params()["random_state"] == 3
+
+
+def test_estimator_pandas_output(digits):
+    pd = pytest.importorskip("pandas")
+    train, new = digits
+    frame = pd.DataFrame(train, index=np.arange(len(train)) + 1000)
+    est = GaussianTSNE(perplexities=(10,), seeds=(0,), post="whiten", tsne_params=TINY)
+    Z = est.set_output(transform="pandas").fit_transform(frame)
+    assert isinstance(Z, pd.DataFrame) and list(Z.columns) == ["gaussiantsne0", "gaussiantsne1"]
+    assert (Z.index == frame.index).all()
+    np.testing.assert_array_equal(Z.to_numpy(), est.embedding_)
+    T = est.transform(new)
+    assert isinstance(T, pd.DataFrame) and list(T.columns) == list(est.get_feature_names_out())

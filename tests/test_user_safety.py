@@ -110,6 +110,8 @@ def test_output_paths_and_formats_are_checked_before_any_work(iris):
     one_line_error(invoke("fit", "iris.csv", "--labels", "label", "--model", "m", "--report", "r.pdf", *FAST),
                    "--report r.pdf")
     assert not os.path.exists("m")
+    one_line_error(invoke("tsne", "iris.csv", "--labels", "label", "--out", "x.txt"), "--out x.txt", ".txt")
+    one_line_error(invoke("evaluate", "iris.csv", "--labels", "label", "--json", "r.txt"), "--json r.txt")
     assert invoke("fit", "iris.csv", "--labels", "label", "--model", "m", *FAST).exit_code == 0
     one_line_error(invoke("transform", "m", "iris.csv", "--labels", "label", "--out", "iris.csv"), "input")
 

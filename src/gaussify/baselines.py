@@ -1,7 +1,8 @@
 """Post-hoc Gaussianization baselines as scikit-learn transformers (NumPy only).
 
-Each baseline is fitted on a sample and then maps new points; each is a bijection of R^d, so
-``inverse_transform`` is defined everywhere and undoes ``transform`` to floating-point accuracy.
+Each baseline is fitted on a sample and then maps new points; each is a bijection, so
+``inverse_transform`` undoes ``transform`` to floating-point accuracy (everywhere in R^d, except for
+PCAWhitening of a rank-deficient sample: on the sample's affine hull, see below).
 
 - :class:`PCAWhitening` matches the first two moments: z = Λ^{-1/2} Vᵀ (x − μ).
 - :class:`QuantileGaussianizer` matches every one-dimensional marginal: z_j = Φ⁻¹(F̂_j(x_j)).
@@ -12,18 +13,31 @@ Each baseline is fitted on a sample and then maps new points; each is a bijectio
 Only RBIG targets the joint distribution: whitening leaves any non-Gaussian shape untouched
 (a whitened uniform square is still a square), and the quantile transform leaves the dependence
 between coordinates (the copula) untouched (a ring keeps its hole).
+
+Degenerate inputs (scikit-learn's digits have three constant pixels) are fitted, with a warning.
+:class:`QuantileGaussianizer` and :class:`RBIG` pass constant columns through unchanged (the identity map;
+their indices are in ``constant_features_``), so they stay bijections of R^d. :class:`PCAWhitening` drops
+the directions without variance (numerical rank r < d: constant or collinear columns, or n ≤ d): they are
+known only up to rounding, which whitening would blow up to unit variance. Its output has
+r = ``n_components_`` columns, a bijection between the training sample's affine hull and R^r.
+
+Output column names (``get_feature_names_out``, so ``set_output(transform="pandas")`` works) follow
+scikit-learn: the input's names for the coordinatewise :class:`QuantileGaussianizer` (as its
+``QuantileTransformer``), ``pcawhitening0``, … and ``rbig0``, … for the maps that mix coordinates.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import ortho_group
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .metrics._common import as_sample, check_int
 
@@ -116,59 +130,93 @@ def _check_marginal_params(n_knots: Any, smoothing: Any) -> None:
         raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
 
 
-class _Baseline(TransformerMixin, BaseEstimator):
-    """Shared input handling: validation, fitted-state and feature-count checks."""
+class _Baseline(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared input handling: validation, fitted-state, feature-count and feature-name checks."""
 
-    def _validate(self, X: Any, *, reset: bool, min_rows: int = 2) -> np.ndarray:
+    def _validate(self, X: Any, *, reset: bool = False, inverse: bool = False) -> np.ndarray:
+        """X as a float64 array. ``reset`` (in fit) records ``n_features_in_``, ``feature_names_in_`` (a
+        DataFrame's columns) and the output width ``_n_features_out``; later calls check the width, and
+        ``transform`` the names (not ``inverse_transform``: its columns are the output's)."""
+        if not reset:
+            check_is_fitted(self, "n_features_in_")
+        array = as_sample(X, min_rows=2 if reset else 1, name="X")
+        if not reset:
+            width = self._n_features_out if inverse else self.n_features_in_
+            if array.shape[1] != width:
+                raise ValueError(f"X has {array.shape[1]} features, but {type(self).__name__} "
+                                 f"{'outputs' if inverse else 'was fitted with'} {width}")
+        if not inverse:  # scikit-learn reads the names from X and the width from the 2-D array
+            validate_data(self, X if hasattr(X, "columns") else array, reset=reset, skip_check_array=True)
         if reset:
-            X = as_sample(X, min_rows=min_rows, name="X")
-            self.n_features_in_ = X.shape[1]
-            return X
-        check_is_fitted(self, "n_features_in_")
-        X = as_sample(X, min_rows=1, name="X")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
-                             f"{self.n_features_in_}")
-        return X
+            self._n_features_out = array.shape[1]
+        return array
+
+    def _set_constant_aside(self, X: np.ndarray) -> np.ndarray:
+        """Record the constant columns of the training sample in ``constant_features_``, with a warning; return
+        the others."""
+        constant = X.min(axis=0) == X.max(axis=0)
+        if constant.all():
+            raise ValueError("every column of X is constant; there is nothing to Gaussianize")
+        self.constant_features_ = np.flatnonzero(constant)
+        if constant.any():
+            warnings.warn(f"{type(self).__name__}: columns {self.constant_features_.tolist()} are constant; they "
+                          "pass through unchanged", UserWarning, stacklevel=3)
+        return X[:, ~constant]
+
+    def _on_varying(self, X: np.ndarray, fitted_map: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``fitted_map`` applied to the columns that varied in training; the constant ones pass through."""
+        varying = np.ones(X.shape[1], dtype=bool)
+        varying[self.constant_features_] = False
+        out = X.copy()
+        out[:, varying] = fitted_map(X[:, varying])
+        return out
 
 
 class PCAWhitening(_Baseline):
     """PCA whitening: z = Λ^{-1/2} Vᵀ (x − μ), with Σ̂ = V Λ Vᵀ the unbiased (n − 1) sample covariance.
 
-    Exactly invertible, x = V Λ^{1/2} z + μ. The fitted sample has mean 0 and covariance I, but only
+    Invertible, x = V Λ^{1/2} z + μ. The fitted sample has mean 0 and covariance I, but only
     the first two moments are matched: the shape of the distribution is kept (a whitened uniform
     square is still a uniform square, whose negentropy is unchanged). Components are ordered by
     decreasing variance, each with the sign that makes its largest loading positive.
 
-    Fitted attributes: ``mean_`` (d,), ``components_`` (d, d) with rows Vᵀ, ``explained_variance_``
-    (d,) = diag Λ, ``n_features_in_``.
+    Only the r components with variance are kept: singular values s_j > s_1 · max(n, d) · ε (NumPy's
+    ``matrix_rank``). When r < d a warning says so; the output has r columns, and ``inverse_transform`` maps
+    back onto the training sample's affine hull, so ``inverse_transform(transform(x))`` is the orthogonal
+    projection of x onto it (x itself for the training points).
+
+    Fitted attributes: ``mean_`` (d,), ``components_`` (r, d) with rows Vᵀ, ``explained_variance_``
+    (r,) = diag Λ, ``n_components_`` = r, ``n_features_in_``.
     """
 
     def fit(self, X: Any, y: Any = None) -> PCAWhitening:
         X = self._validate(X, reset=True)
         n, d = X.shape
-        if n <= d:
-            raise ValueError(f"whitening needs more rows than columns for a full-rank covariance, got {n} x {d}")
         self.mean_ = X.mean(axis=0)
         _, s, vt = np.linalg.svd(X - self.mean_, full_matrices=False)
-        if s[-1] <= s[0] * max(n, d) * np.finfo(np.float64).eps:
-            raise ValueError("the sample covariance is singular (a constant or collinearly dependent column); "
-                             "whitening needs a full-rank covariance")
-        signs = np.sign(vt[np.arange(d), np.abs(vt).argmax(axis=1)])
-        self.components_ = vt * signs[:, None]
-        self.explained_variance_ = s**2 / (n - 1)
+        rank = int(np.sum(s > s[0] * max(n, d) * np.finfo(np.float64).eps))
+        if rank == 0:
+            raise ValueError("X has no variance: all its rows are equal")
+        if rank < d:
+            warnings.warn(f"PCAWhitening: the sample covariance has rank {rank} < {d} (constant or collinear columns, "
+                          f"or n <= d rows); the output keeps the {rank} directions with variance", UserWarning,
+                          stacklevel=2)
+        signs = np.sign(vt[np.arange(rank), np.abs(vt[:rank]).argmax(axis=1)])
+        self.components_ = vt[:rank] * signs[:, None]
+        self.explained_variance_ = s[:rank] ** 2 / (n - 1)
+        self.n_components_ = self._n_features_out = rank
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        X = self._validate(X, reset=False)
+        X = self._validate(X)
         return (X - self.mean_) @ self.components_.T / np.sqrt(self.explained_variance_)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
-        Z = self._validate(X, reset=False)
+        Z = self._validate(X, inverse=True)
         return (Z * np.sqrt(self.explained_variance_)) @ self.components_ + self.mean_
 
 
-class QuantileGaussianizer(_Baseline):
+class QuantileGaussianizer(OneToOneFeatureMixin, _Baseline):
     """Per-feature quantile-to-normal transform z_j = Φ⁻¹(F̂_j(x_j)).
 
     By default F̂_j is the mid-rank empirical CDF at ``n_knots`` = 1000 empirical quantiles (the classic
@@ -177,9 +225,11 @@ class QuantileGaussianizer(_Baseline):
     continues linearly beyond the sample range (see ``_MarginalMap``), so it is a bijection of R^d and
     new points outside the training range keep their order and can be inverted. This matches every
     one-dimensional marginal to N(0, 1) and nothing else: the dependence between coordinates (the
-    copula) is unchanged, so e.g. a ring keeps its hole and stays far from N(0, I) jointly.
+    copula) is unchanged, so e.g. a ring keeps its hole and stays far from N(0, I) jointly. Constant columns
+    pass through unchanged (with a warning).
 
-    Fitted attributes: ``marginals_`` (one map per feature), ``n_features_in_``.
+    Fitted attributes: ``marginals_`` (one map per non-constant feature), ``constant_features_`` (indices),
+    ``n_features_in_``.
     """
 
     def __init__(self, n_knots: int = 1000, smoothing: float = 0.0) -> None:
@@ -188,17 +238,17 @@ class QuantileGaussianizer(_Baseline):
 
     def fit(self, X: Any, y: Any = None) -> QuantileGaussianizer:
         _check_marginal_params(self.n_knots, self.smoothing)
-        X = self._validate(X, reset=True)
+        X = self._set_constant_aside(self._validate(X, reset=True))
         self.marginals_ = _fit_marginals(X, self.n_knots, self.smoothing)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        X = self._validate(X, reset=False)
-        return _apply_marginals(self.marginals_, X)
+        X = self._validate(X)
+        return self._on_varying(X, partial(_apply_marginals, self.marginals_))
 
     def inverse_transform(self, X: Any) -> np.ndarray:
-        X = self._validate(X, reset=False)
-        return _apply_marginals(self.marginals_, X, inverse=True)
+        X = self._validate(X, inverse=True)
+        return self._on_varying(X, partial(_apply_marginals, self.marginals_, inverse=True))
 
 
 class RBIG(_Baseline):
@@ -236,9 +286,11 @@ class RBIG(_Baseline):
     (smoothing 0.5–1, patience 5–10) for a uniform square, an annulus and two noisy rings at n = 2000.
     random_state: seed for the rotations and the Gaussian reference samples.
 
+    Constant columns pass through unchanged (with a warning); the layers act on the others.
+
     Fitted attributes: ``layers_`` (list of (marginal maps, rotation)), ``n_layers_``, ``reductions_``
     (Δ_ℓ per fitted layer, bias-corrected), ``tol_`` (the threshold used, ``None`` without early
-    stopping), ``n_features_in_``.
+    stopping), ``constant_features_`` (indices), ``n_features_in_``.
     """
 
     _NULL_REPLICATES = 100
@@ -281,7 +333,7 @@ class RBIG(_Baseline):
 
     def fit(self, X: Any, y: Any = None) -> RBIG:
         self._check_params()
-        Z = self._validate(X, reset=True)
+        Z = self._set_constant_aside(self._validate(X, reset=True))
         rng = np.random.default_rng(self.random_state)
         bias, q95 = self._null(*Z.shape, rng)
         self.tol_ = None if self.tol is None else (q95 - bias if self.tol == "auto" else float(self.tol))
@@ -303,13 +355,17 @@ class RBIG(_Baseline):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        Z = self._validate(X, reset=False)
+        return self._on_varying(self._validate(X), self._forward)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        return self._on_varying(self._validate(X, inverse=True), self._backward)
+
+    def _forward(self, Z: np.ndarray) -> np.ndarray:
         for maps, rotation in self.layers_:
             Z = _apply_marginals(maps, Z) @ rotation
         return Z
 
-    def inverse_transform(self, X: Any) -> np.ndarray:
-        Z = self._validate(X, reset=False)
+    def _backward(self, Z: np.ndarray) -> np.ndarray:
         for maps, rotation in reversed(self.layers_):
             Z = _apply_marginals(maps, Z @ rotation.T, inverse=True)
         return Z

@@ -285,27 +285,35 @@ def tsne(input: Annotated[Path, typer.Argument(help="Table to embed (.npy, .csv,
          out: Annotated[Path, typer.Option("--out", help="Output table of the chosen embedding.")],
          perplexities: Annotated[str, typer.Option(help="Comma-separated perplexities.")] = "5,15,30,50,100",
          seeds: Annotated[int, typer.Option(min=1, help="Number of random initialisations per perplexity.")] = 3,
+         seed: Annotated[int, typer.Option(min=0, help="First seed: the runs use seed, seed+1, ...; it also seeds "
+                                                       "the kNN graph and --post.")] = 0,
          dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding dimension.")] = 2,
          post: Annotated[Optional[str], typer.Option(help="Post-hoc Gaussianization: whiten, quantile, rbig.")]
          = None,
+         n_jobs: NJobsOption = 1,
          labels: LabelsOption = None,
          report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the chosen run.")] = None,
+         overwrite: OverwriteOption = False,
          quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False) -> None:
     """t-SNE over a perplexity x seed grid; keep the most Gaussian run (smallest KL)."""
     from .io import read_table, write_table
     from .metrics import evaluate as evaluate_sample
-    from .tsne import most_gaussian_tsne
+    from .tsne import GaussianTSNE
 
+    _check_outputs((input,), overwrite, out=(out, TABLE), report=(report, HTML))
     X, y, _ = read_table(input, labels)
-    result = most_gaussian_tsne(X, perplexities=_parse_list(perplexities, float, "--perplexities"),
-                                seeds=tuple(range(seeds)), n_components=dim, post=post, verbose=not quiet)
-    write_table(out, result.embedding)
+    search = GaussianTSNE(perplexities=_parse_list(perplexities, float, "--perplexities"),
+                          seeds=tuple(range(seed, seed + seeds)), n_components=dim, post=post, random_state=seed,
+                          n_jobs=n_jobs, verbose=not quiet).fit(X)
+    result = search.search_
+    write_table(out, result.embedding, list(search.get_feature_names_out()))
     best = result.best
     typer.echo("chosen run: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in best.items()))
     typer.echo(f"wrote {out}")
     if report is not None:
-        _write_html(evaluate_sample(result.embedding, tests="fast", labels=y), report, f"gaussify tsne: {input.name}")
+        _write_html(evaluate_sample(result.embedding, tests="fast", labels=y, n_jobs=n_jobs), report,
+                    f"gaussify tsne: {input.name}")
 
 
 @app.command()

@@ -77,13 +77,14 @@ def _trustworthiness(X: np.ndarray, Z: np.ndarray, random_state: int) -> float:
 
 
 def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_train: Any = None, X_test: Any = None,
-                    random_state: int = 0, n_jobs: int = -1) -> dict[str, float]:
-    """Scores of the held-out embedding ``Z_test`` (n × d, at least :data:`gaussify.metrics.MIN_ROWS` rows), see the module docstring.
+                    random_state: int = 0, n_jobs: int = 1) -> dict[str, float]:
+    """Scores of the held-out embedding ``Z_test`` (n × d, at least :data:`gaussify.metrics.MIN_ROWS` rows), see
+    the module docstring.
 
     Keys: kl, negentropy, placement, kl_lower_bound, min_pvalue always; knn_accuracy and linear_accuracy
     (knn_r2 and linear_r2 for continuous targets) when ``y_test``, ``Z_train`` and ``y_train`` are given;
-    trustworthiness when the inputs ``X_test`` (n × p) are given. ``n_jobs`` goes to the kNN searches of the
-    KL estimate. Raises ``ValueError`` when shapes disagree.
+    trustworthiness when the inputs ``X_test`` (n × p) are given. ``n_jobs`` (1 by default, -1 for all cores) goes to
+    the kNN searches of the KL estimate. Raises ``ValueError`` when shapes disagree.
     """
     from .metrics import MIN_ROWS, evaluate
     from .metrics.normality import _holm

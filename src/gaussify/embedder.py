@@ -260,8 +260,10 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         return self.fit(X, y).transform(X)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``gaussianembedder0``, ``gaussianembedder1``, …: scikit-learn's class-name prefix, as every gaussify
+        transformer that mixes coordinates names its outputs (the CLI writes the same names)."""
         check_is_fitted(self, "encoder_")
-        return np.asarray([f"gaussify{i}" for i in range(self.n_components)], dtype=object)
+        return np.asarray([f"gaussianembedder{i}" for i in range(self.n_components)], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

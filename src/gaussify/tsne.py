@@ -17,6 +17,11 @@ which is affine invariant). Use ``post="whiten"`` to remove it afterwards.
 
 Post-processing. ``post`` (``"whiten"``, ``"quantile"``, ``"rbig"`` or a transformer) is fitted on the
 chosen run only, after the choice: the search ranks t-SNE runs, not how easily a baseline repairs them.
+
+Threads. ``n_jobs`` defaults to 1: on cores shared with other work a parallel run waits for its slowest,
+descheduled thread at every step, and all cores were several times slower than one (1257 digits rows, 4 runs,
+two loaded cores: 78 s with ``n_jobs=-1``, 26 s with 1; on idle cores -1 was 1.3 times faster). Pass
+``n_jobs=-1`` on a machine of your own.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any
 import numpy as np
 from openTSNE import TSNE
 from openTSNE.affinity import PerplexityBasedNN
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -72,15 +77,16 @@ class TSNESearchResult:
 
     def transform(self, X_new: Any, **params: Any) -> np.ndarray:
         """Embed new points into the chosen run: openTSNE's ``TSNEEmbedding.transform`` (each new point is
-        optimised against the fixed training embedding; ``params`` go to it, e.g. ``perplexity`` (openTSNE's
-        default 5), ``n_iter``), then the run's standardisation and the fitted ``post`` transform.
+        optimised against the fixed training embedding; ``params`` go to it, e.g. ``n_iter``), then the run's
+        standardisation and the fitted ``post`` transform. The perplexity is the chosen run's,
+        ``best["perplexity"]``, unless ``params`` give one (openTSNE's own default is 5).
 
         New points land close to their neighbours' positions, so a held-out set is usually more clustered
         (less Gaussian) than the training embedding: score it separately rather than assume ``best``."""
         X_new = as_sample(X_new, min_rows=1, name="X_new")
         if X_new.shape[1] != self.n_features_in:
             raise ValueError(f"X_new has {X_new.shape[1]} features, the embedding was fitted on {self.n_features_in}")
-        Y = np.asarray(self.tsne_embedding.transform(X_new, **params))
+        Y = np.asarray(self.tsne_embedding.transform(X_new, **{"perplexity": self.best["perplexity"], **params}))
         Z = (Y - self.center) / self.scale
         return Z if self.post is None else self.post.transform(Z)
 
@@ -113,19 +119,26 @@ def _check_grid(name: str, values: Any, kind: type) -> list:
     return out
 
 
-def _check_post(post: Any) -> Any:
+def _check_post(post: Any, random_state: int) -> Any:
+    """An unfitted copy of ``post``, its ``random_state`` set to ours if it has one left at None."""
     if post is None:
         return None
     if isinstance(post, str):
-        return make_baseline(post)
-    if hasattr(post, "fit") and hasattr(post, "transform"):
-        return clone(post)
-    raise TypeError(f"post must be None, 'whiten', 'quantile', 'rbig' or a transformer, got {type(post).__name__}")
+        post = make_baseline(post)
+    elif hasattr(post, "fit") and hasattr(post, "transform"):
+        post = clone(post)
+    else:
+        raise TypeError(f"post must be None, 'whiten', 'quantile', 'rbig' or a transformer, got {type(post).__name__}")
+    params = post.get_params(deep=False)
+    if "random_state" in params and params["random_state"] is None:
+        post.set_params(random_state=random_state)
+    return post
 
 
 def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 100), seeds: Sequence[int] = (0, 1, 2),
                        dofs: Sequence[float] = (1,), n_components: int = 2, criterion: str = "kl", post: Any = None,
-                       n_jobs: int = -1, verbose: bool = False, **tsne_kwargs: Any) -> TSNESearchResult:
+                       random_state: int = 0, n_jobs: int = 1, verbose: bool = False,
+                       **tsne_kwargs: Any) -> TSNESearchResult:
     """Run openTSNE for every (perplexity, seed, dof) and keep the run with the smallest ``criterion``.
 
     The kNN graph is built once, with 3·max(perplexities) neighbours, and every smaller perplexity reuses
@@ -139,8 +152,12 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
 
     ``tsne_kwargs`` go to ``openTSNE.TSNE`` (e.g. ``n_iter``, ``early_exaggeration_iter``, ``learning_rate``,
     ``negative_gradient_method``); ``neighbors``, ``metric``, ``metric_params`` and ``knn_kwargs`` go to the
-    kNN graph. The kNN search (approximate for n ≥ 1000 under ``neighbors="auto"``) is seeded with
-    ``seeds[0]``; all runs are scored with the same estimator seed (common random numbers).
+    kNN graph. Each run is seeded by its entry of ``seeds``; ``random_state`` seeds the kNN search (approximate
+    for n ≥ 1000 under ``neighbors="auto"``) and ``post`` (a baseline's ``random_state``, or a transformer's left
+    at None), so equal arguments give equal results (for n ≥ 1000 at equal ``n_jobs`` too: the approximate kNN
+    graph depends on the thread count). All runs are scored with the same estimator seed (common random
+    numbers). ``n_jobs``: threads for the kNN graph, t-SNE and scoring; 1 by default (see the module
+    docstring), -1 for all cores.
     """
     X = as_sample(X, name="X")
     n = X.shape[0]
@@ -148,13 +165,16 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
     seeds = _check_grid("seeds", seeds, int)
     dofs = _check_grid("dofs", dofs, float)
     check_int(n_components, "n_components")
+    check_int(random_state, "random_state", minimum=0)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs == -1 or n_jobs >= 1):
+        raise ValueError(f"n_jobs must be -1 (all cores) or a positive integer, got {n_jobs!r}")
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; expected one of {sorted(CRITERIA)}")
-    post = _check_post(post)
+    post = _check_post(post, random_state)
     owned = _OWNED_PARAMS & set(tsne_kwargs)
     if owned:
-        raise TypeError(f"{sorted(owned)} are set by the search (use perplexities, seeds, dofs, n_components, n_jobs, "
-                        "verbose); do not pass them as t-SNE keywords")
+        raise TypeError(f"{sorted(owned)} are set by the search (use perplexities, seeds, dofs, n_components, "
+                        "random_state, n_jobs, verbose); do not pass them as t-SNE keywords")
     unknown = set(tsne_kwargs) - _TSNE_PARAMS
     if unknown:
         raise TypeError(f"unknown openTSNE.TSNE keywords {sorted(unknown)}")
@@ -167,7 +187,8 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
                       f"{(n - 1) / 3:g} for n = {n} rows", UserWarning, stacklevel=2)
 
     knn_params = {_AFFINITY_PARAMS[k]: tsne_kwargs.pop(k) for k in list(tsne_kwargs) if k in _AFFINITY_PARAMS}
-    affinities = PerplexityBasedNN(X, perplexity=max(valid), n_jobs=n_jobs, random_state=seeds[0], **knn_params)
+    affinities = PerplexityBasedNN(X, perplexity=max(valid), n_jobs=n_jobs, random_state=random_state,
+                                   **knn_params)
 
     results: list[dict[str, Any]] = []
     chosen: tuple[int, Any] | None = None
@@ -202,25 +223,28 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
                             post=post, center=center, scale=scale, tsne_embedding=run)
 
 
-class GaussianTSNE(TransformerMixin, BaseEstimator):
+class GaussianTSNE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """scikit-learn face of :func:`most_gaussian_tsne`.
 
     ``fit`` runs the search and sets ``embedding_`` (the chosen, standardised run), ``best_``, ``results_``,
     ``search_`` (the :class:`TSNESearchResult`) and ``n_features_in_``; ``transform`` embeds new points
     (openTSNE's out-of-sample optimisation, ``transform_params`` passed on); ``fit_transform`` returns
-    ``embedding_``. ``tsne_params`` holds keywords for ``openTSNE.TSNE``.
+    ``embedding_``. ``tsne_params`` holds keywords for ``openTSNE.TSNE``. Output columns are named
+    ``gaussiantsne0``, ``gaussiantsne1``, … (scikit-learn's class-name prefix, as ``TSNE`` gives ``tsne0``), so
+    ``set_output(transform="pandas")`` works.
     """
 
     def __init__(self, perplexities: Sequence[float] = (5, 15, 30, 50, 100), seeds: Sequence[int] = (0, 1, 2),
                  dofs: Sequence[float] = (1,), n_components: int = 2, criterion: str = "kl", post: Any = None,
-                 n_jobs: int = -1, verbose: bool = False, tsne_params: dict[str, Any] | None = None,
-                 transform_params: dict[str, Any] | None = None) -> None:
+                 random_state: int = 0, n_jobs: int = 1, verbose: bool = False,
+                 tsne_params: dict[str, Any] | None = None, transform_params: dict[str, Any] | None = None) -> None:
         self.perplexities = perplexities
         self.seeds = seeds
         self.dofs = dofs
         self.n_components = n_components
         self.criterion = criterion
         self.post = post
+        self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.tsne_params = tsne_params
@@ -229,8 +253,10 @@ class GaussianTSNE(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> GaussianTSNE:
         self.search_ = most_gaussian_tsne(X, perplexities=self.perplexities, seeds=self.seeds, dofs=self.dofs,
                                           n_components=self.n_components, criterion=self.criterion, post=self.post,
-                                          n_jobs=self.n_jobs, verbose=self.verbose, **(self.tsne_params or {}))
+                                          random_state=self.random_state, n_jobs=self.n_jobs, verbose=self.verbose,
+                                          **(self.tsne_params or {}))
         self.embedding_ = self.search_.embedding
+        self._n_features_out = self.embedding_.shape[1]
         self.best_ = self.search_.best
         self.results_ = self.search_.results
         self.n_features_in_ = self.search_.n_features_in

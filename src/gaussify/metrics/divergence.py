@@ -11,7 +11,9 @@ For a Gaussian target :math:`Q = N(\mu, \Sigma)` and any :math:`P` with mean :ma
 :math:`J` (negentropy, affine invariant: the "shape") is estimated from k-nearest-neighbour distances, the second
 term ("placement") in closed form. Above :data:`RELIABLE_MAX_DIM` dimensions kNN estimates are unreliable; the
 lower bounds :func:`radial_kl`, :func:`marginal_negentropy` and :func:`sliced_negentropy` use 1-D estimates only
-and stay accurate. Everything here is NumPy/SciPy; torch is never imported.
+and stay accurate. Everything here is NumPy/SciPy; torch is never imported. ``n_jobs`` (threads of the kNN
+queries, scipy's ``workers``) is 1 by default: on cores shared with other work all-core queries are slower than
+one thread; -1 uses every core.
 
 References: Kozachenko & Leonenko (1987), Probl. Inf. Transm. 23; Berrett, Samworth & Yuan (2019), Ann. Statist.
 47(1) "Efficient multivariate entropy estimation via k-nearest neighbour distances"; van Es (1992), Scand. J.
@@ -224,7 +226,7 @@ def _negentropy_parts(X: np.ndarray, k: int, max_query: int, random_state: Any, 
                             reference)
 
 
-def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: Any = 0, n_jobs: int = -1,
+def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: Any = 0, n_jobs: int = 1,
                clip: bool = True) -> float:
     r"""Negentropy J(P) = H(N(μ_P, Σ_P)) − H(P) ≥ 0 in nats, the affine-invariant "shape" part of KL to a Gaussian.
 
@@ -246,7 +248,7 @@ def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: A
     return max(raw, 0.0) if clip else raw
 
 
-def entropy_knn(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: Any = 0, n_jobs: int = -1) -> float:
+def entropy_knn(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: Any = 0, n_jobs: int = 1) -> float:
     r"""Differential entropy H(P) in nats from k-nearest-neighbour distances (Kozachenko–Leonenko, bias removed).
 
     Ĥ = ½ log det(2πe S) − ½ κ(n, d) − Ĵ, with S the unbiased covariance, κ = E log det S − log det Σ for Gaussian
@@ -322,7 +324,7 @@ class KLEstimate:
 
 def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None = None, n_boot: int = 200,
                   max_query: int = 100_000, bias_correct: bool = True, random_state: Any = 0,
-                  n_jobs: int = -1) -> KLEstimate:
+                  n_jobs: int = 1) -> KLEstimate:
     r"""KL(P ‖ N(μ, Σ)) = J(P) + KL(N(μ_P, Σ_P) ‖ N(μ, Σ)) in nats: :func:`negentropy` + :func:`placement_kl`.
 
     The split is exact (see the module docstring). ``ci=0.95`` adds a percentile bootstrap interval over rows:

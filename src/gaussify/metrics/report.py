@@ -242,7 +242,7 @@ def _resolve_tests(tests: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = "all", labels: Any = None,
              ci: float | None = None, max_exact: int = MAX_EXACT, monte_carlo: bool = False,
-             random_state: int = 0, n_jobs: int = -1, verbose: bool = False) -> GaussianityReport:
+             random_state: int = 0, n_jobs: int = 1, verbose: bool = False) -> GaussianityReport:
     """How Gaussian is ``Z`` (n × d) relative to ``target`` (None = N(0, I), an int d, a
     :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair)?
 
@@ -252,7 +252,8 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     tests ``tests``: ``"all"``, ``"fast"`` (:data:`FAST_TESTS`, no simulated nulls), ``"none"`` or a list of
     names from :data:`~gaussify.metrics.TEST_NAMES`. O(n²) tests run on an announced random subsample of
     ``max_exact`` rows beyond that size; above d = 8 the kNN KL uses at most 20,000 query rows and is flagged
-    unreliable (the bounds are then the numbers to trust). Memory is linear in n.
+    unreliable (the bounds are then the numbers to trust). Memory is linear in n. ``n_jobs``: threads of the kNN
+    searches (1 by default, -1 for all cores).
     """
     X = as_sample(Z, min_rows=MIN_ROWS)
     n, d = X.shape
