@@ -162,3 +162,14 @@ def test_early_stopping_runs_until_the_validation_loss_stalls(blobs):
     assert model.n_epochs_ > 3  # improving at first: the patience counter must not start at once
     if model.n_epochs_ < 30:  # stopped early: the last 3 epochs did not improve on the best
         assert min(val[-3:]) >= min(val[:-3]) * (1 - 1e-4)
+
+
+def test_weight_zero_skips_the_regularizer(blobs, monkeypatch):
+    from gaussify.regularizers.sliced import SlicedWasserstein
+
+    def fail(self, z):
+        raise AssertionError("the regularizer was computed at weight 0")
+
+    monkeypatch.setattr(SlicedWasserstein, "forward", fail)
+    model = GaussianEmbedder(2, regularizer="swd", weight=0.0, **SMALL).fit(*blobs)
+    assert model.history_["regularizer"] == [0.0] * model.n_epochs_

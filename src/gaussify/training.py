@@ -82,6 +82,8 @@ def _task_loss(encoder, task, X, idx, generator) -> tuple[Tensor, Tensor, Tensor
 def _batch_loss(encoder, regularizer, task, X, idx, weight, generator):
     task_loss, z, out = _task_loss(encoder, task, X, idx, generator)
     n = idx.shape[0]
+    if weight == 0:  # a plain fit: the regularizer is not computed at all
+        return task_loss, task_loss, task_loss.new_zeros(()), z[:n]
     reg_input = Posterior(*(t[:n] for t in out)) if isinstance(regularizer, KLDivergence) else z[:n]
     reg_loss = regularizer(reg_input)
     return task_loss + weight * reg_loss, task_loss, reg_loss, z[:n]
