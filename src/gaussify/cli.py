@@ -140,6 +140,9 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
         = None,
         weight: Annotated[Optional[str], typer.Option(help="Regularizer weight, or 'auto' (default: the "
                                                      "estimator's).")] = None,
+        gaussianity_level: Annotated[Optional[float], typer.Option(
+            help="With --weight auto: the batch KL (nats) to hold (default: as Gaussian as "
+                                       "exact Gaussian batches).")] = None,
         task: Annotated[str, typer.Option(help="auto (supervised with --labels, else neighbors), classification, "
                                                "regression, supervised (classification or regression by the label "
                                                "column), reconstruction or neighbors.")] = "auto",
@@ -167,6 +170,8 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
                "n_jobs": n_jobs, "verbose": not quiet}
     if weight is not None:
         options["weight"] = _parse_weight(weight)
+    if gaussianity_level is not None:
+        options["gaussianity_level"] = gaussianity_level
     if epochs is not None:
         options["max_epochs"] = epochs
     if report is not None and X.shape[0] < MIN_ROWS:

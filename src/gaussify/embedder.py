@@ -68,8 +68,12 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     regularizer : a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``, ``"knn"``,
         ``"moments"``, ``"adversarial"``, ``"kl"``) or a weighted sum such as ``"swd+0.01*knn"``;
         ``"kl"`` makes the encoder stochastic.
-    weight : the regularizer's weight, or ``"auto"`` for a Lagrange multiplier that holds the
-        batches' sliced Wasserstein statistic at the level of true Gaussian batches.
+    weight : the regularizer's weight, or ``"auto"``: a Lagrange multiplier held by dual ascent so that the
+        batches' KL to the target (a kNN estimate in nats, bias-corrected) stays at ``gaussianity_level``
+        (:class:`gaussify.training.DualWeight`; ``history_["gaussianity"]`` records it per epoch).
+    gaussianity_level : the batch KL in nats that ``weight="auto"`` holds; ``None`` asks for batches as
+        Gaussian as exact target batches (the 95% quantile of the monitor on them, about 0.1-0.2 nats at
+        256 rows). Ignored with a numeric weight.
     hidden_layer_sizes : widths of the MLP's hidden layers.
     task : ``"auto"`` (``"supervised"`` when ``y`` is given, else ``"neighbors"``),
         ``"classification"`` (cross-entropy over the classes of ``y``), ``"regression"`` (MSE on
@@ -98,14 +102,15 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     ----------
     encoder_ : the trained :class:`Encoder` (on CPU, eval mode).
     n_features_in_, loss_curve_ (training loss per epoch), history_ (per-epoch lists: loss, task, regularizer,
-    weight, val_loss, seconds = wall time of the epoch's training steps), n_epochs_,
+    weight, val_loss, seconds = wall time of the epoch's training steps, and gaussianity with ``weight="auto"``),
+    n_epochs_,
     classes_ : the class labels (classification only).
     gaussianity_ : :class:`~gaussify.GaussianityReport` of the training embedding (None below
     :data:`gaussify.metrics.MIN_ROWS` training rows).
     """
 
     def __init__(self, n_components: int = 2, *, regularizer: str = DEFAULT_REGULARIZER,
-                 weight: float | str = 10.0, hidden_layer_sizes: tuple[int, ...] = (256, 256),
+                 weight: float | str = 10.0, gaussianity_level: float | None = None, hidden_layer_sizes: tuple[int, ...] = (256, 256),
                  task: str | Callable = "auto", regularizer_kwargs: dict | None = None, max_epochs: int = 200,
                  batch_size: int = 256, learning_rate: float = 1e-3, validation_fraction: float = 0.0,
                  n_iter_no_change: int = 20, device: str = "auto", n_jobs: int = 1,
@@ -113,6 +118,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.regularizer = regularizer
         self.weight = weight
+        self.gaussianity_level = gaussianity_level
         self.hidden_layer_sizes = hidden_layer_sizes
         self.task = task
         self.regularizer_kwargs = regularizer_kwargs
@@ -131,8 +137,14 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         for name in ("n_components", "max_epochs", "batch_size", "n_iter_no_change"):
             check_int(getattr(self, name), name)
         parse_spec(self.regularizer, REGISTRY)  # raises ValueError naming the choices
-        if not (self.weight == "auto" or (isinstance(self.weight, (int, float)) and self.weight >= 0)):
+        if not (self.weight == "auto" or (isinstance(self.weight, (int, float)) and not isinstance(self.weight, bool)
+                                          and self.weight >= 0)):
             raise ValueError(f"weight must be a non-negative number or 'auto', got {self.weight!r}")
+        if self.gaussianity_level is not None and not (isinstance(self.gaussianity_level, (int, float))
+                                                       and not isinstance(self.gaussianity_level, bool)
+                                                       and self.gaussianity_level > 0):
+            raise ValueError(f"gaussianity_level must be a positive number (nats) or None, got "
+                             f"{self.gaussianity_level!r}")
         if not (callable(self.task) or self.task in TASKS):
             raise ValueError(f"task must be one of {TASKS} or a callable, got {self.task!r}")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -189,7 +201,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         result = train(encoder, regularizer, task, X_t, torch.as_tensor(train_idx, device=device),
                        torch.as_tensor(val_idx, device=device) if n_val else None, weight=self.weight,
                        max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                       n_iter_no_change=self.n_iter_no_change, seed=seed, verbose=self.verbose)
+                       n_iter_no_change=self.n_iter_no_change, seed=seed, verbose=self.verbose,
+                       gaussianity_level=self.gaussianity_level)
         self.encoder_ = encoder.cpu().eval()
         self.history_ = result.history
         self.loss_curve_ = list(result.history["loss"])
