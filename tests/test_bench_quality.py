@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from gaussify.bench.quality import COLUMNS, main, pareto_front
+from gaussify.bench.quality import COLUMNS, at_levels, main, pareto_front
 
 
 def test_pareto_front():
@@ -16,11 +16,26 @@ def test_pareto_front():
     assert pareto_front([]) == []
 
 
+def test_accuracy_at_a_stated_gaussianity():
+    def row(method, kl, knn, linear, runs):
+        return {"dataset": "d", "dim": 2, "method": method, "kl": kl, "knn_accuracy": knn, "linear_accuracy": linear,
+                "runs": [{"knn_accuracy": a, "linear_accuracy": b} for a, b in runs]}
+
+    rows = [row("a", 0.05, 0.5, 0.7, [(0.4, 0.7), (0.6, 0.7)]), row("b", 0.2, 0.9, 0.6, [(0.9, 0.6)]),
+            row("c", 0.3, 0.99, 0.99, [(0.99, 0.99)]), row("nan", float("nan"), 1.0, 1.0, [(1.0, 1.0)])]
+    (entry,) = at_levels(rows, levels=(0.01, 0.1, 0.25))
+    assert entry["5-NN at KL ≤ 0.01"] == "—"
+    assert entry["5-NN at KL ≤ 0.10"] == "0.500 ± 0.141 (a, KL 0.050)"
+    assert entry["5-NN at KL ≤ 0.25"] == "0.900 (b, KL 0.200)"  # c is not that Gaussian
+    assert entry["linear at KL ≤ 0.25"].startswith("0.700 ± 0.000 (a,")
+
+
 def test_quick_run_writes_a_well_formed_table(tmp_path, capsys):
     assert main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     report = (tmp_path / "quality.md").read_text()
     assert (tmp_path / "quality_moons.png").stat().st_size > 1000
-    assert "## Summary" in report and "## moons" in report and "Versions:" in report and "Machine:" in report
+    assert "## Accuracy at a stated Gaussianity" in report and "## Pareto fronts" in report and "## moons" in report
+    assert report.count("| moons | 2 |") == 2 and "Versions:" in report and "Machine:" in report
     tables = [block.splitlines() for block in re.split(r"\n\s*\n", report) if block.startswith("| method")]
     assert len(tables) == 1
     header, rule, *rows = tables[0]
@@ -36,7 +51,7 @@ def test_quick_run_writes_a_well_formed_table(tmp_path, capsys):
         values = dict(zip(COLUMNS, cells))
         assert float(values["kl"]) >= 0 and 0 <= float(values["knn_accuracy"]) <= 1
         assert 0 <= float(values["min_pvalue"]) <= 1 and 0 <= float(values["trustworthiness"]) <= 1
-    summary = report.split("## Summary")[1].split("## moons")[0]
+    summary = report.split("## Pareto fronts")[1].split("## moons")[0]
     assert re.search(r"\| moons \| 2 \| (yes|no) \|", summary)
     assert "wrote" in capsys.readouterr().out
     runs = json.loads((tmp_path / "quality.json").read_text())  # the table's rows, with every seed's own scores
