@@ -243,3 +243,25 @@ def test_n_jobs_sets_torch_threads_during_fit_and_restores_them():
     assert set(seen) == {1} and torch.get_num_threads() == before
     with pytest.raises(ValueError, match="n_jobs"):
         GaussianEmbedder(2, n_jobs=0, **SMALL).fit(X)
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_qq_plot_labels_and_legend_stay_inside_the_figure(d):
+    from gaussify.plots import qq_plot
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = qq_plot(np.random.default_rng(0).normal(size=(100, d)))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    width, height = fig.bbox.width, fig.bbox.height
+    for artist in (fig._supylabel, fig._suptitle, *fig.legends):
+        box = artist.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width + 0.5 and box.y1 <= height + 0.5, artist
+
+
+def test_demo_table_is_mean_and_sd_over_runs():
+    from gaussify.demo import _mean_sd
+
+    runs = [[{"method": "a", "dim": 2, "kl": 0.3}], [{"method": "a", "dim": 2, "kl": 0.5}]]
+    assert _mean_sd(runs) == [{"method": "a", "dim": 2, "kl": "0.400 ± 0.141"}]
