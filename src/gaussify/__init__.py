@@ -18,7 +18,7 @@ _EXPORTS = {
     "MMD": "regularizers", "SlicedWasserstein": "regularizers", "SIGReg": "regularizers",
     "CramerWold": "regularizers",
     "evaluate": "metrics", "GaussianityReport": "metrics", "evaluate_streaming": "metrics",
-    "GaussianEmbedder": "embedder", "TrainingDiverged": "training",
+    "GaussianEmbedder": "embedder", "TrainingDiverged": "training", "GaussianizingFlow": "flows",
     "most_gaussian_tsne": "tsne", "GaussianTSNE": "tsne",
     "PCAWhitening": "baselines", "QuantileGaussianizer": "baselines", "RBIG": "baselines",
 }

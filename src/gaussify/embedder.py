@@ -3,10 +3,8 @@ keeps what a task needs and comes out N(0, I) (or a given target), and maps new 
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +14,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
-from .io import atomic_directory, check_model_folder
+from ._torchutils import check_n_jobs, resolve_seed, seeded, torch_device, torch_threads
+from .io import check_model_folder, read_model_config, write_model_folder
 from .metrics._common import check_int
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask, Task,
@@ -151,20 +150,13 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, (int, np.integer)) \
-                or not (self.n_jobs == -1 or self.n_jobs >= 1):
-            raise ValueError(f"n_jobs must be a positive integer or -1 (every core), got {self.n_jobs!r}")
+        check_n_jobs(self.n_jobs)
         if any(isinstance(w, bool) or int(w) != w or w < 1 for w in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
 
     def _stochastic(self) -> bool:
         """The ``"kl"`` regularizer needs a stochastic encoder (a posterior per point)."""
         return parse_spec(self.regularizer, REGISTRY) == [(1.0, "kl")]
-
-    def _torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
 
     # ----------------------------------------------------------------------------- fit
     def fit(self, X, y=None) -> "GaussianEmbedder":
@@ -173,11 +165,9 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
         if X.shape[0] < 2:
             raise ValueError(f"n_samples={X.shape[0]}: at least 2 samples are needed")
-        seed = int(np.random.default_rng(self.random_state).integers(2**31 - 1)) if self.random_state is None \
-            else int(self.random_state)
-        device = self._torch_device()
-        with _torch_threads(self.n_jobs), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        seed = resolve_seed(self.random_state)
+        device = torch_device(self.device)
+        with seeded(seed, device, self.n_jobs):
             self._fit(X, y, seed, device)
         return self
 
@@ -266,7 +256,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         """Embed X in eval mode (the mean for ``"kl"``): a row's embedding never depends on its batch."""
         check_is_fitted(self, "encoder_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        with _torch_threads(self.n_jobs):
+        with torch_threads(self.n_jobs):
             return self._embed(X)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
@@ -293,8 +283,6 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         Nothing else is ever deleted: ``directory`` must be new, an empty folder or, with ``overwrite=True``, an
         earlier model holding only these two files (:func:`gaussify.io.check_model_folder`); use
         :meth:`check_save_path` to check it before a long fit."""
-        from safetensors.torch import save_file
-
         check_is_fitted(self, "encoder_")
         if callable(self.task):
             raise ValueError("a model trained with a callable task cannot be saved: its loss is code, not data")
@@ -306,10 +294,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
                   "n_epochs": self.n_epochs_}
         if hasattr(self, "feature_names_in_"):
             config["feature_names_in"] = [str(f) for f in self.feature_names_in_]
-        state = {k: v.contiguous() for k, v in self.encoder_.state_dict().items()}
-        with atomic_directory(directory) as staging:
-            save_file(state, staging / WEIGHTS_FILE)
-            (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        write_model_folder(directory, config, self.encoder_.state_dict(), config_file=CONFIG_FILE,
+                           weights_file=WEIGHTS_FILE)
         return directory
 
     @staticmethod
@@ -324,12 +310,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         from safetensors.torch import load_file
 
         directory = Path(directory)
-        config_path = directory / CONFIG_FILE
-        if not config_path.is_file():
-            raise FileNotFoundError(f"no gaussify model in {directory} (missing {CONFIG_FILE})")
-        config = json.loads(config_path.read_text())
-        if config.get("format") != MODEL_FORMAT:
-            raise ValueError(f"{config_path} is not a gaussify.GaussianEmbedder model")
+        config = read_model_config(directory, config_file=CONFIG_FILE, model_format=MODEL_FORMAT)
         params = dict(config["params"])
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         model = cls(**params)
@@ -344,14 +325,3 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         model.loss_curve_ = list(model.history_["loss"])
         model.n_epochs_ = config["n_epochs"]
         return model
-
-
-@contextmanager
-def _torch_threads(n_jobs: int):
-    """Run the block with ``n_jobs`` torch CPU threads (-1: every core), then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads((os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

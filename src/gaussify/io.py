@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["read_table", "table_header", "csv_header", "read_target", "write_table", "write_text_atomic", "atomic_path",
-           "atomic_directory", "check_output", "check_model_folder", "align_columns", "FORMATS"]
+           "atomic_directory", "check_output", "check_model_folder", "write_model_folder", "read_model_config",
+           "align_columns", "FORMATS"]
 
 FORMATS = (".npy", ".csv", ".parquet")
 
@@ -317,6 +318,30 @@ def check_model_folder(directory: str | os.PathLike, *, files: tuple[str, ...], 
         raise ValueError(f"{directory}: holds an earlier gaussify model; pass --overwrite (overwrite=True) to "
                          "replace it")
     return path
+
+
+def write_model_folder(directory: str | os.PathLike, config: dict, weights: dict, *, config_file: str,
+                       weights_file: str) -> None:
+    """Write ``weights`` (name → tensor) as safetensors and ``config`` as JSON into ``directory`` through
+    :func:`atomic_directory` (complete or absent; never pickle). Check ``directory`` first with
+    :func:`check_model_folder`."""
+    from safetensors.torch import save_file
+
+    with atomic_directory(directory) as staging:
+        save_file({name: tensor.contiguous() for name, tensor in weights.items()}, staging / weights_file)
+        (staging / config_file).write_text(json.dumps(config, indent=2))
+
+
+def read_model_config(directory: str | os.PathLike, *, config_file: str, model_format: str) -> dict:
+    """The JSON config of the model saved in ``directory``: ``FileNotFoundError`` without one, ``ValueError``
+    unless it declares ``model_format``."""
+    config_path = Path(directory) / config_file
+    if not config_path.is_file():
+        raise FileNotFoundError(f"no gaussify model in {directory} (missing {config_file})")
+    config = json.loads(config_path.read_text())
+    if not isinstance(config, dict) or config.get("format") != model_format:
+        raise ValueError(f"{config_path} is not a {model_format.split('/')[0]} model")
+    return config
 
 
 def _declares_format(config: Path, model_format: str) -> bool:
