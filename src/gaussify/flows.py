@@ -80,6 +80,13 @@ class GaussianizingFlow(_Baseline):
     random_state : seed for the split, initialisation, shuffling and noise.
     verbose : show a progress bar.
 
+    The defaults were chosen on held-out data (``benchmarks/bench_flow.py``, results in
+    ``benchmarks/results/flow.md``): on 2-D embedding-like samples (ten blobs; digits by t-SNE) 16 bins beat 8
+    (held-out kNN KL 0.06 vs 0.14 and 0.33 vs 0.50), a 20% validation split with patience 20 beat 10% with 10,
+    and weight decay, input noise, more or fewer layers, other widths, MAF and RealNVP did no better. A uniform
+    square is the exception (its hard edges favour 8 bins or the affine flows: exact held-out KL 0.074 or
+    0.06 vs 0.11 at 1,400 rows). A 10,000 x 8 fit takes about 20 s on one core; ``"maf"`` is twice as fast.
+
     Attributes
     ----------
     whitening_ : the fitted :class:`~gaussify.PCAWhitening` (``mean_``, ``components_``, ``explained_variance_``).
@@ -222,8 +229,8 @@ class GaussianizingFlow(_Baseline):
     # ----------------------------------------------------------------------------- transform and score
     def _run(self, fn: Callable[[zuko.distributions.NormalizingFlow, Tensor], Tensor], U: np.ndarray) -> np.ndarray:
         """``fn(flow_(), rows)`` on float64 row chunks, as one NumPy array."""
-        distribution = self.flow_()
-        with torch_threads(self.n_jobs):
+        with torch_threads(self.n_jobs), torch.no_grad():
+            distribution = self.flow_()
             return _chunked(lambda u: fn(distribution, u), torch.from_numpy(U)).numpy()
 
     def transform(self, X: Any) -> np.ndarray:
