@@ -144,7 +144,7 @@ def test_thirty_two_dimensions():
     (np.array([["a", "b"], ["c", "d"]]), TypeError, "numeric"),
     (np.ones((2, 2, 2)), ValueError, "shape"),
     (np.column_stack([np.arange(10.0), np.ones(10)]), ValueError, "singular"),
-    (np.ones((3, 5)), ValueError, "more rows than columns"),
+    (np.random.default_rng(0).normal(size=(3, 5)), ValueError, "no more rows than columns"),
 ])
 def test_bad_training_data(X, error, match):
     with pytest.raises(error, match=match):
@@ -189,6 +189,18 @@ def test_early_stopping_restores_the_best_epoch():
     val_rows = np.random.default_rng(3).permutation(100)[:30]  # the split fit makes from random_state
     assert -model.score(X[val_rows]) == pytest.approx(val_nll[model.best_epoch_ - 1], abs=1e-4)
     assert -model.score(X[val_rows]) < val_nll[-1]
+
+
+def test_explicit_validation_rows_stop_the_fit_and_every_row_is_fitted():
+    X, X_val = np.split(banana(140), [100])
+    model = GaussianizingFlow(hidden_features=(128, 128), n_transforms=4, learning_rate=1e-2, batch_size=32,
+                              n_iter_no_change=5, max_epochs=300, random_state=3).fit(X, X_val=X_val)
+    np.testing.assert_allclose(model.whitening_.mean_, X.mean(axis=0))  # no rows split off for validation
+    val_nll = model.history_["val_nll"]
+    assert model.best_epoch_ == int(np.argmin(val_nll)) + 1 < model.n_epochs_
+    assert -model.score(X_val) == pytest.approx(val_nll[model.best_epoch_ - 1], abs=1e-4)
+    with pytest.raises(ValueError, match="features"):
+        GaussianizingFlow(**TINY).fit(X, X_val=X_val[:, :1])
 
 
 def test_without_validation_it_trains_every_epoch():

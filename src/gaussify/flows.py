@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -149,29 +150,42 @@ class GaussianizingFlow(_Baseline):
         return flow
 
     # ----------------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any = None) -> GaussianizingFlow:
-        """Whiten X (n_samples, n_features) and fit the flow by maximum likelihood; ``y`` is ignored."""
+    def fit(self, X: Any, y: Any = None, *, X_val: Any = None) -> GaussianizingFlow:
+        """Whiten X (n_samples, n_features) and fit the flow by maximum likelihood; ``y`` is ignored.
+
+        ``X_val``: rows for early stopping instead of a ``validation_fraction`` split of X (all of X is then
+        fitted). Give rows that look like the points the flow will map, e.g. embeddings of points an encoder
+        did not train on, so that the stop measures how the density carries over to new points."""
         self._check_params()
         X = self._validate(X, reset=True)
+        X_val = None if X_val is None else self._validate(X_val)
         seed = resolve_seed(self.random_state)
         device = torch_device(self.device)
         with seeded(seed, device, self.n_jobs):
-            self._fit(X, seed, device)
+            self._fit(X, X_val, seed, device)
         return self
 
-    def _fit(self, X: np.ndarray, seed: int, device: torch.device) -> None:
+    def _fit(self, X: np.ndarray, X_val: np.ndarray | None, seed: int, device: torch.device) -> None:
         n = X.shape[0]
-        n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
+        n_val = 0 if X_val is not None else int(round(self.validation_fraction * n)) if n >= 20 else 0
         perm = np.random.default_rng(seed).permutation(n)
-        whitening = PCAWhitening().fit(X[perm[n_val:]])
+        if n_val:
+            X, X_val = X[perm[n_val:]], X[perm[:n_val]]
+        with warnings.catch_warnings():  # a rank-deficient sample is refused below, not warned about
+            warnings.simplefilter("ignore", UserWarning)
+            whitening = PCAWhitening().fit(X)
+        if whitening.n_components_ < X.shape[1]:
+            raise ValueError(f"the sample covariance is singular (rank {whitening.n_components_} < {X.shape[1]}: "
+                             "constant or collinear columns, or no more rows than columns); a flow needs a "
+                             "full-rank covariance")
         log_det = _log_det(whitening)
 
         def whitened(rows: np.ndarray) -> Tensor:
-            return torch.as_tensor(whitening.transform(X[rows]), dtype=torch.float32, device=device)
+            return torch.as_tensor(whitening.transform(rows), dtype=torch.float32, device=device)
 
         flow = self._make_flow(X.shape[1]).to(device)
-        history, best_epoch = self._train(flow, whitened(perm[n_val:]), whitened(perm[:n_val]) if n_val else None,
-                                          log_det, seed)
+        history, best_epoch = self._train(flow, whitened(X), None if X_val is None else whitened(X_val), log_det,
+                                          seed)
         self.whitening_ = whitening
         self.flow_ = flow.cpu().double().eval()
         self.history_ = history
@@ -305,7 +319,7 @@ class GaussianizingFlow(_Baseline):
         whitening = PCAWhitening()
         for name in _WHITENING:
             setattr(whitening, name, weights[f"whitening.{name}"].numpy())
-        whitening.n_features_in_ = d
+        whitening.n_features_in_ = whitening.n_components_ = whitening._n_features_out = d
         model.flow_, model.whitening_, model.n_features_in_ = flow.eval(), whitening, d
         model.history_, model.n_epochs_, model.best_epoch_ = config["history"], config["n_epochs"], \
             config["best_epoch"]
