@@ -186,3 +186,35 @@ def test_auto_weight_holds_the_stated_gaussianity(data, level):
     held = np.mean(model.history_["gaussianity"][-10:])
     assert held == pytest.approx(level, rel=0.2)
     assert model.history_["weight"][-1] < np.exp(7.0)  # not pinned at the cap
+
+
+@pytest.mark.parametrize("post", ["flow", "rbig"])
+def test_post_hoc_map_round_trips_and_persists(blobs, post, tmp_path):
+    X, y = blobs
+    model = GaussianEmbedder(2, post=post, post_params={"max_epochs": 20} if post == "flow" else None,
+                             **SMALL).fit(X, y)
+    Z = model.transform(X)
+    encoder_Z = model.encoder_.embed(torch.as_tensor(X)).detach().numpy()
+    np.testing.assert_allclose(model.post_.transform(encoder_Z), Z, atol=1e-6)  # transform = post ∘ encoder
+    np.testing.assert_allclose(model.inverse_transform(Z), encoder_Z, atol=1e-4)
+    assert set(model.post_gap_) == {"fit_rows", "held_back"}
+    model.save(tmp_path / "m")
+    loaded = GaussianEmbedder.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.transform(X), Z)
+    if post == "flow":
+        np.testing.assert_allclose(loaded.score_samples(X[:5]), model.post_.score_samples(encoder_Z[:5]))
+    else:
+        assert not hasattr(model, "score_samples")  # only a flow has a density
+
+
+def test_post_fraction_holds_rows_back_from_the_encoder(blobs):
+    """The encoder trains (and learns its input standardisation) on 1 − post_fraction of the rows; the flow
+    early-stops on the held-back rows."""
+    X, y = blobs
+    held = GaussianEmbedder(2, post="flow", post_fraction=0.25, post_params={"max_epochs": 5}, **SMALL).fit(X, y)
+    assert not np.allclose(held.encoder_.shift.numpy(), X.mean(0), atol=1e-5)
+    assert len(held.post_.history_["val_nll"]) == held.post_.n_epochs_
+    all_rows = GaussianEmbedder(2, post="flow", post_fraction=0.0, post_params={"max_epochs": 5}, **SMALL).fit(X, y)
+    np.testing.assert_allclose(all_rows.encoder_.shift.numpy(), X.mean(0), atol=1e-5)
+    assert not hasattr(all_rows, "post_gap_")
+    assert not hasattr(GaussianEmbedder(2, **SMALL), "inverse_transform")  # the encoder is not invertible

@@ -148,6 +148,11 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
                                                "column), reconstruction or neighbors.")] = "auto",
         epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum number of epochs (default: the "
                                                       "estimator's).")] = None,
+        post: Annotated[Optional[str], typer.Option(help="Post-hoc invertible map on the embedding: flow (a "
+                                                         "normalizing flow, exact log-density) or rbig.")] = None,
+        post_fraction: Annotated[float, typer.Option(help="With --post: fraction of the rows the encoder does not "
+                                                          "train on, embedded like new points to fit the map "
+                                                          "for new points.")] = 0.2,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
         out: Annotated[Optional[Path], typer.Option(help="Also write the training embedding here.")] = None,
         report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the training embedding.")]
@@ -167,7 +172,7 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
     GaussianEmbedder.check_save_path(model, overwrite=overwrite)
     X, y, columns = read_table(input, labels)
     options = {"regularizer": regularizer or DEFAULT_REGULARIZER, "task": task, "random_state": seed,
-               "n_jobs": n_jobs, "verbose": not quiet}
+               "n_jobs": n_jobs, "verbose": not quiet, "post": post, "post_fraction": post_fraction}
     if weight is not None:
         options["weight"] = _parse_weight(weight)
     if gaussianity_level is not None:
@@ -182,6 +187,10 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
     estimator.save(model, overwrite=overwrite)
     typer.echo(f"trained {estimator.n_epochs_} epochs; saved the model to {model}")
     typer.echo(_summary(estimator.gaussianity_))
+    if hasattr(estimator, "post_gap_"):
+        gap = estimator.post_gap_
+        typer.echo(f"post-hoc {post}: KL {gap['fit_rows']:.4g} on the rows it was fitted on, {gap['held_back']:.4g} "
+                   "on rows the encoder did not train on (what new points will read)")
     if out is not None:
         write_table(out, estimator.transform(X), list(estimator.get_feature_names_out()))
         typer.echo(f"wrote {out}")

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -321,15 +322,23 @@ def check_model_folder(directory: str | os.PathLike, *, files: tuple[str, ...], 
 
 
 def write_model_folder(directory: str | os.PathLike, config: dict, weights: dict, *, config_file: str,
-                       weights_file: str) -> None:
-    """Write ``weights`` (name → tensor) as safetensors and ``config`` as JSON into ``directory`` through
-    :func:`atomic_directory` (complete or absent; never pickle). Check ``directory`` first with
-    :func:`check_model_folder`."""
-    from safetensors.torch import save_file
-
+                       weights_file: str, parts: dict[str, Any] | None = None) -> None:
+    """Write ``weights`` (name → torch tensor, or name → NumPy array) as safetensors and ``config`` as JSON into
+    ``directory`` through :func:`atomic_directory` (complete or absent; never pickle). ``parts`` maps a subfolder
+    name to a fitted model whose ``save`` writes it there (e.g. an estimator's post-hoc map), inside the same
+    atomic write. Check ``directory`` first with :func:`check_model_folder`."""
     with atomic_directory(directory) as staging:
-        save_file({name: tensor.contiguous() for name, tensor in weights.items()}, staging / weights_file)
+        if all(isinstance(value, np.ndarray) for value in weights.values()):
+            from safetensors.numpy import save_file
+
+            save_file({name: np.ascontiguousarray(value) for name, value in weights.items()}, staging / weights_file)
+        else:
+            from safetensors.torch import save_file
+
+            save_file({name: tensor.contiguous() for name, tensor in weights.items()}, staging / weights_file)
         (staging / config_file).write_text(json.dumps(config, indent=2))
+        for name, part in (parts or {}).items():
+            part.save(staging / name)
 
 
 def read_model_config(directory: str | os.PathLike, *, config_file: str, model_format: str) -> dict:
