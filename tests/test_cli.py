@@ -156,3 +156,15 @@ def test_demo_quick(tmp_path):
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Comparison of methods on held-out digits" in page and "training curves" in page
     assert (tmp_path / "model" / "config.json").is_file()
+
+
+def test_fit_with_a_flow_on_top(table, tmp_path):
+    fitted = invoke("fit", table / "train.csv", "--labels", "label", "--model", tmp_path / "m", "--post", "flow",
+                    "--post-fraction", 0.25, *FAST)
+    assert fitted.exit_code == 0, fitted.output
+    assert "post-hoc flow: KL" in fitted.output and "rows the encoder did not train on" in fitted.output
+    moved = invoke("transform", tmp_path / "m", table / "train.csv", "--labels", "label", "--out", tmp_path / "z.npy")
+    assert moved.exit_code == 0, moved.output
+    assert (tmp_path / "m" / "post" / "flow.safetensors").is_file()
+    bad = invoke("fit", table / "train.csv", "--labels", "label", "--model", tmp_path / "m2", "--post", "nope", *FAST)
+    assert bad.exit_code == 2 and "post must be None or one of" in bad.output
