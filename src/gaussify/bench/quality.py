@@ -6,8 +6,9 @@ For every data set (generated offline or bundled with scikit-learn: nothing is d
 Holm-adjusted p-value of the fast normality tests, 5-NN and linear-probe accuracy (models fitted on the
 training embedding), trustworthiness, and the fitting time. Methods, at each embedding dimension:
 
-- ``GaussianEmbedder`` with every regularizer at every weight of ``--weights`` (``auto`` included), and the
-  default estimator, ``GaussianEmbedder(n_components, random_state=seed)`` (with ``--quick``: few epochs);
+- ``GaussianEmbedder`` with every regularizer at every weight of ``--weights`` (``auto`` included), the
+  default estimator, ``GaussianEmbedder(n_components, random_state=seed)`` (with ``--quick``: few epochs), and
+  the default with a normalizing flow on top (``post="flow"``);
 - PCA to the embedding dimension followed by each post-hoc baseline (``whiten``, ``quantile``, ``rbig``);
 - in 2-D, the most Gaussian t-SNE over a perplexity sweep (:func:`gaussify.tsne.most_gaussian_tsne`;
   held-out points are placed by openTSNE's ``transform``), alone and followed by each baseline.
@@ -42,7 +43,7 @@ from . import machine_lines, timed
 
 __all__ = ["main", "pareto_front", "DATASETS"]
 
-DATASETS: dict[str, dict[str, Any]] = {"digits": {}, "mnist1d": {"n_samples": 4000}, "moons": {},
+DATASETS: dict[str, dict[str, Any]] = {"digits": {}, "mnist1d": {"n_samples": 10_000}, "moons": {},
                                        "swiss_roll": {}, "gaussian_mixture": {}}
 """Data sets and their loader options (:func:`gaussify.datasets.load`)."""
 DEFAULT_DATASETS = ("digits", "mnist1d", "moons", "gaussian_mixture")
@@ -113,7 +114,8 @@ def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, di
     if config.epochs is not None:
         fixed["max_epochs"] = config.epochs
     default = GaussianEmbedder(**fixed).get_params()
-    methods = [(f"gaussify default ({_label(default['regularizer'], default['weight'])})", fixed, True)]
+    methods = [(f"gaussify default ({_label(default['regularizer'], default['weight'])})", fixed, True),
+               ("gaussify default + flow (post='flow')", {**fixed, "post": "flow"}, False)]
     for regularizer in config.regularizers:
         for weight in config.weights:
             params = {**fixed, "regularizer": regularizer, "weight": weight}
