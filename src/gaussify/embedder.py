@@ -182,6 +182,11 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"post_fraction must be in [0, 1), got {self.post_fraction!r}")
         if not (self.post_params is None or isinstance(self.post_params, dict)):
             raise ValueError(f"post_params must be a dict or None, got {type(self.post_params).__name__}")
+        if self.post:  # bad post_params fail now, not after the encoder has trained
+            try:
+                self._make_post(0)._check_params()
+            except TypeError as err:
+                raise ValueError(f"post_params: {err}") from None
         if any(isinstance(w, bool) or int(w) != w or w < 1 for w in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
 
