@@ -135,7 +135,8 @@ def test_confidence_interval_brackets_and_serialises():
     # the bootstrap sd (width / 3.29) tracks the replicate sd: 0.0215 vs 0.0202 in a 60-replicate study
     assert 0.02 < hi - lo < 0.3
     d = json.loads(json.dumps(est.to_dict()))
-    assert set(d) == {"value", "negentropy", "placement", "ci", "reliable", "note"} and len(d["ci"]) == 2
+    assert set(d) == {"value", "negentropy", "placement", "ci", "reliable", "note", "raw_negentropy"}
+    assert len(d["ci"]) == 2
 
 
 def test_high_dimension_is_flagged_unreliable():
@@ -390,3 +391,21 @@ def test_high_dimension_stays_near_zero_at_the_target(d):
     bias-removing weights once gave 600 nats at d = 24)."""
     values = [dv.kl_divergence(np.random.default_rng(s).standard_normal((1000, d))).negentropy for s in range(3)]
     assert max(values) < 0.3, values  # seen up to 0.14: the estimate is noisy up here, not exploding
+
+
+def test_the_estimate_is_a_float_and_keeps_its_unclipped_negentropy():
+    """A sample pulled tighter than a Gaussian at its own points reads a negative raw negentropy (clipped to 0):
+    exact N(0, I) rows mapped by their own empirical quantiles, as an over-fitted post-hoc map would."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    from gaussify.metrics import evaluate, kl_divergence
+
+    Z = np.random.default_rng(0).standard_normal((300, 1))
+    fitted = ndtri((rankdata(Z[:, 0]) - 0.5) / 300)[:, None]  # perfectly regular quantiles: too even to be random
+    estimate = kl_divergence(fitted)
+    assert float(estimate) == estimate.value
+    assert estimate.raw_negentropy < 0 and estimate.negentropy == 0.0
+    assert "unclipped" in str(evaluate(fitted, tests="none"))
+    plain = kl_divergence(Z)
+    assert plain.raw_negentropy == plain.negentropy > 0  # unclipped and clipped agree when the estimate is positive

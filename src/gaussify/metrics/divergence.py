@@ -306,7 +306,11 @@ def placement_kl(Z: Any, target: Any = None, *, bias_correct: bool = True) -> fl
 # --------------------------------------------------------------------------------------------- KL and its split
 @dataclass(frozen=True)
 class KLEstimate:
-    """KL(P ‖ target) = negentropy (shape) + placement, in nats, with an optional bootstrap interval."""
+    """KL(P ‖ target) = negentropy (shape) + placement, in nats, with an optional bootstrap interval.
+
+    ``negentropy`` is clipped at 0 (its true value cannot be negative); ``raw_negentropy`` is the estimate before
+    clipping: well below 0 on the very rows a map was fitted on, it shows over-fitting that the clipped value
+    hides. ``float(estimate)`` is ``value``."""
 
     value: float
     negentropy: float
@@ -314,6 +318,10 @@ class KLEstimate:
     ci: tuple[float, float] | None
     reliable: bool
     note: str
+    raw_negentropy: float = math.nan
+
+    def __float__(self) -> float:
+        return float(self.value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the interval as a two-element list or None)."""
@@ -357,7 +365,7 @@ def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None =
     if not reliable:
         note += (f" d={d} > {RELIABLE_MAX_DIM}: kNN entropy estimates are unreliable here; report the lower bounds "
                  "radial_kl(Z, target), marginal_negentropy(Z) + placement and sliced_negentropy(Z) + placement.")
-    return KLEstimate(neg + place, neg, place, interval, reliable, note)
+    return KLEstimate(neg + place, neg, place, interval, reliable, note, raw_negentropy=float(parts.raw))
 
 
 def _bootstrap_kl(Y: np.ndarray, cov_y: np.ndarray, parts: _NegentropyParts, n_boot: int, bias_correct: bool,

@@ -118,7 +118,9 @@ class GaussianityReport:
         if not self.kl_estimate.reliable:
             kl_text += f" (unreliable for d > {RELIABLE_MAX_DIM})"
         rows = [("KL(P ‖ target)", kl_text, "negentropy + placement"),
-                ("negentropy (shape)", format_number(self.negentropy), "affine invariant; 0 iff Gaussian"),
+                ("negentropy (shape)", format_number(self.negentropy)
+                 + (f" (unclipped {format_number(self.kl_estimate.raw_negentropy)})"
+                    if self.kl_estimate.raw_negentropy < 0 else ""), "affine invariant; 0 iff Gaussian"),
                 ("placement", format_number(self.placement_kl), "KL of the fitted N(mean, cov) to the target")]
         rows += [(f"lower bound: {_BOUND_LABELS[k]}", format_number(v), "≤ KL, accurate in any d")
                  for k, v in self.bounds.items()]
