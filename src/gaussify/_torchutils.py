@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 
-__all__ = ["torch_threads", "check_n_jobs", "torch_device", "resolve_seed", "seeded"]
+__all__ = ["torch_threads", "torch_device", "resolve_seed", "seeded"]
 
 
 @contextmanager
@@ -21,11 +21,6 @@ def torch_threads(n_jobs: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def check_n_jobs(n_jobs: Any) -> None:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs == -1 or n_jobs >= 1):
-        raise ValueError(f"n_jobs must be a positive integer or -1 (every core), got {n_jobs!r}")
 
 
 def torch_device(device: str) -> torch.device:

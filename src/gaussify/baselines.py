@@ -39,7 +39,7 @@ from scipy.stats import ortho_group
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .metrics._common import as_sample, check_int
+from .metrics._common import as_sample, check_int, check_real
 
 __all__ = ["PCAWhitening", "QuantileGaussianizer", "RBIG", "make_baseline", "BASELINES"]
 
@@ -125,9 +125,7 @@ def _apply_marginals(maps: list[_MarginalMap], X: np.ndarray, inverse: bool = Fa
 
 def _check_marginal_params(n_knots: Any, smoothing: Any) -> None:
     check_int(n_knots, "n_knots", minimum=2)
-    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.number)) \
-            or not (np.isfinite(smoothing) and smoothing >= 0):
-        raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
+    check_real(smoothing, "smoothing")
 
 
 class _Baseline(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

@@ -15,9 +15,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
-from ._torchutils import check_n_jobs, resolve_seed, seeded, torch_device, torch_threads
+from ._torchutils import resolve_seed, seeded, torch_device, torch_threads
 from .io import check_model_folder, read_model_config, write_model_folder
-from .metrics._common import check_int
+from .metrics._common import check_int, check_n_jobs, check_real
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask, Task,
                     few_rows_per_class, knn_indices, mlp, target_kind)
@@ -164,11 +164,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         if not (self.weight == "auto" or (isinstance(self.weight, (int, float)) and not isinstance(self.weight, bool)
                                           and self.weight >= 0)):
             raise ValueError(f"weight must be a non-negative number or 'auto', got {self.weight!r}")
-        if self.gaussianity_level is not None and not (isinstance(self.gaussianity_level, (int, float))
-                                                       and not isinstance(self.gaussianity_level, bool)
-                                                       and self.gaussianity_level > 0):
-            raise ValueError(f"gaussianity_level must be a positive number (nats) or None, got "
-                             f"{self.gaussianity_level!r}")
+        if self.gaussianity_level is not None:
+            check_real(self.gaussianity_level, "gaussianity_level", strict=True)
         if not (callable(self.task) or self.task in TASKS):
             raise ValueError(f"task must be one of {TASKS} or a callable, got {self.task!r}")
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -178,8 +175,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         check_n_jobs(self.n_jobs)
         if not (self.post is None or self.post in POSTS):
             raise ValueError(f"post must be None or one of {POSTS}, got {self.post!r}")
-        if not (isinstance(self.post_fraction, (int, float)) and 0.0 <= self.post_fraction < 1.0):
-            raise ValueError(f"post_fraction must be in [0, 1), got {self.post_fraction!r}")
+        check_real(self.post_fraction, "post_fraction", high=1.0)
         if not (self.post_params is None or isinstance(self.post_params, dict)):
             raise ValueError(f"post_params must be a dict or None, got {type(self.post_params).__name__}")
         if self.post:  # bad post_params fail now, not after the encoder has trained

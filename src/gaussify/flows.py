@@ -27,10 +27,10 @@ import zuko
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-from ._torchutils import check_n_jobs, resolve_seed, seeded, torch_device, torch_threads
+from ._torchutils import resolve_seed, seeded, torch_device, torch_threads
 from .baselines import PCAWhitening, _Baseline
 from .io import check_model_folder, read_model_config, write_model_folder
-from .metrics._common import check_int
+from .metrics._common import check_int, check_n_jobs, check_real
 from .training import TrainingDiverged
 
 __all__ = ["GaussianizingFlow", "FLOWS"]
@@ -129,10 +129,10 @@ class GaussianizingFlow(_Baseline):
         if not isinstance(self.hidden_features, (tuple, list)) or any(
                 isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in self.hidden_features):
             raise ValueError(f"hidden_features must be positive integers, got {self.hidden_features!r}")
-        _check_real(self.learning_rate, "learning_rate", strict=True)
-        _check_real(self.weight_decay, "weight_decay")
-        _check_real(self.noise, "noise")
-        _check_real(self.validation_fraction, "validation_fraction", high=1.0)
+        check_real(self.learning_rate, "learning_rate", strict=True)
+        check_real(self.weight_decay, "weight_decay")
+        check_real(self.noise, "noise")
+        check_real(self.validation_fraction, "validation_fraction", high=1.0)
         check_n_jobs(self.n_jobs)
 
     def _make_flow(self, n_features: int) -> zuko.flows.Flow:
@@ -338,12 +338,3 @@ def _chunked(fn: Callable[[Tensor], Tensor], U: Tensor) -> Tensor:
     """``fn`` on row chunks of ``U`` without gradients, concatenated."""
     with torch.no_grad():
         return torch.cat([fn(U[i:i + _CHUNK]) for i in range(0, U.shape[0], _CHUNK)])
-
-
-def _check_real(value: Any, name: str, *, strict: bool = False, high: float | None = None) -> None:
-    """``ValueError`` unless ``value`` is a real number ≥ 0 (> 0 when ``strict``) and < ``high`` when given."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value) \
-        and (value > 0 if strict else value >= 0) and (high is None or value < high)
-    if not ok:
-        bounds = ("> 0" if strict else ">= 0") + (f" and < {high}" if high is not None else "")
-        raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}")

@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .baselines import make_baseline
-from .metrics._common import as_sample, check_int
+from .metrics._common import as_sample, check_int, check_n_jobs
 from .metrics.divergence import kl_divergence
 
 __all__ = ["most_gaussian_tsne", "TSNESearchResult", "GaussianTSNE", "CRITERIA"]
@@ -166,8 +166,7 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
     dofs = _check_grid("dofs", dofs, float)
     check_int(n_components, "n_components")
     check_int(random_state, "random_state", minimum=0)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs == -1 or n_jobs >= 1):
-        raise ValueError(f"n_jobs must be -1 (all cores) or a positive integer, got {n_jobs!r}")
+    check_n_jobs(n_jobs)
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; expected one of {sorted(CRITERIA)}")
     post = _check_post(post, random_state)

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_sample", "target_moments", "standardize_to_target", "check_int", "format_number", "format_pvalue"]
+__all__ = ["as_sample", "target_moments", "standardize_to_target", "check_int", "check_real", "check_n_jobs",
+           "format_number", "format_pvalue"]
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -21,6 +22,22 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
         kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
     return int(value)
+
+
+def check_real(value: Any, name: str, *, strict: bool = False, high: float | None = None) -> None:
+    """``ValueError`` unless ``value`` is a real number (not a bool) ≥ 0 (> 0 when ``strict``) and < ``high`` when
+    given."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and bool(np.isfinite(value)) \
+        and (value > 0 if strict else value >= 0) and (high is None or value < high)
+    if not ok:
+        bounds = ("> 0" if strict else ">= 0") + (f" and < {high}" if high is not None else "")
+        raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}")
+
+
+def check_n_jobs(n_jobs: Any) -> None:
+    """``ValueError`` unless ``n_jobs`` is -1 (every core) or a positive integer."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs == -1 or n_jobs >= 1):
+        raise ValueError(f"n_jobs must be -1 (all cores) or a positive integer, got {n_jobs!r}")
 
 
 def as_sample(Z: Any, *, min_rows: int = 2, name: str = "Z") -> np.ndarray:
