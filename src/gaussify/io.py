@@ -151,13 +151,9 @@ def _model_dimension(folder: Path) -> int:
     """``n_components`` of the model saved in ``folder``, from its config.json alone (no weights read)."""
     from .embedder import CONFIG_FILE, MODEL_FORMAT
 
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file():
+    if not (folder / CONFIG_FILE).is_file():
         raise ValueError(f"no {CONFIG_FILE}, so not a model folder written by 'gaussify fit'")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{CONFIG_FILE} is not that of a {MODEL_FORMAT} model")
-    return config["params"]["n_components"]
+    return read_model_config(folder, config_file=CONFIG_FILE, model_format=MODEL_FORMAT)["params"]["n_components"]
 
 
 def _existing(path: str | os.PathLike) -> tuple[Path, str]:
@@ -311,7 +307,7 @@ def check_model_folder(directory: str | os.PathLike, *, files: tuple[str, ...], 
     if not entries:
         return path
     foreign = [name for name in entries if name not in files]
-    if foreign or not _declares_format(path / config, model_format):
+    if foreign or not _declares_format(path, config, model_format):
         shown = ", ".join(foreign[:5] or entries[:5]) + (" …" if len(foreign or entries) > 5 else "")
         raise ValueError(f"{directory}: is not empty and not a gaussify model folder (it holds {shown}); "
                          "choose a new or empty folder")
@@ -353,13 +349,12 @@ def read_model_config(directory: str | os.PathLike, *, config_file: str, model_f
     return config
 
 
-def _declares_format(config: Path, model_format: str) -> bool:
-    import json
-
+def _declares_format(directory: Path, config_file: str, model_format: str) -> bool:
     try:
-        return json.loads(config.read_text()).get("format") == model_format
-    except (OSError, ValueError, AttributeError):
+        read_model_config(directory, config_file=config_file, model_format=model_format)
+    except (OSError, ValueError):
         return False
+    return True
 
 
 def _same_path(a: Path, b: Path) -> bool:
