@@ -34,7 +34,7 @@ def _slice_statistic(statistic: str) -> Any:
 
 def _sliced_means(W: Any, theta: Any, statistic: str) -> Any:
     """Mean over slices of the statistic of each projected sample: W (B, n, d), unit columns theta (B, d, K) → (B,)."""
-    projections = (W @ theta).transpose(1, 2)  # (B, K, n): one contiguous row per slice
+    projections = theta.transpose(1, 2) @ W.transpose(1, 2)  # (B, K, n): one contiguous row per slice
     batches, slices, n = projections.shape
     return _slice_statistic(statistic)(projections.reshape(batches * slices, n)).reshape(batches, slices).mean(dim=1)
 
