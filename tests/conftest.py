@@ -1,6 +1,7 @@
 """Shared test setup: a headless matplotlib, one intra-op thread per worker (the suite runs
-under pytest-xdist; tiny-tensor loops are 10-30x faster without thread hand-offs), and
-derandomized hypothesis (the same examples on every run and machine: no test depends on luck)."""
+under pytest-xdist; tiny-tensor loops are 10-30x faster without thread hand-offs),
+derandomized hypothesis (the same examples on every run and machine: no test depends on luck),
+and a Monte Carlo disk cache in a temporary folder per session (never the user's cache)."""
 
 import os
 
@@ -20,3 +21,10 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _monte_carlo_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:  # os.environ: subprocesses (the CLI tests) inherit it
+        patch.setenv("GAUSSIFY_CACHE_DIR", str(tmp_path_factory.mktemp("gaussify-cache")))
+        yield

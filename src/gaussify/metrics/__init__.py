@@ -1,6 +1,7 @@
 """How Gaussian is an embedding? KL to the target with its shape/placement split, lower bounds,
 calibrated normality tests, and :func:`evaluate` which gathers them in a report (NumPy/SciPy only)."""
 
+from .batch import BATCH_STATISTICS, batch_pvalue
 from .divergence import (RELIABLE_MAX_DIM, KLEstimate, entropy_knn, kl_divergence, marginal_negentropy,
                          mmd_to_gaussian, negentropy, placement_bias, placement_kl, radial_kl, sliced_negentropy,
                          sliced_wasserstein_to_gaussian)
@@ -10,6 +11,7 @@ from .report import FAST_TESTS, MIN_ROWS, GaussianityReport, evaluate
 from .streaming import StreamingResult, evaluate_streaming
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS", "evaluate_streaming", "StreamingResult",
+           "batch_pvalue", "BATCH_STATISTICS",
            "KLEstimate", "kl_divergence", "negentropy",
            "entropy_knn", "placement_kl", "placement_bias", "radial_kl", "marginal_negentropy", "sliced_negentropy",
            "mmd_to_gaussian", "sliced_wasserstein_to_gaussian", "RELIABLE_MAX_DIM", "TestResult", "TEST_NAMES",

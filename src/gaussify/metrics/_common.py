@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_sample", "target_moments", "standardize_to_target", "check_int", "check_real", "check_n_jobs",
+__all__ = ["as_sample", "sample_shape", "target_moments", "standardize_to_target", "check_int", "check_real", "check_n_jobs",
            "format_number", "format_pvalue"]
 
 
@@ -51,19 +51,26 @@ def as_sample(Z: Any, *, min_rows: int = 2, name: str = "Z") -> np.ndarray:
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real-valued")
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, d), got {arr.shape}")
-    if arr.shape[1] < 1:
-        raise ValueError(f"{name} has no columns")
-    if arr.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows, got {arr.shape[0]}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.ascontiguousarray(arr.reshape(sample_shape(arr.shape, min_rows=min_rows, name=name)), dtype=np.float64)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or Inf (first at row {bad[0]}, column {bad[1]})")
     return arr
+
+
+def sample_shape(shape: tuple[int, ...], *, min_rows: int = 2, name: str = "Z") -> tuple[int, int]:
+    """The (n, d) of a sample of this shape (a 1-D shape (n,) is n rows of one column); ``ValueError`` for any
+    other number of dimensions, no columns, or fewer than ``min_rows`` rows."""
+    shape = tuple(shape)
+    if len(shape) == 1:
+        shape = (shape[0], 1)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must have shape (n, d), got {shape}")
+    if shape[1] < 1:
+        raise ValueError(f"{name} has no columns")
+    if shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got {shape[0]}")
+    return shape
 
 
 def target_moments(target: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:

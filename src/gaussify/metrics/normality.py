@@ -7,10 +7,14 @@ throughout, only the upper-triangular tiles are formed.
 
 Affine-invariant statistics (Mardia, Henze–Zirkler, BHEP, energy, the fitted radius test) have a null
 law that depends on ``(n, d)`` only, so their exact Monte Carlo p-value is simulated once from
-N(0, I) samples and cached in memory per (statistic, n, d, parameters, n_sim, random_state). The
-Monte Carlo p-value is ``(1 + #{T_sim >= T}) / (n_sim + 1)``. Above ``mc_max_n`` rows the null is
-simulated at ``mc_max_n`` rows (each statistic is scaled to have a non-degenerate limit law as
-n → ∞) and the result's ``note`` says so.
+N(0, I) samples per (statistic, n, d, parameters, n_sim, random_state) and cached in memory and on
+disk, so that later processes (every ``gaussify evaluate`` call) skip the simulation: in
+``$GAUSSIFY_CACHE_DIR/monte-carlo/``, by default ``platformdirs.user_cache_dir("gaussify")``
+(``~/.cache/gaussify`` on Linux), one small ``.npy`` file per null, keyed by the gaussify and NumPy
+versions too. Delete the folder to clear the cache; ``GAUSSIFY_CACHE_DIR=""`` disables it (see
+:mod:`gaussify.metrics._cache`). The Monte Carlo p-value is ``(1 + #{T_sim >= T}) / (n_sim + 1)``.
+Above ``mc_max_n`` rows the null is simulated at ``mc_max_n`` rows (each statistic is scaled to have
+a non-degenerate limit law as n → ∞) and the result's ``note`` says so.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 from scipy import special, stats
 
+from ._cache import cached_array
 from ._common import as_sample, check_int, standardize_to_target
 
 __all__ = [
@@ -241,15 +246,27 @@ def _null_statistics() -> dict[str, Callable[..., float]]:
 
 @lru_cache(maxsize=256)
 def _null_distribution(name: str, n: int, d: int, params: tuple, n_sim: int, seed: int) -> np.ndarray:
-    """Sorted statistics of ``n_sim`` N(0, I_d) samples of n rows (read-only, cached)."""
+    """Sorted statistics of ``n_sim`` N(0, I_d) samples of n rows (read-only), cached in memory and on disk."""
+    sims = cached_array(f"{name}-n{n}-d{d}", (name, n, d, params, n_sim, seed), (n_sim,),
+                        lambda: _simulate_null(name, n, d, params, n_sim, seed))
+    sims.setflags(write=False)
+    return sims
+
+
+def _simulate_null(name: str, n: int, d: int, params: tuple, n_sim: int, seed: int) -> np.ndarray:
+    """The statistic ``name`` of ``n_sim`` N(0, I_d) samples of n rows, sorted."""
     statistic = _null_statistics()[name]
     rng = np.random.default_rng([seed, n, d, zlib.crc32(name.encode())])
     with _blas_controller().limit(limits=1, user_api="blas"):  # many small matrix products
         sims = np.fromiter((statistic(rng.standard_normal((n, d)), *params) for _ in range(n_sim)),
                            dtype=np.float64, count=n_sim)
     sims.sort()
-    sims.setflags(write=False)
     return sims
+
+
+def _upper_pvalue(null: np.ndarray, value: float) -> float:
+    """Monte Carlo upper-tail p-value (1 + #{T_sim >= T}) / (n_sim + 1) of ``value`` against a sorted null."""
+    return float((1 + null.size - np.searchsorted(null, value, side="left")) / (null.size + 1))
 
 
 def _monte_carlo_pvalue(name: str, value: float, n: int, d: int, params: tuple, *, n_sim: int,
@@ -260,8 +277,7 @@ def _monte_carlo_pvalue(name: str, value: float, n: int, d: int, params: tuple, 
     mc_max_n = check_int(mc_max_n, "mc_max_n", minimum=20)
     n_null = min(n, max(mc_max_n, d + 2))
     null = _null_distribution(name, n_null, d, params, n_sim, seed)
-    upper = (1 + n_sim - np.searchsorted(null, value, side="left")) / (n_sim + 1)
-    pvalue = upper
+    pvalue = upper = _upper_pvalue(null, value)
     if two_sided:
         lower = (1 + np.searchsorted(null, value, side="right")) / (n_sim + 1)
         pvalue = min(1.0, 2.0 * min(upper, lower))
