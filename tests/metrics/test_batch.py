@@ -23,7 +23,7 @@ def test_the_statistic_is_the_regularizers_value(monkeypatch):
         assert float(bt._sliced_means(z[None], theta[None], name)[0]) == pytest.approx(float(reg(z)), rel=1e-12)
 
 
-@pytest.mark.parametrize("statistic", ["sigreg", "swd"])
+@pytest.mark.parametrize("statistic", bt.BATCH_STATISTICS)
 def test_pvalues_are_uniform_under_the_null(statistic):
     # The p-values of 1000 N(0, I) batches share one simulated null of n_sim values, so their ECDF is compared
     # with the null's own (two-sample KS): p = (1 + #{T_sim >= T})/(n_sim + 1) orders the batches against the
@@ -37,12 +37,32 @@ def test_pvalues_are_uniform_under_the_null(statistic):
 
 
 def test_power_against_a_whitened_uniform_cube():
-    # Mean 0, covariance I; random slices of it in d = 8 are close to normal, so sigreg needs n ≈ 2048 for
-    # power 0.99 (0.1-0.2 at n = 256, at any num_slices; 1.0 measured here). 50 batches: sd ≤ 0.045 near 0.9.
+    # Mean 0, covariance I. Random slices of it in d = 8 are close to normal, so sigreg alone needs n ≈ 2048 for
+    # power 0.99 (0.1-0.2 at n = 256, at any num_slices); its radii are far from chi²_8 (variance 6.4, not 16),
+    # so the default combination rejects it at n = 256. 50 batches: sd ≤ 0.045 near 0.9.
     rng = np.random.default_rng(5)
-    rejected = [batch_pvalue(rng.uniform(-math.sqrt(3), math.sqrt(3), (2048, 8)), num_slices=64, n_sim=200,
-                             random_state=rng) <= 0.05 for _ in range(50)]
-    assert np.mean(rejected) >= 0.9
+
+    def power(statistic, n, **kwargs):
+        return np.mean([batch_pvalue(rng.uniform(-math.sqrt(3), math.sqrt(3), (n, 8)), statistic, n_sim=200,
+                                     random_state=rng, **kwargs) <= 0.05 for _ in range(50)])
+
+    assert power("sigreg+radius", 256) >= 0.9
+    assert power("sigreg", 256) <= 0.4
+    assert power("sigreg", 2048, num_slices=64) >= 0.9
+
+
+def test_the_combination_sees_what_the_radius_misses():
+    # Radius law exact (chi²_2), directions clumped around ±e₁: the slices reject, the radius cannot.
+    rng = np.random.default_rng(8)
+
+    def batch():
+        r = np.sqrt(rng.chisquare(2, 256))
+        angle = rng.integers(0, 2, 256) * np.pi + rng.normal(0, 0.15, 256)
+        return np.c_[r * np.cos(angle), r * np.sin(angle)]
+
+    pvalues = {name: np.mean([batch_pvalue(batch(), name, n_sim=200, random_state=rng) <= 0.05 for _ in range(30)])
+               for name in ("radius", "sigreg+radius")}
+    assert pvalues["radius"] <= 0.2 and pvalues["sigreg+radius"] >= 0.9
 
 
 def test_a_misplaced_batch_gets_the_smallest_pvalue_and_a_target_moves_it_back():
