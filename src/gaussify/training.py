@@ -4,6 +4,9 @@ loss = task_loss + weight · regularizer(z), minibatch Adam, early stopping on t
 validation split (best weights restored), a progress bar when verbose, and a clear stop on a non-finite
 loss with the last good weights kept. ``weight="auto"`` replaces the fixed weight by a Lagrange
 multiplier held by dual ascent on a Gaussianity constraint (GECO, Rezende & Viola 2018).
+
+No step reads a value back from the device (on an accelerator each read stalls the host until the device
+is done): the step losses are summed and a non-finite loss is flagged on the device, read once per epoch.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import copy
 import math
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -48,6 +53,7 @@ class DualWeight:
     def __init__(self, regularizer: Regularizer, batch_size: int, batches_per_epoch: int, seed: int,
                  level: float | None = None, rate: float = 0.1, gain: float = 0.5) -> None:
         self.monitor = NearestNeighborKL(regularizer.target, k=1, seed=seed)
+        self.monitor.check_finite = "off"  # a non-finite batch makes the training loss non-finite: train sees it
         self.monitor.to(regularizer.target_mean.device)
         gen = torch.Generator().manual_seed(seed)
         target = regularizer.target
@@ -115,6 +121,41 @@ def _batch_loss(encoder, regularizer, task, X, idx, weight, generator):
     return task_loss + weight * reg_loss, task_loss, reg_loss, z[:n]
 
 
+@contextmanager
+def _finite_checks_off(regularizer: Regularizer) -> Iterator[None]:
+    """The regularizer's own NaN/Inf checks off inside the block: :func:`train` checks the loss instead."""
+    mode, regularizer.check_finite = regularizer.check_finite, "off"
+    try:
+        yield
+    finally:
+        regularizer.check_finite = mode
+
+
+def _epoch(encoder, regularizer, task, X, order, batch_size, weight, generator, optimizer,
+           dual) -> tuple[list[float], int]:
+    """One pass of minibatch steps over ``order``. Returns the number of steps and, read from the device
+    once, [Σ loss, Σ task, Σ regularizer, 1 if a loss was non-finite, and the first such step's loss, task,
+    regularizer]."""
+    state, steps = None, 0
+    for start in range(0, order.shape[0], batch_size):
+        idx = order[start : start + batch_size]
+        if idx.shape[0] < 2:
+            continue
+        loss, task_loss, reg_loss, z = _batch_loss(encoder, regularizer, task, X, idx, weight, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if dual:
+            dual.update(z)
+        values = torch.stack([loss, task_loss, reg_loss]).detach()
+        state = values.new_zeros(7) if state is None else state
+        bad = ~torch.isfinite(values[0])
+        state = torch.cat([state[:3] + values, state[3:4].logical_or(bad).to(values.dtype),
+                           torch.where(bad & (state[3] == 0), values, state[4:])])
+        steps += 1
+    return ([0.0] * 7 if state is None else state.tolist()), steps
+
+
 def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, train_idx: Tensor,
           val_idx: Tensor | None, *, weight: float | str, max_epochs: int, batch_size: int,
           learning_rate: float, n_iter_no_change: int, seed: int, verbose: bool,
@@ -140,30 +181,20 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
     for epoch in bar:
         started = time.perf_counter()
         encoder.train(), task.train(), regularizer.train()
-        order = train_idx[torch.randperm(train_idx.shape[0], generator=generator)]
-        sums = torch.zeros(3)
-        n_batches = 0
-        for start in range(0, order.shape[0], batch_size):
-            idx = order[start : start + batch_size]
-            if idx.shape[0] < 2:
-                continue
-            w = dual.value if dual else float(weight)
-            loss, task_loss, reg_loss, z = _batch_loss(encoder, regularizer, task, X, idx, w, generator)
-            if not bool(torch.isfinite(loss)):
-                encoder.load_state_dict(last_good[0]), task.load_state_dict(last_good[1])
-                raise TrainingDiverged(
-                    f"the loss became {loss.item()} at epoch {epoch + 1} (task {task_loss.item():.4g}, "
-                    f"regularizer {reg_loss.item():.4g}, weight {w:.4g}); kept the last good weights. "
-                    "Try a smaller learning_rate or weight.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if dual:
-                dual.update(z)
-            sums += torch.tensor([loss.item(), task_loss.item(), reg_loss.item()])
-            n_batches += 1
+        perm = torch.randperm(train_idx.shape[0], generator=generator)
+        order = train_idx[perm.to(train_idx.device, non_blocking=True)]
+        w = dual.value if dual else float(weight)  # the dual weight moves once per epoch
+        with _finite_checks_off(regularizer):
+            totals, n_batches = _epoch(encoder, regularizer, task, X, order, batch_size, w, generator, optimizer, dual)
+        *sums, diverged, bad_loss, bad_task, bad_reg = totals
+        if diverged:  # the weights are past the bad step: back to the end of the last good epoch
+            encoder.load_state_dict(last_good[0]), task.load_state_dict(last_good[1])
+            raise TrainingDiverged(
+                f"the loss became {bad_loss} at epoch {epoch + 1} (task {bad_task:.4g}, "
+                f"regularizer {bad_reg:.4g}, weight {w:.4g}); kept the last good weights. "
+                "Try a smaller learning_rate or weight.")
         last_good = copy.deepcopy((encoder.state_dict(), task.state_dict()))
-        means = (sums / max(n_batches, 1)).tolist()
+        means = [total / max(n_batches, 1) for total in sums]
         for key, value in zip(("loss", "task", "regularizer"), means):
             history[key].append(value)
         history["weight"].append(dual.value if dual else float(weight))
@@ -204,7 +235,6 @@ def _validation_loss(encoder, task, X, val_idx, batch_size, seed) -> float:
             idx = val_idx[start : start + batch_size]
             if idx.shape[0] < 2:
                 continue
-            loss = _task_loss(encoder, task, X, idx, generator)[0]
-            total += loss.item() * idx.shape[0]
+            total = total + _task_loss(encoder, task, X, idx, generator)[0] * idx.shape[0]  # on the device
             count += idx.shape[0]
-    return total / max(count, 1)
+    return float(total) / max(count, 1)

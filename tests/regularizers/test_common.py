@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.utils._pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from gaussify import Gaussian, Posterior, make_regularizer
 from gaussify.metrics.divergence import kl_divergence
@@ -67,6 +69,58 @@ def test_half_precision_is_computed_in_float32(name):
         value_ac = call(make_regularizer(name, 3, seed=0).eval(), z)
     assert value_ac.dtype == torch.float32
     assert math.isclose(value_ac.item(), value32.item(), rel_tol=1e-5, abs_tol=1e-6)
+
+
+LOW_PRECISION = [torch.bfloat16, torch.float16]
+
+
+class _LowPrecisionOps(TorchDispatchMode):
+    """Names of the operations, other than dtype conversions, that read or write a low-precision tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in pytree.tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
+        if func is not torch.ops.aten._to_copy.default and any(t.dtype in LOW_PRECISION for t in tensors):
+            self.ops.add(str(func))
+        return out
+
+
+def _value_and_grad(name: str, z: torch.Tensor, logvar: torch.Tensor, dtype: torch.dtype | None = None):
+    """Value (under autocast to ``dtype`` if given) and gradient (outside autocast, as PyTorch prescribes:
+    backward ops run in the dtypes autocast chose in the forward); ``logvar`` only for ``kl``."""
+    reg = make_regularizer(name, 3, seed=0)  # same seed: same slices, target draws and critic
+    with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        value = reg(Posterior(z, z, logvar)) if name == "kl" else reg(z)
+    return value, torch.autograd.grad(value, z)[0]
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_autocast_adds_no_error_beyond_the_input_rounding(name, dtype):
+    """Under autocast, with z computed in low precision, the value and the gradient with respect to z are the
+    float32 ones on the rounded z to 1e-5 (relative): the statistic runs in float32 and adds no error of its
+    own. The gradient of a low-precision z is itself rounded to that precision, so it must lie between the
+    roundings of grad32 · (1 ∓ 1e-5) (rounding is monotone). No operation inside the regularizer, forward or
+    backward, touches a low-precision tensor except the conversions at its boundary."""
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(128, 6, generator=g), torch.randn(6, 3, generator=g) / math.sqrt(6.0)
+    with torch.autocast("cpu", dtype=dtype):
+        z = x @ w.requires_grad_(True)
+        logvar = -0.5 * z.detach().square()
+    assert z.dtype == logvar.dtype == dtype
+    with _LowPrecisionOps() as seen:
+        value, grad = _value_and_grad(name, z, logvar, dtype)
+    assert seen.ops == set()
+    value32, grad32 = _value_and_grad(name, z.detach().float().requires_grad_(True), logvar.float())
+    assert value.dtype == torch.float32 and grad.dtype == dtype
+    assert math.isclose(value.item(), value32.item(), rel_tol=1e-5, abs_tol=1e-9)
+    slack = 1e-5 * grad32.abs() + 1e-9 * grad32.abs().max()
+    low, high = (grad32 - slack).to(dtype), (grad32 + slack).to(dtype)
+    assert bool(((low <= grad) & (grad <= high)).all())
 
 
 def samples(kind: str, n: int, d: int, seed: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ from torch.func import functional_call
 from torch.nn.utils import skip_init
 
 from ..target import TargetLike
-from .base import Regularizer
+from .base import Regularizer, to_device
 
 __all__ = ["Adversarial"]
 
@@ -135,7 +135,7 @@ class Adversarial(Regularizer):
             return 0.5 * ((c_real - 1).square().mean() + c_fake.square().mean())
         if self.loss == "gan":
             return F.softplus(-c_real).mean() + F.softplus(c_fake).mean()
-        eps = torch.rand(real.shape[0], 1, generator=self.generator, dtype=real.dtype).to(real.device)
+        eps = to_device(torch.rand(real.shape[0], 1, generator=self.generator, dtype=real.dtype), real)
         mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(self._score(mix).sum(), mix, create_graph=True)
         penalty = (grad.norm(dim=1) - 1).square().mean()
@@ -145,7 +145,7 @@ class Adversarial(Regularizer):
         with torch.inference_mode(False), torch.enable_grad():
             fake = fake.clone()  # an ordinary tensor even when called under inference mode
             for _ in range(self.critic_steps):
-                real = torch.randn(fake.shape, generator=self.generator, dtype=fake.dtype).to(fake.device)
+                real = to_device(torch.randn(fake.shape, generator=self.generator, dtype=fake.dtype), fake)
                 self.optimizer.zero_grad(set_to_none=True)
                 self._critic_loss(real, fake).backward()
                 self.optimizer.step()

@@ -1,5 +1,6 @@
-"""Shared machinery of every regularizer: input checks, the target, float32 statistics,
-the global batch under ``torch.distributed`` and the module's own random generator."""
+"""Shared machinery of every regularizer: input checks, finiteness checks that need not stall the host,
+the target, float32 statistics, the global batch under ``torch.distributed`` and the module's own random
+generator."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from torch import Tensor, nn
 from ..distributed import broadcast_seed, gather_with_grad
 from ..target import Gaussian, TargetLike, as_target
 
-__all__ = ["Regularizer", "check_batch", "compute_dtype"]
+__all__ = ["Regularizer", "check_batch", "compute_dtype", "FINITE_CHECKS"]
+
+FINITE_CHECKS = ("auto", "now", "deferred", "off")
+"""Values of :attr:`Regularizer.check_finite`."""
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -20,7 +24,8 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def check_batch(z: Tensor, dim: int, name: str = "z") -> Tensor:
-    """Validate an (n, d) batch of embeddings and upcast half precision to float32."""
+    """Validate the type and shape of an (n, d) batch of embeddings and upcast half precision to float32
+    (finiteness is checked by :meth:`Regularizer.require_finite`, which need not read the device)."""
     if not isinstance(z, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (n, {dim}), got {type(z).__name__}")
     if not z.is_floating_point():
@@ -31,21 +36,40 @@ def check_batch(z: Tensor, dim: int, name: str = "z") -> Tensor:
         raise ValueError(f"{name} has dimension {z.shape[1]} but the target has dimension {dim}")
     if z.shape[0] < 1:
         raise ValueError(f"{name} is empty")
-    if not bool(torch.isfinite(z).all()):
-        raise ValueError(f"{name} contains NaN or Inf: the encoder produced non-finite embeddings")
     return z.to(compute_dtype(z.dtype))
+
+
+def reads_are_free(t: Tensor) -> bool:
+    """True when reading a value of ``t`` on the host (``bool``, ``item``, a boolean mask's size) costs no
+    device synchronisation: ``t`` is on the CPU."""
+    return t.device.type == "cpu"
+
+
+def to_device(t: Tensor, like: Tensor) -> Tensor:
+    """``t`` (drawn on the CPU) on ``like``'s device. The copy is non-blocking: a blocking host-to-device
+    copy synchronises the stream, and from pageable memory the driver has staged the source by the time
+    the call returns, so the CPU tensor may be freed at once."""
+    return t.to(like.device, non_blocking=True)
 
 
 class Regularizer(nn.Module):
     """Base class: ``forward(z)`` checks the batch, gathers the global batch under DDP,
     disables autocast, and returns the 0-dim penalty computed by :meth:`penalty`.
 
-    Subclasses implement ``penalty(z)`` on the (global) batch in float32/float64.
-    The target lives in buffers, so ``module.to(device)`` moves it along.
+    Subclasses implement ``penalty(z)`` on the (global) batch in float32/float64 (float32 for half
+    precision input and under autocast). The target lives in buffers, so ``module.to(device)`` moves it along.
+
+    A NaN or Inf in the batch or the value raises ``ValueError`` naming the cause; reading a flag computed on
+    an accelerator stalls the host until the device catches up, so :attr:`check_finite` says when:
+    ``"auto"`` (default) at once for CPU tensors, where it costs nothing, deferred otherwise; ``"now"`` at
+    once (a host sync per call on an accelerator); ``"deferred"``: a device-side flag collects the checks and
+    :meth:`raise_if_nonfinite` (one sync; e.g. once per epoch) raises the first error seen since its last
+    call; ``"off"``: no check (the caller checks its loss, as :func:`gaussify.training.train` does).
     """
 
     name: ClassVar[str] = ""
     min_batch: ClassVar[int] = 2
+    _check_finite: str = "auto"
 
     def __init__(self, target: TargetLike, *, seed: int | None = None) -> None:
         super().__init__()
@@ -58,6 +82,40 @@ class Regularizer(nn.Module):
             seed = int(torch.randint(0, 2**62, (1,)).item())
         self.seed = int(seed)
         self._generator: torch.Generator | None = None
+        self._nonfinite: dict[str, Tensor] = {}  # deferred checks: message -> device-side "seen" flag
+
+    @property
+    def check_finite(self) -> str:
+        """When NaN/Inf checks run: one of :data:`FINITE_CHECKS` (see the class docstring)."""
+        return self._check_finite
+
+    @check_finite.setter
+    def check_finite(self, value: str) -> None:
+        if value not in FINITE_CHECKS:
+            raise ValueError(f"check_finite must be one of {FINITE_CHECKS}, got {value!r}")
+        self._check_finite = value
+
+    def require_finite(self, value: Tensor, message: str) -> None:
+        """ValueError(message) if ``value`` holds a NaN or Inf: at once or deferred, by :attr:`check_finite`."""
+        mode = self._check_finite
+        if mode == "off":
+            return
+        bad = ~torch.isfinite(value).all()
+        if mode == "now" or (mode == "auto" and reads_are_free(value)):
+            if bool(bad):
+                raise ValueError(message)
+        else:
+            seen = self._nonfinite.get(message)
+            self._nonfinite[message] = bad if seen is None else seen | bad
+
+    def raise_if_nonfinite(self) -> None:
+        """Raise the first deferred non-finite error since the last call, if any (one host sync), and reset."""
+        pending, self._nonfinite = self._nonfinite, {}
+        if pending:
+            flags = torch.stack(list(pending.values())).tolist()
+            for message, bad in zip(pending, flags):
+                if bad:
+                    raise ValueError(message)
 
     @property
     def target(self) -> Gaussian:
@@ -80,21 +138,27 @@ class Regularizer(nn.Module):
         return torch.linalg.solve_triangular(chol, (z - self.target_mean.to(z.dtype)).T, upper=False).T
 
     def random_directions(self, num: int, like: Tensor) -> Tensor:
-        """``num`` unit vectors, uniform on the sphere, as a (d, num) matrix on ``like``'s device."""
+        """``num`` unit vectors, uniform on the sphere, as a (d, num) matrix on ``like``'s device, in
+        float32 (float64 for float64 ``like``) whatever ``like``'s precision."""
         theta = torch.randn(self.dim, num, generator=self.generator, dtype=torch.float32)
         theta = theta / theta.norm(dim=0, keepdim=True)
-        return theta.to(device=like.device, dtype=like.dtype)
+        return to_device(theta.to(compute_dtype(like.dtype)), like)
+
+    def check_input(self, z: Tensor, name: str = "z") -> Tensor:
+        """:func:`check_batch`, then :meth:`require_finite` on the upcast batch."""
+        z = check_batch(z, self.dim, name)
+        self.require_finite(z, f"{name} contains NaN or Inf: the encoder produced non-finite embeddings")
+        return z
 
     def forward(self, z: Tensor) -> Tensor:
-        z = check_batch(z, self.dim)
+        z = self.check_input(z)
         with torch.autocast(device_type=z.device.type, enabled=False):
             z = gather_with_grad(z)
             if z.shape[0] < self.min_batch:
                 raise ValueError(f"{type(self).__name__} needs at least {self.min_batch} rows in the "
                                  f"(global) batch, got {z.shape[0]}")
             loss = self.penalty(z)
-        if not bool(torch.isfinite(loss)):
-            raise ValueError(f"{type(self).__name__} produced a non-finite value")
+        self.require_finite(loss, f"{type(self).__name__} produced a non-finite value")
         return loss
 
     def penalty(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract

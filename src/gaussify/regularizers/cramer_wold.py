@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..target import TargetLike
-from .base import Regularizer
+from .base import Regularizer, reads_are_free
 from .mmd import pairwise_kernel_sum
 
 __all__ = ["CramerWold", "cw_phi", "cw_phi_and_slope"]
@@ -58,8 +58,11 @@ def cw_phi_and_slope(s: Tensor, dim: int) -> tuple[Tensor, Tensor]:
         return i0.to(s.dtype), ((i1 - i0) / 2).to(s.dtype)
     value, upper = _recurrence(x.clamp_min(_SERIES_BELOW), dim)
     small = x < _SERIES_BELOW
-    if bool(small.any()):
+    if reads_are_free(x):  # the series only where it is needed (a boolean mask reads its count)
         value[small], upper[small] = _kummer_series(x[small], dim)
+    else:  # on an accelerator everywhere, without a host sync
+        series = _kummer_series(x.clamp_max(_SERIES_BELOW), dim)
+        value, upper = torch.where(small, series[0], value), torch.where(small, series[1], upper)
     slope = (dim - 1) / dim * upper - value
     return value.to(s.dtype), slope.to(s.dtype)
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..distributed import all_reduce_sum_with_grad
 from ..target import TargetLike
-from .base import Regularizer, check_batch
+from .base import Regularizer
 
 __all__ = ["Posterior", "GaussianHead", "KLDivergence"]
 
@@ -98,8 +98,8 @@ class KLDivergence(Regularizer):
 
     def per_sample(self, mean: Tensor, logvar: Tensor) -> Tensor:
         """KL_i for each row, shape (n,); validates the inputs (shape (n, d), finite)."""
-        mean = check_batch(mean, self.dim, "mean")
-        logvar = check_batch(logvar, self.dim, "logvar")
+        mean = self.check_input(mean, "mean")
+        logvar = self.check_input(logvar, "logvar")
         if mean.shape != logvar.shape:
             raise ValueError(f"mean and logvar must have the same shape, got {tuple(mean.shape)} "
                              f"and {tuple(logvar.shape)}")
@@ -120,11 +120,10 @@ class KLDivergence(Regularizer):
                             f"(mean, logvar) tuple, got {type(posterior).__name__}")
         kl = self.per_sample(mean, logvar)
         total = all_reduce_sum_with_grad(kl.sum())
-        count = all_reduce_sum_with_grad(torch.tensor(float(kl.shape[0]), dtype=kl.dtype, device=kl.device))
+        count = all_reduce_sum_with_grad(kl.new_full((), float(kl.shape[0])))
         loss = total / count
-        if not bool(torch.isfinite(loss)):
-            raise ValueError("KLDivergence produced a non-finite value: exp(logvar) or the squared mean "
-                             f"overflowed; keep logvar within [{GaussianHead.LOGVAR_MIN}, "
-                             f"{GaussianHead.LOGVAR_MAX}] (GaussianHead clamps it)")
+        self.require_finite(loss, "KLDivergence produced a non-finite value: exp(logvar) or the squared mean "
+                            f"overflowed; keep logvar within [{GaussianHead.LOGVAR_MIN}, "
+                            f"{GaussianHead.LOGVAR_MAX}] (GaussianHead clamps it)")
         return loss
 

@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..target import TargetLike
-from .base import Regularizer
+from .base import Regularizer, to_device
 
 __all__ = ["MMD", "KernelFn", "pairwise_kernel_sum", "rbf_embedding", "rbf_self_expectation"]
 
@@ -201,7 +201,7 @@ class MMD(Regularizer):
             target = sum(rbf_self_expectation(self.dim, h / 2.0) for h in self.bandwidths)
             return within - 2.0 * cross + target
         kernel = _imq_kernel(self.bandwidths)
-        y = torch.randn(n, self.dim, generator=self.generator, dtype=w.dtype).to(w.device)
+        y = to_device(torch.randn(n, self.dim, generator=self.generator, dtype=w.dtype), w)
         diagonal = n * len(self.scales)
         within = (pairwise_kernel_sum(w, kernel) - diagonal) / (n * (n - 1))
         target = (pairwise_kernel_sum(y, kernel) - diagonal) / (n * (n - 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -131,8 +132,15 @@ class SIGReg(Regularizer):
 
     over [−t_max, t_max] by the trapezoid rule (see :func:`epps_pulley`); the penalty is the
     mean over the K slices. Like the LeJEPA reference numerics, the window is e^{−t²/2}, the
-    integrand is folded onto [0, t_max] and ``knots`` counts the points of [0, t_max]; the scale
-    is n × integral, not divided by anything (it equals jepa-science's ``sigreg_loss``).
+    integrand is folded onto [0, t_max] and ``knots`` counts the points of [0, t_max].
+
+    **Scale.** ``scale="sum"`` (default) returns n × integral, the Epps–Pulley statistic, as LeJEPA
+    does (it equals jepa-science's ``sigreg_loss``): its null level is the same for every n, but for a
+    fixed non-Gaussian distribution it grows like n, and so does each row's gradient, so a weight tuned
+    at one global batch size B means a k times stronger pull at kB. ``scale="mean"`` returns the
+    integral itself, ∫|φ̂_n − φ|² w (the statistic divided by n), which estimates the population
+    distance ∫|φ_X − φ|² w: each row's gradient is O(1/n), like a batch-mean task loss's, so the same
+    weight means the same trade-off at any B. Its null level is ``null_mean`` / n.
 
     **Value on exact N(0, I) data is not 0.** Each slice of N(0, I) is exactly N(0, 1) and
     E|φ̂_n(t) − φ(t)|² = (1 − e^{−t²})/n, so for every n and d
@@ -150,30 +158,39 @@ class SIGReg(Regularizer):
         num_slices: number K of random directions per call.
         knots: number of trapezoid knots on [0, t_max] (at least 2).
         t_max: upper integration limit.
+        scale: ``"sum"`` (n × integral, LeJEPA's statistic) or ``"mean"`` (the integral: a weight that
+            carries over across batch sizes).
         seed: seed of the module's direction generator.
     """
 
     name = "sigreg"
+    SCALES: ClassVar[tuple[str, ...]] = ("sum", "mean")
 
     def __init__(self, target: TargetLike, *, num_slices: int = 256, knots: int = 17, t_max: float = 3.0,
-                 seed: int | None = None) -> None:
+                 scale: str = "sum", seed: int | None = None) -> None:
         super().__init__(target, seed=seed)
         if isinstance(num_slices, bool) or not isinstance(num_slices, int) or num_slices < 1:
             raise ValueError(f"num_slices must be a positive integer, got {num_slices!r}")
         _check_grid(t_max, knots)
+        if scale not in self.SCALES:
+            raise ValueError(f"scale must be one of {self.SCALES}, got {scale!r}")
         self.num_slices = num_slices
         self.knots = knots
         self.t_max = float(t_max)
+        self.scale = scale
 
     def penalty(self, z: Tensor) -> Tensor:
         theta = self.random_directions(self.num_slices, like=z)
         projections = theta.T @ self.whiten(z).T  # (K, n): one contiguous row per slice
-        return epps_pulley(projections, self.t_max, self.knots).mean()
+        statistic = epps_pulley(projections, self.t_max, self.knots).mean()
+        return statistic / z.shape[0] if self.scale == "mean" else statistic
 
     @property
     def null_mean(self) -> float:
-        """Expected penalty on exact target samples (any n): see :func:`epps_pulley_null_mean`."""
+        """Expected ``scale="sum"`` penalty on exact target samples (any n; divide by n for ``"mean"``):
+        see :func:`epps_pulley_null_mean`."""
         return epps_pulley_null_mean(self.t_max, self.knots)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, num_slices={self.num_slices}, knots={self.knots}, t_max={self.t_max:g}"
+        return (f"{super().extra_repr()}, num_slices={self.num_slices}, knots={self.knots}, t_max={self.t_max:g}, "
+                f"scale={self.scale!r}")
