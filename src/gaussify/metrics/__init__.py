@@ -1,5 +1,6 @@
 """How Gaussian is an embedding? KL to the target with its shape/placement split, lower bounds,
-calibrated normality tests, and :func:`evaluate` which gathers them in a report (NumPy/SciPy only)."""
+calibrated normality tests, label-free effective ranks (RankMe, LiDAR), and :func:`evaluate` which gathers them
+in a report (NumPy/SciPy only)."""
 
 from .batch import BATCH_STATISTICS, batch_pvalue
 from .divergence import (RELIABLE_MAX_DIM, KLEstimate, entropy_knn, kl_divergence, marginal_negentropy,
@@ -8,10 +9,11 @@ from .divergence import (RELIABLE_MAX_DIM, KLEstimate, entropy_knn, kl_divergenc
 from .normality import (TEST_NAMES, TestResult, coordinate_tests, doornik_hansen, energy_test, epps_pulley,
                         henze_zirkler, mahalanobis_radius_test, mardia_kurtosis, mardia_skewness, normality_tests)
 from .report import FAST_TESTS, MIN_ROWS, GaussianityReport, evaluate
+from .ssl import lidar, rankme
 from .streaming import StreamingResult, evaluate_streaming
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS", "evaluate_streaming", "StreamingResult",
-           "batch_pvalue", "BATCH_STATISTICS",
+           "batch_pvalue", "BATCH_STATISTICS", "rankme", "lidar",
            "KLEstimate", "kl_divergence", "negentropy",
            "entropy_knn", "placement_kl", "placement_bias", "radial_kl", "marginal_negentropy", "sliced_negentropy",
            "mmd_to_gaussian", "sliced_wasserstein_to_gaussian", "RELIABLE_MAX_DIM", "TestResult", "TEST_NAMES",
