@@ -2,9 +2,9 @@
 
 The module's ``training_step`` returns ``{"loss": task_loss, "z": embeddings, ...}`` (a
 :class:`~gaussify.Posterior` for ``kl``); the callback makes the loss ``task_loss + weight · regularizer(z)``
-and logs the penalty and a running Gaussianity estimate. Under Lightning's DDP strategies the regularizer sees
-the global batch (:mod:`gaussify.distributed`) and the running estimate is merged across ranks, so every rank
-logs the single-process values.
+and logs the penalty, a running Gaussianity estimate and the RankMe of the epoch's last batch. Under Lightning's
+DDP strategies the regularizer and RankMe see the global batch (:mod:`gaussify.distributed`) and the running
+estimate is merged across ranks, so every rank logs the single-process values.
 
 Needs ``pip install gaussify[lightning]``.
 """
@@ -22,6 +22,8 @@ try:
 except ImportError as err:  # pragma: no cover - exercised with lightning hidden from sys.modules
     raise ImportError("gaussify.lightning needs Lightning; install it with `pip install gaussify[lightning]`") from err
 
+from .distributed import gather_with_grad
+from .metrics.ssl import rankme as effective_rank
 from .metrics.streaming import MeanCov, SlicedEppsPulley, all_reduce
 from .regularizers import Posterior, Regularizer
 
@@ -38,7 +40,10 @@ class GaussianRegularization(Callback):
       of all embeddings of the epoch: the mean Epps–Pulley statistic of ``num_slices`` fixed slices in the
       target's coordinates (expectation :attr:`SlicedEppsPulley.null_mean` ≈ 1.05 under the target, any n)
       and KL(N(mean, cov) ‖ target), accumulated by :mod:`gaussify.metrics.streaming` and merged across ranks.
-      ``monitor=False`` turns this off (it copies z to the CPU each step).
+      ``monitor=False`` turns this off (it copies z to the CPU each step);
+    * ``{prefix}/rankme`` at each epoch end -- :func:`~gaussify.metrics.rankme` of the epoch's last (global)
+      batch, a label-free effective rank of the embedding that falls towards 1 as it collapses: one SVD of a
+      batch per epoch, without gradients. ``rankme=False`` turns it off.
 
     The weight multiplies a global-batch statistic, so it transfers unchanged across numbers of devices at a
     fixed global batch size; the task loss must be a mean over the batch, with equal per-rank batches, for DDP's
@@ -48,7 +53,7 @@ class GaussianRegularization(Callback):
     """
 
     def __init__(self, regularizer: Regularizer, weight: float = 1.0, *, key: str = "z", prefix: str = "gaussian",
-                 monitor: bool = True, num_slices: int = 64, seed: int = 0) -> None:
+                 monitor: bool = True, rankme: bool = True, num_slices: int = 64, seed: int = 0) -> None:
         if not isinstance(regularizer, Regularizer):
             raise TypeError("regularizer must be a gaussify Regularizer, e.g. gaussify.make_regularizer('sigreg', 8); "
                             f"got {type(regularizer).__name__}")
@@ -59,10 +64,12 @@ class GaussianRegularization(Callback):
         self.key = key
         self.prefix = prefix
         self.monitor = monitor
+        self.rankme = rankme
         self.num_slices = num_slices
         self.seed = seed
         self._moments: MeanCov | None = None
         self._slices: SlicedEppsPulley | None = None
+        self._last_batch: torch.Tensor | None = None
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.regularizer.to(pl_module.device)
@@ -92,21 +99,26 @@ class GaussianRegularization(Callback):
         penalty = self.regularizer(z)
         pl_module.log(f"{self.prefix}/{self.regularizer.name or type(self.regularizer).__name__}",
                       penalty.detach(), on_step=True, on_epoch=True, sync_dist=True)
+        sample = (z.sample if isinstance(z, Posterior) else z).detach()
+        if self.rankme:
+            self._last_batch = sample
         if self._moments is not None:
-            sample = (z.sample if isinstance(z, Posterior) else z).detach()
             rows = sample.to(device="cpu", dtype=torch.float64).numpy()
             self._moments.update(rows)
             self._slices.update(rows)
         return {**output, "loss": output["loss"] + self.weight * penalty}
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._moments is None:
-            return
-        moments, slices = all_reduce(self._moments), all_reduce(self._slices)
-        self._moments = self._slices = None
-        values = {"sliced_ep": float(slices.compute().mean())}
-        if moments.n > moments.dim:
-            values["placement_kl"] = moments.placement_kl(self.regularizer.target)
+        values = {}
+        if self._last_batch is not None:
+            values["rankme"] = effective_rank(gather_with_grad(self._last_batch).to(device="cpu", dtype=torch.float64))
+            self._last_batch = None
+        if self._moments is not None:
+            moments, slices = all_reduce(self._moments), all_reduce(self._slices)
+            self._moments = self._slices = None
+            values["sliced_ep"] = float(slices.compute().mean())
+            if moments.n > moments.dim:
+                values["placement_kl"] = moments.placement_kl(self.regularizer.target)
         for name, value in values.items():
             pl_module.log(f"{self.prefix}/{name}", torch.tensor(value, dtype=torch.float64, device=pl_module.device),
                           sync_dist=True)
