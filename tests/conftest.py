@@ -1,9 +1,12 @@
 """Shared test setup: a headless matplotlib, one intra-op thread per worker (the suite runs
 under pytest-xdist; tiny-tensor loops are 10-30x faster without thread hand-offs),
 derandomized hypothesis (the same examples on every run and machine: no test depends on luck),
-and a Monte Carlo disk cache in a temporary folder per session (never the user's cache)."""
+a Monte Carlo disk cache in a temporary folder per session (never the user's cache), and the
+scripts of examples/ importable as modules."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -28,3 +31,15 @@ def _monte_carlo_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:  # os.environ: subprocesses (the CLI tests) inherit it
         patch.setenv("GAUSSIFY_CACHE_DIR", str(tmp_path_factory.mktemp("gaussify-cache")))
         yield
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """``load_example("train_ddp")``: examples/train_ddp.py imported as a module (examples/ is not a package)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "examples" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,11 +17,8 @@ ARGS = ["--regularizer", "sigreg", "--dim", "4", "--hidden", "32", "--epochs", "
 
 
 @pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("train_ddp", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def example(load_example):
+    return load_example("train_ddp")
 
 
 def load_run(out: Path) -> tuple[dict, list[dict], dict]:
