@@ -18,7 +18,7 @@ __all__ = ["rankme", "lidar"]
 
 
 def _effective_rank(spectrum: np.ndarray, eps: float) -> float:
-    """exp(−Σ p_k log p_k) with p_k = λ_k / ‖λ‖₁ + ε for a non-negative spectrum λ (1 for an all-zero one)."""
+    """exp(−Σ p_k log p_k), p_k = λ_k / ‖λ‖₁ + ε, of a non-negative spectrum λ (1 for an all-zero one)."""
     total = spectrum.sum()
     if total <= 0:
         return 1.0
