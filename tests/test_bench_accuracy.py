@@ -141,3 +141,13 @@ def test_quick_run_writes_sane_files(tmp_path, capsys):
             mine = [c for c in cells if (c["family"], c["d"]) == (family, d) and c["estimator"] != "flow cross-fit"]
             assert min(abs(c["bias"]) for c in mine) < 0.2 + mine[0]["true_kl"] / 3
     assert "wrote" in capsys.readouterr().out
+
+
+def test_command_line_help_describes_the_benchmark():
+    from typer.testing import CliRunner
+
+    from gaussify.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "accuracy", "--help"])
+    assert result.exit_code == 0
+    assert "--mc-draws" in result.output and "--cache" in result.output and "Kozachenko" in result.output
