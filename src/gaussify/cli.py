@@ -21,7 +21,7 @@ from .io import FORMATS as TABLE
 
 app = typer.Typer(help="Make a learned embedding Gaussian, and measure how Gaussian it is.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-bench_app = typer.Typer(help="Benchmarks: speed against the peers, training speed, quality trade-offs.",
+bench_app = typer.Typer(help="Benchmarks: speed against the peers, training speed, quality trade-offs, KL accuracy.",
                         no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(bench_app, name="bench")
 
@@ -368,6 +368,14 @@ def bench_epoch(ctx: typer.Context) -> None:
 def bench_quality(ctx: typer.Context) -> None:
     """Gaussianity vs retained information of every method on several data sets (options: see --help)."""
     from .bench.quality import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
+@bench_app.command("accuracy", context_settings=_FORWARD)
+def bench_accuracy(ctx: typer.Context) -> None:
+    """KL estimates against the exact KL of laws with a known density (options: see --help)."""
+    from .bench.accuracy import main
 
     raise typer.Exit(main(list(ctx.args)))
 

@@ -1,5 +1,6 @@
-"""Benchmarks shipped with gaussify (``gaussify bench ...``): :mod:`gaussify.bench.speed` and
-:mod:`gaussify.bench.quality`, with the timing and machine description they share."""
+"""Benchmarks shipped with gaussify (``gaussify bench ...``): :mod:`gaussify.bench.speed`,
+:mod:`gaussify.bench.quality` and :mod:`gaussify.bench.accuracy`, with the timing and machine description they
+share."""
 
 from __future__ import annotations
 

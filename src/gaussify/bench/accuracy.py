@@ -1,0 +1,718 @@
+r"""Accuracy benchmark: the KL estimates against the exact KL(P ‖ N(0, I)) of laws whose density is known.
+
+Families (``FAMILIES``; each has an exact, vectorised ``log_prob`` and a ``sample(n, rng)``), parametrised by the
+dimension d and scaled by one number s, y = x / s with s² = tr Cov(x) / d, so that the mean coordinate variance is
+1 (the mean and the anisotropy are kept: the placement part of the KL is not always 0):
+
+- ``mixture_tight`` / ``mixture_loose`` / ``mixture_unequal``: isotropic Gaussian mixtures (12 components of sd
+  0.1; 10 of sd 0.6; 10 with weights spanning 30:1 and sds 0.15 … 0.6), means drawn from N(0, I_d) with a fixed
+  seed; log p by logsumexp over the components.
+- ``student_t5`` / ``student_t3``: multivariate Student t with 5 and 3 degrees of freedom (heavy tails).
+- ``sphere``: x = R u + σ ε, u uniform on S^{d−1}, R = 1, σ = 0.1, with
+  p(x) = (2πσ²)^{−d/2} e^{−(|x|²+R²)/(2σ²)} Γ(d/2) (2/κ)^{d/2−1} I_{d/2−1}(κ), κ = R|x|/σ².
+- ``circle``: the same ring (d = 2 formula) in the first two coordinates, independent N(0, τ²) noise with
+  τ² = R²/2 + σ² in the other d − 2 (covariance ∝ I, so the true KL is the ring's negentropy in every d).
+- ``skewed``: independent standardised Gamma(a_j) coordinates, a_j geometric from 1.5 to 6, then a fixed random
+  rotation Q (|det Q| = 1: log p(x) = Σ_j log f_j((Qᵀx)_j)).
+- ``flow_digits``, ``flow_mnist1d`` (d = 2, 8 only): a :class:`~gaussify.GaussianizingFlow` (exact
+  ``score_samples`` and ``sample``) fitted to 70% of the default ``GaussianEmbedder(d, random_state=0)``
+  embedding of scikit-learn's digits (1,797 rows) or of 4,000 generated MNIST-1D rows; its held-out
+  log-likelihood on the other 30% beside the log-likelihood of its own samples tells how embedding-like the law
+  is. Fitted once and cached under ``--cache``.
+
+True KL: Monte Carlo mean of log p(x) − log φ(x) over ``--mc-draws`` draws, with its standard error; E|x|² in
+log φ is exact (known moments) except for the flow, cached under ``--cache`` per (family, d, draws).
+
+Estimators, each on R seeded samples per (family, d, n):
+
+- ``default``: :func:`gaussify.metrics.kl_divergence` (weighted Kozachenko–Leonenko, k = 16, BSY weights,
+  Gaussian calibration, negentropy clipped at 0, placement bias-corrected); ``default, unclipped``: its
+  ``raw_negentropy + placement``;
+- ``kNN k=j``: plain Kozachenko–Leonenko with the j-th neighbour only, Ĥ = mean[d log ρ_j − ψ(j)] + ψ(n) + log V_d
+  on the self-whitened sample, calibrated the same way (J = ½ d log 2πe + E[Ĥ(Ŵ_G) + log φ(G)] − Ĥ(W) on exact
+  self-whitened N(0, I) samples of the same n, clipped at 0) plus the same placement;
+- ``flow cross-fit``: :func:`gaussify.flows.cross_fitted_flow_kl` (a lower bound up to fit error), on the cells
+  and repetitions of ``FLOW_ESTIMATOR``.
+
+Errors per cell: bias = mean − true, sd over repetitions, RMSE = √mean (estimate − true)², relative error =
+RMSE / true. Acceptance bar: RMSE ≤ 0.05 nats for d ≤ 4, RMSE ≤ max(15% of the true KL, 0.1 nats) above.
+Output in ``--out``: ``accuracy.md``, ``accuracy.json`` (every cell, every repetition) and ``accuracy.png``.
+
+    gaussify bench accuracy --quick
+    python benchmarks/bench_accuracy.py --out benchmarks/results
+
+References: Kozachenko & Leonenko (1987), Probl. Inf. Transm. 23; Berrett, Samworth & Yuan (2019), Ann. Statist.
+47(1); Mardia, Kent & Bibby (1979), Multivariate Analysis (Student t, von Mises–Fisher / Bessel densities).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import digamma, gammaln, ive, logsumexp
+
+from . import machine_lines, timed
+
+__all__ = ["Family", "GaussianMixture", "StudentT", "NoisySphere", "NoisyCircle", "SkewedMarginals", "FlowFamily",
+           "FAMILIES", "FLOW_FAMILIES", "FLOW_DIMS", "make_family", "true_kl", "plain_knn_kl", "summarize", "main"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_CHUNK = 65_536  # rows per log_prob block: bounded memory for any number of rows
+KS = (1, 2, 4, 8, 16, 32)
+"""The neighbour ranks of the plain Kozachenko–Leonenko estimators."""
+_REFERENCE_POINTS, _MAX_REFERENCE_DRAWS = 100_000, 200  # as the default estimator's Gaussian reference
+
+
+# --------------------------------------------------------------------------------------------- families
+class Family:
+    """A law on R^d with an exact log-density, scaled by 1/s, s² = tr Cov / d (mean coordinate variance 1).
+
+    Subclasses give the unscaled law: ``_sample(n, rng)``, ``_log_prob(X)`` and ``_moments()`` (mean vector and
+    tr Cov); for y = x / s, log p_Y(y) = log p_X(s y) + d log s.
+    """
+
+    min_dim = 1
+
+    def __init__(self, d: int) -> None:
+        from ..metrics._common import check_int
+
+        self.d = check_int(d, "d", minimum=self.min_dim)
+        self.name = type(self).__name__
+        mean, trace = self._moments()
+        self.scale = math.sqrt(trace / self.d)
+        self.exact_moments = True
+        self.second_moment = (trace + float(mean @ mean)) / self.scale**2  # E|y|²
+        self.info: dict[str, Any] = {}
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        raise NotImplementedError
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n rows of the scaled law, shape (n, d)."""
+        from ..metrics._common import check_int
+
+        return self._sample(check_int(n, "n"), rng) / self.scale
+
+    def log_prob(self, X: Any) -> np.ndarray:
+        """Exact log-density of each row of X (n, d) under the scaled law, in blocks of rows."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"{self.name} is a law on R^{self.d}: X must have shape (n, {self.d}), got {X.shape}")
+        shift = self.d * math.log(self.scale)
+        return np.concatenate([self._log_prob(X[i:i + _CHUNK] * self.scale) + shift
+                               for i in range(0, len(X), _CHUNK)] or [np.empty(0)])
+
+    def describe(self) -> str:
+        return self.name
+
+
+def _rotation(d: int, rng: np.random.Generator) -> np.ndarray:
+    """A random d×d rotation (Haar: QR of a Gaussian matrix with the signs of R's diagonal)."""
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    return Q * np.sign(np.diag(R))
+
+
+class GaussianMixture(Family):
+    r"""Σ_k w_k N(μ_k, s_k² I): weights geometric over ``weight_ratio`` (first / last), sds geometric from
+    ``within_sd`` to ``within_sd · sd_ratio``, means drawn from N(0, I_d) with ``seed``; log p by logsumexp."""
+
+    def __init__(self, d: int, n_components: int, within_sd: float, *, weight_ratio: float = 1.0,
+                 sd_ratio: float = 1.0, seed: int = 0) -> None:
+        if n_components < 1 or within_sd <= 0 or weight_ratio <= 0 or sd_ratio <= 0:
+            raise ValueError("n_components must be >= 1 and within_sd, weight_ratio, sd_ratio > 0")
+        weights = np.geomspace(1.0, 1.0 / weight_ratio, n_components)
+        self.weights = weights / weights.sum()
+        self.sds = np.geomspace(within_sd, within_sd * sd_ratio, n_components)
+        self.means = np.random.default_rng([seed, d]).standard_normal((n_components, d))
+        super().__init__(d)
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        mean = self.weights @ self.means
+        second = self.weights @ (self.d * self.sds**2 + np.einsum("kj,kj->k", self.means, self.means))
+        return mean, float(second - mean @ mean)
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        comp = rng.choice(len(self.weights), size=n, p=self.weights)
+        return self.means[comp] + self.sds[comp, None] * rng.standard_normal((n, self.d))
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        sq = np.maximum(np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ self.means.T
+                        + np.einsum("kj,kj->k", self.means, self.means), 0.0)
+        log_comp = -0.5 * sq / self.sds**2 - self.d * np.log(self.sds) - 0.5 * self.d * _LOG_2PI
+        return logsumexp(log_comp + np.log(self.weights), axis=1)
+
+    def describe(self) -> str:
+        return (f"{len(self.weights)} components, weights {self.weights.max() / self.weights.min():.0f}:1, "
+                f"sd {self.sds.min():g}–{self.sds.max():g}")
+
+
+class StudentT(Family):
+    r"""Multivariate Student t, x = g / √(χ²_ν / ν), g ~ N(0, I):
+    log p = log Γ((ν+d)/2) − log Γ(ν/2) − (d/2) log(νπ) − ((ν+d)/2) log(1 + |x|²/ν); Cov = ν/(ν−2) I."""
+
+    def __init__(self, d: int, df: float) -> None:
+        if not df > 2:
+            raise ValueError(f"df must be > 2 (finite covariance), got {df}")
+        self.df = float(df)
+        super().__init__(d)
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        return np.zeros(self.d), self.d * self.df / (self.df - 2.0)
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.standard_normal((n, self.d)) / np.sqrt(rng.chisquare(self.df, size=(n, 1)) / self.df)
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        nu, d = self.df, self.d
+        return (gammaln(0.5 * (nu + d)) - gammaln(0.5 * nu) - 0.5 * d * math.log(nu * math.pi)
+                - 0.5 * (nu + d) * np.log1p(np.einsum("ij,ij->i", X, X) / nu))
+
+    def describe(self) -> str:
+        return f"df {self.df:g}"
+
+
+def _log_bessel_ratio(nu: float, kappa: np.ndarray) -> np.ndarray:
+    """log[Γ(ν+1) (2/κ)^ν I_ν(κ)], stable for large κ (``ive``) and at κ → 0 (series 1 + κ²/(4(ν+1)))."""
+    small = kappa < 1e-6
+    safe = np.where(small, 1.0, kappa)
+    large = gammaln(nu + 1.0) + nu * np.log(2.0 / safe) + np.log(ive(nu, safe)) + safe
+    return np.where(small, kappa**2 / (4.0 * (nu + 1.0)), large)
+
+
+class NoisySphere(Family):
+    r"""x = R u + σ ε, u uniform on S^{d−1}, ε ~ N(0, I): averaging N(x; R u, σ² I) over u gives
+    p(x) = (2πσ²)^{−d/2} exp(−(|x|²+R²)/(2σ²)) Γ(d/2)(2/κ)^{d/2−1} I_{d/2−1}(κ), κ = R|x|/σ²."""
+
+    def __init__(self, d: int, radius: float = 1.0, noise: float = 0.1) -> None:
+        if not (radius > 0 and noise > 0):
+            raise ValueError(f"radius and noise must be > 0, got {radius}, {noise}")
+        self.radius, self.noise = float(radius), float(noise)
+        super().__init__(d)
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        return np.zeros(self.d), self.radius**2 + self.d * self.noise**2
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        u = rng.standard_normal((n, self.d))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        return self.radius * u + self.noise * rng.standard_normal((n, self.d))
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        R, s2, d = self.radius, self.noise**2, self.d
+        sq = np.einsum("ij,ij->i", X, X)
+        return (-0.5 * d * math.log(2.0 * math.pi * s2) - 0.5 * (sq + R**2) / s2
+                + _log_bessel_ratio(0.5 * d - 1.0, R * np.sqrt(sq) / s2))
+
+    def describe(self) -> str:
+        return f"R {self.radius:g}, noise sd {self.noise:g}"
+
+
+class NoisyCircle(Family):
+    """A noisy circle (:class:`NoisySphere` in 2-D) in the first two coordinates, independent N(0, τ²) in the other
+    d − 2, τ² = R²/2 + σ²: the covariance is τ² I, so the KL is the ring's negentropy in every dimension."""
+
+    min_dim = 2
+
+    def __init__(self, d: int, radius: float = 1.0, noise: float = 0.1) -> None:
+        self.ring = NoisySphere(2, radius, noise)
+        self.tau = math.sqrt(0.5 * radius**2 + noise**2)
+        super().__init__(d)
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        return np.zeros(self.d), self.d * self.tau**2
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.hstack([self.ring._sample(n, rng), self.tau * rng.standard_normal((n, self.d - 2))])
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        rest = X[:, 2:]
+        return (self.ring._log_prob(X[:, :2]) - 0.5 * np.einsum("ij,ij->i", rest, rest) / self.tau**2
+                - (self.d - 2) * (math.log(self.tau) + 0.5 * _LOG_2PI))
+
+    def describe(self) -> str:
+        return f"ring {self.ring.describe()} in a 2-plane, N(0, {self.tau**2:g}) in the other d − 2"
+
+
+class SkewedMarginals(Family):
+    r"""x = Q g, g_j = (γ_j − a_j)/√a_j, γ_j ~ Gamma(a_j) independent (mean 0, variance 1), a_j geometric from
+    1.5 to 6, Q a fixed random rotation: log p(x) = Σ_j [log f_{a_j}(√a_j y_j + a_j) + ½ log a_j], y = Qᵀx."""
+
+    def __init__(self, d: int, seed: int = 0) -> None:
+        self.shapes = np.geomspace(1.5, 6.0, d) if d > 1 else np.array([1.5])
+        self.rotation = _rotation(d, np.random.default_rng([seed, d]))
+        super().__init__(d)
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        return np.zeros(self.d), float(self.d)
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        a = self.shapes
+        return ((rng.gamma(a, size=(n, self.d)) - a) / np.sqrt(a)) @ self.rotation.T
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        from scipy.stats import gamma
+
+        a = self.shapes
+        return (gamma.logpdf(np.sqrt(a) * (X @ self.rotation) + a, a) + 0.5 * np.log(a)).sum(axis=1)
+
+    def describe(self) -> str:
+        return f"Gamma shapes {self.shapes.min():g}–{self.shapes.max():g}, rotated"
+
+
+class FlowFamily(Family):
+    """The law of a fitted :class:`~gaussify.GaussianizingFlow`: ``sample`` and the exact ``score_samples``.
+    Its moments (for the scale only) are those of ``moment_draws`` of its own samples."""
+
+    def __init__(self, flow: Any, moment_draws: int = 100_000) -> None:
+        self.flow = flow
+        self._moment_draws = moment_draws
+        super().__init__(flow.n_features_in_)
+        self.exact_moments = False
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        X = self.flow.sample(self._moment_draws, random_state=0)
+        return X.mean(axis=0), float(np.trace(np.atleast_2d(np.cov(X, rowvar=False))))
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.flow.sample(n, random_state=int(rng.integers(2**31 - 1)))
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        return self.flow.score_samples(X)
+
+    def describe(self) -> str:
+        return "GaussianizingFlow on an embedding"
+
+
+FAMILIES: dict[str, Callable[[int], Family]] = {
+    "mixture_tight": partial(GaussianMixture, n_components=12, within_sd=0.1),
+    "mixture_loose": partial(GaussianMixture, n_components=10, within_sd=0.6),
+    "mixture_unequal": partial(GaussianMixture, n_components=10, within_sd=0.15, weight_ratio=30.0, sd_ratio=4.0),
+    "student_t5": partial(StudentT, df=5.0),
+    "student_t3": partial(StudentT, df=3.0),
+    "sphere": NoisySphere,
+    "circle": NoisyCircle,
+    "skewed": SkewedMarginals,
+}
+"""Families with a closed-form density, by name: ``FAMILIES[name](d)``."""
+FLOW_FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {"flow_digits": ("digits", {}),
+                                                         "flow_mnist1d": ("mnist1d", {"n_samples": 4000})}
+"""Semi-synthetic families (a flow fitted to an embedding): the data set and its loader options."""
+FLOW_DIMS = (2, 8)
+"""The embedding dimensions the flow families are built at."""
+
+
+def _embedding_flow(name: str, d: int, cache: Path) -> FlowFamily:
+    """The flow fitted to 70% of the default ``GaussianEmbedder(d, random_state=0)`` embedding of the family's
+    data set (cached in ``cache``), with its held-out, training and own-sample mean log-likelihoods and the
+    default KL estimate of the held-out embedding and of as many own samples in ``info``."""
+    from ..datasets import load
+    from ..embedder import GaussianEmbedder
+    from ..flows import GaussianizingFlow
+    from ..io import write_text_atomic
+    from ..metrics import kl_divergence
+
+    folder, info_file = cache / f"{name}_d{d}", cache / f"{name}_d{d}.json"
+    if info_file.exists():
+        flow, info = GaussianizingFlow.load(folder), json.loads(info_file.read_text())
+    else:
+        dataset, options = FLOW_FAMILIES[name]
+        X, y = load(dataset, **options)
+        Z = GaussianEmbedder(d, random_state=0).fit(X, y).transform(X)
+        perm = np.random.default_rng(0).permutation(len(Z))
+        test, train = perm[: int(0.3 * len(Z))], perm[int(0.3 * len(Z)):]
+        flow = GaussianizingFlow(random_state=0).fit(Z[train])
+        own = flow.sample(len(test), random_state=1)
+        info = {"rows": [len(train), len(test)], "held_out_loglik": flow.score(Z[test]),
+                "train_loglik": flow.score(Z[train]), "own_sample_loglik": flow.score(own),
+                "held_out_kl": kl_divergence(Z[test]).value, "own_sample_kl": kl_divergence(own).value}
+        flow.save(folder, overwrite=True)
+        write_text_atomic(info_file, json.dumps(info, indent=1) + "\n")
+    family = FlowFamily(flow)
+    family.info = info
+    return family
+
+
+def make_family(name: str, d: int, cache: Path | None = None) -> Family:
+    """The family ``name`` in dimension d (a flow family needs ``cache``, where its fitted flow is kept)."""
+    if name in FAMILIES:
+        family = FAMILIES[name](d)
+    elif name in FLOW_FAMILIES:
+        if d not in FLOW_DIMS or cache is None:
+            raise ValueError(f"{name} is built at d in {FLOW_DIMS} with a cache folder, got d={d}")
+        family = _embedding_flow(name, d, cache)
+    else:
+        raise ValueError(f"unknown family {name!r}; choose from {sorted(FAMILIES) + sorted(FLOW_FAMILIES)}")
+    family.name = name
+    return family
+
+
+# --------------------------------------------------------------------------------------------- ground truth
+def true_kl(family: Family, draws: int, seed: int = 0) -> tuple[float, float]:
+    r"""KL(P ‖ N(0, I)) = E_P[log p(x) − log φ(x)] by Monte Carlo over ``draws`` draws, and its standard error.
+
+    With known moments −E log φ = ½ E|x|² + (d/2) log 2π is exact and only log p is averaged (its variance is
+    finite even where that of |x|² is not, e.g. Student t with 3 degrees of freedom)."""
+    X = family.sample(draws, np.random.default_rng([seed, zlib.crc32(family.name.encode()), family.d]))
+    f = family.log_prob(X)
+    if family.exact_moments:
+        f = f + 0.5 * family.second_moment + 0.5 * family.d * _LOG_2PI
+    else:
+        f = f + 0.5 * np.einsum("ij,ij->i", X, X) + 0.5 * family.d * _LOG_2PI
+    return float(f.mean()), float(f.std(ddof=1) / math.sqrt(draws))
+
+
+def _cached_true_kl(family: Family, draws: int, cache: Path) -> tuple[float, float]:
+    """:func:`true_kl`, kept in ``cache/true_kl.json`` per (family, d, draws)."""
+    from ..io import write_text_atomic
+
+    path = cache / "true_kl.json"
+    table = json.loads(path.read_text()) if path.exists() else {}
+    key = f"{family.name}/d={family.d}/draws={draws}"
+    if key not in table:
+        table[key] = true_kl(family, draws)
+        write_text_atomic(path, json.dumps(table, indent=1) + "\n")
+    value, se = table[key]
+    return value, se
+
+
+# --------------------------------------------------------------------------------------------- estimators
+def _plain_terms(dist: np.ndarray, n: int, d: int) -> np.ndarray:
+    """Per-point plain Kozachenko–Leonenko terms d log ρ_k − ψ(k) + ψ(n) + log V_d, one column per k of ``KS``."""
+    ks = np.array(KS)
+    log_vd = 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1.0)
+    return d * np.log(dist[:, ks - 1]) - digamma(ks) + digamma(n) + log_vd
+
+
+@lru_cache(maxsize=32)
+def _plain_reference(n: int, d: int, seed: int) -> np.ndarray:
+    """E[Ĥ_k(Ŵ_G) + log φ(G)] per k of ``KS`` on exact, self-whitened N(0, I) samples of n rows (about 1e5
+    points, at most 200 draws), as the default estimator's Gaussian reference."""
+    from ..metrics.divergence import _log_std_normal, _neighbour_distances, _whiten
+
+    draws = min(_MAX_REFERENCE_DRAWS, math.ceil(_REFERENCE_POINTS / n))
+    total = np.zeros(len(KS))
+    for child in np.random.SeedSequence(seed).spawn(draws):
+        G = np.random.default_rng(child).standard_normal((n, d))
+        dist = _neighbour_distances(_whiten(G)[0], max(KS), np.arange(n), 1)
+        total += (_plain_terms(dist, n, d) + _log_std_normal(G)[:, None]).mean(axis=0)
+    return total / draws
+
+
+def plain_knn_kl(Z: Any, *, seed: int = 0) -> dict[int, float]:
+    r"""KL̂_k = max(Ĵ_k, 0) + placement for each k of ``KS``: plain Kozachenko–Leonenko entropy of the self-whitened
+    sample W (k-th neighbour only), Ĵ_k = ½ d log(2πe) + E[Ĥ_k(Ŵ_G) + log φ(G)] − Ĥ_k(W) (Gaussian calibration as
+    in :func:`gaussify.metrics.negentropy`), placement = :func:`gaussify.metrics.placement_kl`."""
+    from ..metrics import placement_kl
+    from ..metrics._common import as_sample
+    from ..metrics.divergence import _neighbour_distances, _whiten
+
+    X = as_sample(Z, min_rows=max(KS) + 2)
+    n, d = X.shape
+    W = _whiten(X)[0]
+    entropy = _plain_terms(_neighbour_distances(W, max(KS), np.arange(n), 1), n, d).mean(axis=0)
+    neg = 0.5 * d * math.log(2.0 * math.pi * math.e) + _plain_reference(n, d, seed) - entropy
+    place = placement_kl(X)
+    return {k: max(float(j), 0.0) + place for k, j in zip(KS, neg)}
+
+
+DEFAULT, UNCLIPPED, FLOW = "default", "default, unclipped", "flow cross-fit"
+ESTIMATORS = (DEFAULT, UNCLIPPED, *(f"kNN k={k}" for k in KS), FLOW)
+
+
+@dataclass(frozen=True)
+class FlowEstimator:
+    """Where and how the cross-fitted flow estimate runs (it fits two flows per estimate)."""
+
+    sizes: tuple[int, ...] = (5000,)
+    max_dim: int = 16
+    repetitions: int = 1
+    params: dict[str, Any] = field(default_factory=lambda: {"max_epochs": 30, "n_iter_no_change": 10})
+
+    def runs(self, d: int, n: int, rep: int) -> bool:
+        return n in self.sizes and d <= self.max_dim and rep < self.repetitions
+
+
+def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator) -> dict[str, tuple[float, float]]:
+    """(estimate, seconds) of every estimator on Z."""
+    from ..flows import cross_fitted_flow_kl
+    from ..metrics import kl_divergence
+
+    out = {}
+    kl, seconds = timed(lambda: kl_divergence(Z))
+    out[DEFAULT], out[UNCLIPPED] = (kl.value, seconds), (kl.raw_negentropy + kl.placement, seconds)
+    plain, seconds = timed(lambda: plain_knn_kl(Z))
+    out.update({f"kNN k={k}": (value, seconds) for k, value in plain.items()})
+    if with_flow:
+        out[FLOW] = timed(lambda: cross_fitted_flow_kl(Z, random_state=0, **flow.params))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- the grid
+@dataclass
+class Config:
+    """What to run (built from the command line)."""
+
+    families: Sequence[str]
+    dims: Sequence[int]
+    sizes: Sequence[int]
+    mc_draws: int
+    cache: Path
+    flow: FlowEstimator | None
+    max_size: dict[int, int] = field(default_factory=dict)  # d -> largest n run there
+    repetitions: tuple[int, int] = (5, 3)  # samples per cell at n <= 1000 and above
+
+    def reps(self, n: int) -> int:
+        return self.repetitions[0] if n <= 1000 else self.repetitions[1]
+
+    def cells(self) -> list[tuple[str, int, int]]:
+        return [(name, d, n) for name in self.families for d in self.dims
+                if name in FAMILIES or d in FLOW_DIMS
+                for n in self.sizes if n <= self.max_size.get(d, n) and n > d + max(KS) + 1]
+
+
+FULL = {"families": (*FAMILIES, *FLOW_FAMILIES), "dims": (2, 4, 8, 16, 32), "sizes": (200, 1000, 5000, 20000),
+        "mc_draws": 200_000, "max_size": {16: 5000, 32: 5000}}
+"""The full grid (about 30 min on one shared core with nothing cached): n = 20,000 only up to d = 8."""
+QUICK = {"families": tuple(FAMILIES), "dims": (2, 4), "sizes": (500,), "mc_draws": 20_000, "repetitions": (2, 2),
+         "flow": FlowEstimator(sizes=(500,), max_dim=4, repetitions=1, params={"max_epochs": 3})}
+"""``--quick``: the closed-form families at d = 2 and 4, n = 500, 2 repetitions, a 3-epoch flow estimate once."""
+
+
+def _cell_stats(true: float, values: Sequence[float]) -> dict[str, float]:
+    v = np.asarray(values, dtype=float)
+    rmse = float(np.sqrt(np.mean((v - true) ** 2)))
+    return {"mean": float(v.mean()), "bias": float(v.mean() - true),
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan, "rmse": rmse,
+            "rel_error": rmse / true if true > 0 else math.nan}
+
+
+def acceptance_bar(d: int, true: float) -> float:
+    """The RMSE the issue accepts: 0.05 nats for d ≤ 4, else max(15% of the true KL, 0.1 nats)."""
+    return 0.05 if d <= 4 else max(0.15 * true, 0.1)
+
+
+def run(config: Config, progress: bool = True) -> tuple[list[dict], dict]:
+    """Every estimator on every cell; returns one row per (family, d, n, estimator) and the families' notes."""
+    from tqdm.auto import tqdm
+
+    cells = config.cells()
+    rows, notes = [], {}
+    total = sum(config.reps(n) for _, _, n in cells)
+    with tqdm(total=total, desc="accuracy", unit="sample", disable=not progress) as bar:
+        for name, d in dict.fromkeys((name, d) for name, d, _ in cells):
+            bar.set_postfix_str(f"{name} {d}-D: fitting / true KL")
+            family = make_family(name, d, config.cache)
+            true, se = _cached_true_kl(family, config.mc_draws, config.cache)
+            notes[f"{name}/{d}"] = {"family": name, "d": d, "law": family.describe(), "scale": family.scale,
+                                    "true_kl": true, "true_kl_se": se, **family.info}
+            for n in [size for cell_name, cell_d, size in cells if (cell_name, cell_d) == (name, d)]:
+                runs: dict[str, list[tuple[float, float]]] = {}
+                for rep in range(config.reps(n)):
+                    bar.set_postfix_str(f"{name} {d}-D n={n}")
+                    Z = family.sample(n, np.random.default_rng([zlib.crc32(name.encode()), d, n, rep]))
+                    with_flow = config.flow is not None and config.flow.runs(d, n, rep)
+                    for est, result in _estimates(Z, with_flow, config.flow).items():
+                        runs.setdefault(est, []).append(result)
+                    bar.update()
+                for est, results in runs.items():
+                    values = [value for value, _ in results]
+                    rows.append({"family": name, "d": d, "n": n, "estimator": est, "true_kl": true,
+                                 "true_kl_se": se, "reps": len(values), **_cell_stats(true, values),
+                                 "bar": acceptance_bar(d, true), "seconds": float(np.mean([s for _, s in results])),
+                                 "estimates": values})
+    return rows, notes
+
+
+# --------------------------------------------------------------------------------------------- summaries
+def summarize(rows: Sequence[dict]) -> list[dict[str, Any]]:
+    """Per estimator: worst |bias| and RMSE over d ≤ 4, worst relative error at d = 8, 16, the cells within the
+    acceptance bar and the median RMSE / bar; sorted best first (most cells within the bar, then median)."""
+    out = []
+    for est in dict.fromkeys(r["estimator"] for r in rows):
+        mine = [r for r in rows if r["estimator"] == est]
+        low = [r for r in mine if r["d"] <= 4]
+        mid = [r for r in mine if r["d"] in (8, 16) and not math.isnan(r["rel_error"])]
+        within = sum(r["rmse"] <= r["bar"] for r in mine)
+        out.append({"estimator": est, "cells": len(mine),
+                    "worst |bias|, d ≤ 4": max((abs(r["bias"]) for r in low), default=math.nan),
+                    "worst RMSE, d ≤ 4": max((r["rmse"] for r in low), default=math.nan),
+                    "worst rel. error, d = 8, 16": max((r["rel_error"] for r in mid), default=math.nan),
+                    "within bar": f"{within}/{len(mine)}",
+                    "median RMSE / bar": float(np.median([r["rmse"] / r["bar"] for r in mine])),
+                    "_rank": (-within / len(mine), float(np.median([r["rmse"] / r["bar"] for r in mine])))})
+    out.sort(key=lambda r: r["_rank"])
+    for r in out:
+        del r["_rank"]
+    return out
+
+
+def _best_per_cell(rows: Sequence[dict]) -> list[dict[str, Any]]:
+    """Per (family, d): for each n, the estimator with the lowest RMSE (and that RMSE)."""
+    table: dict[tuple[str, int], dict[str, Any]] = {}
+    for key in dict.fromkeys((r["family"], r["d"], r["n"]) for r in rows):
+        best = min((r for r in rows if (r["family"], r["d"], r["n"]) == key), key=lambda r: r["rmse"])
+        entry = table.setdefault(key[:2], {"family": key[0], "d": key[1], "true KL": best["true_kl"]})
+        entry[f"n={key[2]}"] = f"{best['estimator']} ({best['rmse']:.3f})"
+    return list(table.values())
+
+
+def _default_table(rows: Sequence[dict], sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """The default estimator per (family, d): bias / RMSE / relative error at each n of ``sizes``."""
+    table: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in rows:
+        if r["estimator"] == DEFAULT and r["n"] in sizes:
+            entry = table.setdefault((r["family"], r["d"]), {"family": r["family"], "d": r["d"],
+                                                             "true KL": r["true_kl"]})
+            flag = "" if r["rmse"] <= r["bar"] else " ✗"
+            entry[f"n={r['n']} bias / RMSE / rel"] = (f"{r['bias']:+.3f} / {r['rmse']:.3f} / "
+                                                      f"{r['rel_error']:.0%}{flag}")
+    return list(table.values())
+
+
+def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) -> list[str]:
+    flow = config.flow
+    return [
+        "# Accuracy benchmark: KL estimates against the exact KL(P ‖ N(0, I))", "",
+        *machine_lines(None, ("gaussify", "numpy", "scipy", "torch", "zuko", "scikit-learn")),
+        f"- Command: `gaussify bench accuracy {' '.join(argv)}`".rstrip() + ("  (quick mode)" if quick else ""),
+        f"- Total run time: {seconds:.0f} s (one thread; true KLs and fitted flows cached in `--cache`)",
+        f"- Grid: families {list(config.families)}; d {list(config.dims)}; n {list(config.sizes)}"
+        + "".join(f"; n ≤ {m} at d = {d}" for d, m in config.max_size.items())
+        + f"; repetitions {config.repetitions[0]} at n ≤ 1000, {config.repetitions[1]} above",
+        f"- True KL: Monte Carlo over {config.mc_draws:,} draws (± its standard error); every law scaled so that "
+        "tr Cov = d (mean kept).",
+        "- Estimators: `default` = `kl_divergence(Z).value` (k = 16, BSY weights); `default, unclipped` = "
+        "`raw_negentropy + placement`; `kNN k=j` = plain Kozachenko–Leonenko with the j-th neighbour, same "
+        "Gaussian calibration and placement; `flow cross-fit` = `cross_fitted_flow_kl(Z, **params)` "
+        + ("not run" if flow is None else
+           f"with {flow.params} at n in {list(flow.sizes)}, d ≤ {flow.max_dim}, {flow.repetitions} repetition(s) "
+           "per cell (the first)"),
+        "- Errors in nats: bias = mean − true, sd over repetitions, RMSE, rel = RMSE / true KL. Acceptance bar: "
+        "RMSE ≤ 0.05 for d ≤ 4, ≤ max(15% of the true KL, 0.1) above (✗: outside it). seconds: per estimate, "
+        "the first at each (n, d) including its Gaussian reference.", "",
+    ]
+
+
+def markdown(rows: Sequence[dict], notes: dict, header: list[str]) -> str:
+    """The report: header, summary, default estimator, best estimator per cell, the families, every cell."""
+    from ..compare import format_table
+
+    sizes = sorted({r["n"] for r in rows})
+    shown = [n for n in (1000, 5000) if n in sizes] or sizes
+    summary = summarize(rows)
+    lines = [*header, "## Summary per estimator (best first)", "", format_table(summary), "",
+             f"Lowest error overall: **{summary[0]['estimator']}** (the largest share of its cells within the bar, "
+             "then the lowest median RMSE / bar; the flow estimate runs on fewer cells).", "",
+             f"## Default estimator at n = {', '.join(map(str, shown))}", "", format_table(_default_table(rows, shown)),
+             "", "## Lowest RMSE per cell", "", format_table(_best_per_cell(rows)), "",
+             "## Families", "", format_table(list(notes.values())), "", "![estimate vs true KL](accuracy.png)", ""]
+    for family in dict.fromkeys(r["family"] for r in rows):
+        table = [{"d": r["d"], "n": r["n"], "estimator": r["estimator"], "true KL": r["true_kl"],
+                  "mean": r["mean"], "bias": r["bias"], "sd": r["sd"], "RMSE": r["rmse"], "rel": r["rel_error"],
+                  "bar": "" if r["rmse"] <= r["bar"] else "✗", "reps": r["reps"], "seconds": r["seconds"]}
+                 for r in rows if r["family"] == family]
+        lines += [f"## {family}", "", format_table(table), ""]
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict], path: Path) -> None:
+    """Mean estimate against true KL (symlog axes), one panel per d, at the largest n ≤ 5000 of each cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dims = sorted({r["d"] for r in rows})
+    fig, axes = plt.subplots(1, len(dims), figsize=(4.2 * len(dims), 4.4), squeeze=False)
+    markers = dict(zip([e for e in ESTIMATORS if e != UNCLIPPED], "*ov^sDPX"))
+    for ax, d in zip(axes[0], dims):
+        mine = [r for r in rows if r["d"] == d]
+        n = max((r["n"] for r in mine if r["n"] <= 5000), default=min(r["n"] for r in mine))
+        lo = min(r["true_kl"] for r in mine)
+        hi = max(max(r["true_kl"], r["mean"]) for r in mine)
+        ax.plot([0, hi], [0, hi], color="gray", lw=1, zorder=1)
+        for est, marker in markers.items():
+            pts = [(r["true_kl"], r["mean"]) for r in mine if r["estimator"] == est and r["n"] == n]
+            if pts:
+                ax.scatter(*zip(*pts), marker=marker, s=70 if est == DEFAULT else 28, alpha=0.75, label=est,
+                           zorder=5 if est == DEFAULT else 3)
+        ax.set_xscale("symlog", linthresh=max(min(lo, 0.1), 0.01))
+        ax.set_yscale("symlog", linthresh=max(min(lo, 0.1), 0.01))
+        ax.set(xlabel="true KL (nats)", ylabel="mean estimate (nats)", title=f"d = {d}, n = {n}")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------- command line
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gaussify bench accuracy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="closed-form families at d = 2, 4, n = 500, 2 repetitions, a 3-epoch flow estimate")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                        help="directory for accuracy.md, accuracy.json and accuracy.png (default: benchmarks/results)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaussify-accuracy",
+                        help="directory for the true KLs and the fitted flows (default: %(default)s)")
+    parser.add_argument("--families", nargs="+", choices=[*FAMILIES, *FLOW_FAMILIES],
+                        help=f"default: {list(FULL['families'])}")
+    parser.add_argument("--dims", nargs="+", type=int, help=f"dimensions (default: {list(FULL['dims'])})")
+    parser.add_argument("--sizes", nargs="+", type=int, help=f"sample sizes n (default: {list(FULL['sizes'])})")
+    parser.add_argument("--mc-draws", type=int, help=f"Monte Carlo draws of the true KL (default: {FULL['mc_draws']})")
+    parser.add_argument("--no-flow", action="store_true", help="skip the cross-fitted flow estimator")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, write ``accuracy.md``, ``accuracy.json`` and ``accuracy.png`` to ``--out``."""
+    from ..io import write_text_atomic
+    from .quality import _json_safe
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else {**FULL, "flow": FlowEstimator()}
+    dims, sizes = args.dims or base["dims"], args.sizes or base["sizes"]
+    mc_draws = args.mc_draws or base["mc_draws"]
+    if min(dims) < 1 or min(sizes) < 1 or mc_draws < 2:
+        parser.error("--dims, --sizes and --mc-draws must be positive (and --mc-draws >= 2)")
+    config = Config(families=args.families or base["families"], dims=dims, sizes=sizes, mc_draws=mc_draws,
+                    cache=args.cache, flow=None if args.no_flow else base["flow"],
+                    max_size={} if args.sizes else base.get("max_size", {}),
+                    repetitions=base.get("repetitions", (5, 3)))
+    if not config.cells():
+        parser.error(f"no cell to run: n must exceed d + {max(KS) + 1}, and flow families exist at d in "
+                     f"{FLOW_DIMS} only")
+    args.cache.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows, notes = run(config, progress=not args.no_progress)
+    report = markdown(rows, notes, _header(config, argv, args.quick, time.perf_counter() - start))
+    write_text_atomic(args.out / "accuracy.md", report)
+    write_text_atomic(args.out / "accuracy.json",
+                      json.dumps(_json_safe({"families": list(notes.values()), "cells": rows}), indent=1) + "\n")
+    plot(rows, args.out / "accuracy.png")
+    print(report)
+    print(f"wrote {args.out / 'accuracy.md'}, {args.out / 'accuracy.json'} (every cell) and "
+          f"{args.out / 'accuracy.png'}")
+    return 0

@@ -1,0 +1,153 @@
+"""The accuracy benchmark's laws have the densities they claim, their samples follow them, the plain kNN estimate
+is calibrated, and --quick writes a sane report."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+from scipy.special import gammaln, logsumexp
+
+from gaussify.bench.accuracy import (ESTIMATORS, FAMILIES, KS, NoisySphere, StudentT, main, make_family,
+                                     plain_knn_kl, true_kl)
+
+
+def _grid(family, half_width, step):
+    axis = np.arange(-half_width, half_width + step / 2, step)
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    return axis, family.log_prob(np.column_stack([a.ravel(), b.ravel()])).reshape(a.shape)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_density_integrates_to_one_and_matches_its_samples_in_2d(name):
+    family = make_family(name, 2)
+    heavy = name.startswith("student")
+    # wide enough for the t tails and the gamma coordinates' right tails; fine enough for the tight clusters
+    axis, log_p = _grid(family, 40.0 if heavy else 12.0 if name == "skewed" else 6.0,
+                        0.05 if heavy else 0.01 if name == "mixture_tight" else 0.02)
+    p = np.exp(log_p)
+    mass = integrate.trapezoid(integrate.trapezoid(p, axis), axis)
+    # the t3 tail beyond the square holds P(|x|_∞ > 40) < 1e-4
+    assert mass == pytest.approx(1.0, abs=2e-4 if heavy else 1e-5)
+    # E log p from the grid and from the sampler agree: the samples follow the density
+    expected = integrate.trapezoid(integrate.trapezoid(p * np.where(p > 0, log_p, 0.0), axis), axis)
+    draws = family.log_prob(family.sample(100_000, np.random.default_rng(1)))
+    assert draws.mean() == pytest.approx(expected, abs=4 * draws.std() / math.sqrt(len(draws)) + 2e-3)
+
+
+@pytest.mark.parametrize("name", ["sphere", "skewed"])
+def test_density_integrates_to_one_in_1d(name):
+    family = make_family(name, 1)
+    grid = np.arange(-8.0, 40.0, 0.001)  # the standardised Gamma(1.5) reaches far to the right
+    assert integrate.trapezoid(np.exp(family.log_prob(grid[:, None])), grid) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_mixture_matches_scipy():
+    family = make_family("mixture_unequal", 3)
+    X = family.sample(500, np.random.default_rng(0))
+    s = family.scale
+    expected = logsumexp([math.log(w) + stats.multivariate_normal(m / s, (sd / s) ** 2 * np.eye(3)).logpdf(X)
+                          for w, m, sd in zip(family.weights, family.means, family.sds)], axis=0)
+    np.testing.assert_allclose(family.log_prob(X), expected, rtol=1e-10)
+    big = family.sample(200_000, np.random.default_rng(1))  # the scale makes tr Cov = d; the mean is kept
+    assert np.trace(np.cov(big, rowvar=False)) == pytest.approx(3.0, rel=0.02)
+    assert family.second_moment == pytest.approx(np.mean(np.sum(big**2, axis=1)), rel=0.02)
+
+
+@pytest.mark.parametrize("d, df", [(1, 5.0), (4, 3.0), (16, 5.0)])
+def test_student_t_matches_scipy(d, df):
+    family = StudentT(d, df)
+    X = family.sample(300, np.random.default_rng(0))
+    shape = np.eye(d) / family.scale**2  # the law of x / s
+    np.testing.assert_allclose(family.log_prob(X), stats.multivariate_t(np.zeros(d), shape, df=df).logpdf(X),
+                               rtol=1e-10)
+    assert family.scale == pytest.approx(math.sqrt(df / (df - 2)))
+
+
+@pytest.mark.parametrize("d", [2, 3, 5, 16])
+def test_sphere_density_is_the_average_over_the_sphere(d):
+    # p(x) = (2πσ²)^{-d/2} exp(−(r² + R²)/(2σ²)) E[exp(κ t)], t = cos(angle of u to x), density ∝ (1 − t²)^{(d−3)/2}
+    family = NoisySphere(d, radius=1.0, noise=0.2)
+    R, s2 = family.radius, family.noise**2
+    log_norm_t = gammaln(d / 2) - gammaln((d - 1) / 2) - 0.5 * math.log(math.pi)
+    rng = np.random.default_rng(0)
+    for r in (0.0, 0.5, 1.0, 1.6):
+        u = rng.standard_normal(d)
+        x = r * u / np.linalg.norm(u)
+        kappa = R * r / s2
+        # E[exp(κ(t − 1))] over the angle, so that large κ does not overflow
+        mean_exp = integrate.quad(lambda t: np.exp(log_norm_t + kappa * (t - 1.0)) * (1 - t * t) ** ((d - 3) / 2),
+                                  -1, 1, limit=200, epsabs=0, epsrel=1e-11)[0]
+        expected = (-0.5 * d * math.log(2 * math.pi * s2) - (r * r + R * R) / (2 * s2) + kappa + math.log(mean_exp))
+        assert family._log_prob(x[None])[0] == pytest.approx(expected, abs=1e-8)
+
+
+def test_skewed_true_kl_is_the_sum_of_the_gamma_negentropies():
+    family = make_family("skewed", 4)
+    # independent standardised coordinates: KL = Σ_j J_j, J_j = ½ log 2πe − (H(Gamma(a_j)) − ½ log a_j)
+    exact = sum(0.5 * math.log(2 * math.pi * math.e) - (stats.gamma(a).entropy() - 0.5 * math.log(a))
+                for a in family.shapes)
+    value, se = true_kl(family, 200_000)
+    assert value == pytest.approx(exact, abs=4 * se)
+
+
+def test_circle_kl_is_the_same_in_every_dimension():
+    low, se_low = true_kl(make_family("circle", 2), 100_000)
+    high, se_high = true_kl(make_family("circle", 8), 100_000)
+    assert low == pytest.approx(high, abs=4 * math.hypot(se_low, se_high))
+
+
+def test_plain_knn_kl_is_calibrated():
+    rng = np.random.default_rng(0)
+    gaussian = plain_knn_kl(rng.standard_normal((2000, 3)))  # J clipped at 0; sd of J_1 about 0.03, J_4 0.01
+    assert set(gaussian) == set(KS) and all(0 <= v < (0.1 if k <= 2 else 0.04) for k, v in gaussian.items())
+    # uniform square of unit variance: KL = 2 (½ log 2πe − log 2√3)
+    square = plain_knn_kl(rng.uniform(-math.sqrt(3), math.sqrt(3), (5000, 2)))
+    exact = 2 * (0.5 * math.log(2 * math.pi * math.e) - math.log(2 * math.sqrt(3)))
+    assert square[4] == pytest.approx(exact, abs=0.04)
+
+
+def test_bad_families():
+    with pytest.raises(ValueError, match="unknown family"):
+        make_family("cube", 2)
+    with pytest.raises(ValueError, match="flow_digits is built at d"):
+        make_family("flow_digits", 4)
+    with pytest.raises(ValueError, match="df must be > 2"):
+        StudentT(2, 2.0)
+    with pytest.raises(ValueError, match="d must be an integer >= 2"):
+        make_family("circle", 1)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        make_family("sphere", 3).log_prob(np.zeros((4, 2)))
+
+
+def test_quick_run_writes_sane_files(tmp_path, capsys):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    assert main(["--quick", "--out", str(out), "--cache", str(cache), "--no-progress"]) == 0
+    report = (out / "accuracy.md").read_text()
+    assert "Versions:" in report and "## Summary per estimator" in report and "## Default estimator" in report
+    assert (out / "accuracy.png").stat().st_size > 1000 and (cache / "true_kl.json").exists()
+    data = json.loads((out / "accuracy.json").read_text())
+    cells = data["cells"]
+    assert len(cells) == len(FAMILIES) * 2 * len(ESTIMATORS)  # d = 2, 4 at n = 500
+    for family in data["families"]:
+        assert family["true_kl"] > 0 and family["true_kl_se"] < 0.02
+    for cell in cells:
+        assert cell["n"] == 500 and cell["reps"] == (1 if cell["estimator"] == "flow cross-fit" else 2)
+        assert all(np.isfinite(cell["estimates"]))
+        assert cell["rmse"] >= abs(cell["bias"]) - 1e-12
+    for family in FAMILIES:  # the best kNN estimate of each cell is within a third of the truth
+        for d in (2, 4):
+            mine = [c for c in cells if (c["family"], c["d"]) == (family, d) and c["estimator"] != "flow cross-fit"]
+            assert min(abs(c["bias"]) for c in mine) < 0.2 + mine[0]["true_kl"] / 3
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_command_line_help_describes_the_benchmark():
+    from typer.testing import CliRunner
+
+    from gaussify.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "accuracy", "--help"])
+    assert result.exit_code == 0
+    assert "--mc-draws" in result.output and "--cache" in result.output and "Kozachenko" in result.output
