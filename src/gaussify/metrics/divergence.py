@@ -10,10 +10,11 @@ For a Gaussian target :math:`Q = N(\mu, \Sigma)` and any :math:`P` with mean :ma
 
 :math:`J` (negentropy, affine invariant: the "shape") is estimated from k-nearest-neighbour distances, the second
 term ("placement") in closed form. Above :data:`RELIABLE_MAX_DIM` dimensions kNN estimates are unreliable; the
-lower bounds :func:`radial_kl`, :func:`marginal_negentropy` and :func:`sliced_negentropy` use 1-D estimates only
-and stay accurate. Everything here is NumPy/SciPy; torch is never imported. ``n_jobs`` (threads of the kNN
-queries, scipy's ``workers``) is 1 by default: on cores shared with other work all-core queries are slower than
-one thread; -1 uses every core.
+lower bounds :func:`radial_kl`, :func:`marginal_negentropy` and :func:`sliced_negentropy` (together
+:func:`kl_lower_bounds`) use 1-D estimates only, calibrated on exact Gaussian samples into one-sided lower
+confidence bounds. A sample with atoms (:func:`atoms`) has KL = +∞ to any Gaussian. Everything here is
+NumPy/SciPy; torch is never imported. ``n_jobs`` (threads of the kNN queries, scipy's ``workers``) is 1 by
+default: on cores shared with other work all-core queries are slower than one thread; -1 uses every core.
 
 References: Kozachenko & Leonenko (1987), Probl. Inf. Transm. 23; Berrett, Samworth & Yuan (2019), Ann. Statist.
 47(1) "Efficient multivariate entropy estimation via k-nearest neighbour distances"; van Es (1992), Scand. J.
@@ -66,6 +67,7 @@ _LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 _MIN_REFERENCE_POINTS = 100_000  # reference queries pooled over draws: its sd stays well below the data's
 _MAX_REFERENCE_DRAWS = 200  # tiny samples: at most 200 reference draws (their sd is then far below the data's)
 _HIGH_DIM_REFERENCE_DRAWS = 4
+_REFERENCE_SEED = 12  # the 1-D references are fixed draws (cached per size), the same for every random_state
 # m of the m-spacing estimator: a small fixed window, since its bias comes from the tail windows and grows with m,
 # while the variance is dominated by Var log p / n for any m >= 4 (measured for normal, uniform, Laplace, t5 and
 # bimodal samples at n = 1e3 ... 1e5)
@@ -524,9 +526,10 @@ def _spacing_entropy(S: np.ndarray) -> np.ndarray:
 
 
 def _reference_draws(n: int, summed: int = 1) -> int:
-    """Reference draws of n points: at least 4e5 points, and 2·summed·n when ``summed`` 1-D estimates share the
-    reference (its error enters their sum ``summed`` times over, the data's noise only √summed times); at most 2e7."""
-    total = min(max(4e5, 2.0 * summed * n), 2e7)
+    """Reference draws of n points: at least 4e5 points, and 20·summed·n when ``summed`` 1-D estimates share the
+    reference (its error enters their sum ``summed`` times over, the data's noise only √summed times; 20 keeps its
+    sd at a fraction of the calibrated bounds' margin); at most 2e7."""
+    total = min(max(4e5, 20.0 * summed * n), 2e7)
     return max(4, math.ceil(total / n))
 
 
@@ -536,27 +539,36 @@ def _reference_blocks(n: int, draws: int) -> list[int]:
     return [min(per, draws - start) for start in range(0, draws, per)]
 
 
+def _mean_and_error(values: np.ndarray) -> tuple[float, float]:
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
+
+
 @lru_cache(maxsize=256)
-def _normal_1d_reference(n: int, seed: int, draws: int) -> float:
-    """E[Ĥ(g/s_g)] − H(N(0, 1)) for n standard normal draws g standardised by their own sd (control variate)."""
-    rng = np.random.default_rng(seed)
-    total = 0.0
+def _normal_1d_reference(n: int, draws: int) -> tuple[float, float]:
+    """E[Ĥ(g/s_g)] − H(N(0, 1)) for n standard normal draws g standardised by their own sd (control variate), over
+    ``draws`` fixed-seed samples, and its standard error. The seed is fixed so that a bound and its null share it."""
+    rng = np.random.default_rng([_REFERENCE_SEED, n, draws])
+    values = []
     for width in _reference_blocks(n, draws):
         G = rng.standard_normal((n, width))
         h = _spacing_entropy(np.sort(G, axis=0)) - np.log(G.std(axis=0, ddof=1))
-        total += float((h - 0.5 * (G**2).mean(axis=0)).sum())
-    return total / draws - 0.5 * math.log(2.0 * math.pi)
+        values.append(h - 0.5 * (G**2).mean(axis=0))
+    return _mean_and_error(np.concatenate(values) - 0.5 * math.log(2.0 * math.pi))
 
 
-def _negentropy_1d(P: np.ndarray, seed: int, summed: bool = False) -> np.ndarray:
+def _negentropy_1d(P: np.ndarray, summed: bool = False) -> np.ndarray:
     r"""1-D negentropy of each column: ½ log(2πe) + E[Ĥ(ĝ)] − H(N(0,1)) − Ĥ(x / s_x) (mean 0 for normal columns).
 
     ``summed``: the columns' estimates will be added up, so the shared reference is made precise enough for the sum.
     """
     n, cols = P.shape
     h = _spacing_entropy(np.sort(P, axis=0)) - np.log(P.std(axis=0, ddof=1))
-    draws = _reference_draws(n, cols if summed else 1)
-    return 0.5 * _LOG_2PI_E + _normal_1d_reference(n, seed, draws) - h
+    return 0.5 * _LOG_2PI_E + _normal_1d_reference(n, _reference_draws(n, cols if summed else 1))[0] - h
+
+
+def _reference_error(n: int, cols: int) -> float:
+    """sd of the shared reference's error in a sum of ``cols`` 1-D negentropies of n rows (``summed`` when > 1)."""
+    return cols * _normal_1d_reference(n, _reference_draws(n, cols))[1]
 
 
 def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
@@ -565,21 +577,20 @@ def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def _log_chi2_reference(n: int, d: int, seed: int) -> float:
-    """E[Ĥ(T*)] − H(T*) for T* = log chi²_d, n draws (control variate with the exact log density)."""
+def _log_chi2_reference(n: int, d: int) -> tuple[float, float]:
+    """E[Ĥ(T*)] − H(T*) for T* = log chi²_d, n draws (control variate with the exact log density), over fixed-seed
+    samples, and its standard error."""
     draws = _reference_draws(n)
-    rng = np.random.default_rng(seed)
-    total = 0.0
-    for width in _reference_blocks(n, draws):
-        T = np.log(rng.chisquare(d, size=(n, width)))
-        total += float((_spacing_entropy(np.sort(T, axis=0)) + _log_chi2_logpdf(T, d).mean(axis=0)).sum())
-    return total / draws
+    rng = np.random.default_rng([_REFERENCE_SEED, n, d])
+    values = [_spacing_entropy(np.sort(T, axis=0)) + _log_chi2_logpdf(T, d).mean(axis=0)
+              for T in (np.log(rng.chisquare(d, size=(n, width))) for width in _reference_blocks(n, draws))]
+    return _mean_and_error(np.concatenate(values))
 
 
-def _radial_kl_columns(T: np.ndarray, d: int, seed: int) -> np.ndarray:
+def _radial_kl_columns(T: np.ndarray, d: int) -> np.ndarray:
     """KL̂(P_T ‖ log chi²_d) = −Ĥ(T) − mean log q_T(T) + E[bias] for each column of T (mean 0 for log chi²_d)."""
-    return (-_spacing_entropy(np.sort(T, axis=0)) - _log_chi2_logpdf(T, d).mean(axis=0)
-            + _log_chi2_reference(len(T), d, seed))
+    h = _spacing_entropy(np.sort(T, axis=0))
+    return -h - _log_chi2_logpdf(T, d).mean(axis=0) + _log_chi2_reference(len(T), d)[0]
 
 
 # --------------------------------------------------------------------------------------------- calibrated bounds
@@ -591,7 +602,7 @@ _NULL_DRAWS = 200  # exact target samples behind each null quantile
 _NULL_MAX_ROWS = 1000  # above this the null is simulated at this many rows and its spread scaled by √(rows / n)
 _NULL_SEED = 13  # the null draws are fixed (independent of random_state), so that they are cached once per (n, d)
 _CROSS_FITS = 3  # random half splits, each used both ways: their average varies less with random_state
-_MAX_FIT = 50_000
+_MAX_FIT = 10_000  # rows a basis or a slice is fitted on: FastICA runs 6 times, its cost is linear in them
 _NUM_SLICES = 128
 _PURSUIT_STEPS = 10
 
@@ -600,10 +611,16 @@ def _null_rng(kind: int, rows: int, d: int) -> np.random.Generator:
     return np.random.default_rng([_NULL_SEED, kind, rows, d])
 
 
-def _null_at(null: np.ndarray, rows: int, n: int) -> np.ndarray:
-    """Null draws simulated at ``rows`` ≤ n rows, their spread scaled to n rows: these centred 1-D estimates
-    fluctuate as 1/√n (their mean is 0 at every n)."""
-    return null * math.sqrt(rows / n)
+def _null_at(null: np.ndarray, rows: int, n: int, reference_error: float) -> np.ndarray:
+    """Null draws of a statistic simulated at ``rows`` ≤ n rows, as draws at n rows.
+
+    rows = n: as they are (they share the data's fixed 1-D references, whose error cancels). Otherwise centred, their
+    spread scaled by √(rows/n) (these 1-D estimates fluctuate as 1/√n) and widened by the sd ``reference_error`` of
+    the data's reference at n, which no longer cancels."""
+    if rows == n:
+        return null
+    z = _null_rng(4, rows, 0).standard_normal(null.size)
+    return (null - null.mean()) * math.sqrt(rows / n) + reference_error * z
 
 
 def _lower_bound(value: float, null: np.ndarray, level: float) -> float:
@@ -614,8 +631,7 @@ def _lower_bound(value: float, null: np.ndarray, level: float) -> float:
 @lru_cache(maxsize=128)
 def _radial_null(rows: int, d: int) -> np.ndarray:
     """:func:`_radial_kl_columns` of ``_NULL_DRAWS`` exact log chi²_d samples of ``rows`` rows."""
-    rng = _null_rng(0, rows, d)
-    return _radial_kl_columns(np.log(rng.chisquare(d, size=(rows, _NULL_DRAWS))), d, _seed_from(rng))
+    return _radial_kl_columns(np.log(_null_rng(0, rows, d).chisquare(d, size=(rows, _NULL_DRAWS))), d)
 
 
 @lru_cache(maxsize=128)
@@ -648,12 +664,12 @@ def _shape_null(rows: int, d: int) -> np.ndarray:
     whatever the fit chose, so the whitened axes stand in for FastICA's basis and the first axis for the best slice
     (cheap: no fitting)."""
     rng = _null_rng(2, rows, d)
-    seed = _seed_from(rng)
     out = np.empty((2, _NULL_DRAWS))
     for r in range(_NULL_DRAWS):
         W = _whiten(rng.standard_normal((rows, d)))[0]
-        held_out = [_negentropy_1d(W[ev], seed, summed=True) for _, ev in _splits(rows, rows, rng)]
-        out[:, r] = np.mean([h.sum() for h in held_out]), np.mean([h[0] for h in held_out])
+        held_out = [(_negentropy_1d(W[ev], summed=True).sum(), _negentropy_1d(W[ev, :1])[0])
+                    for _, ev in _splits(rows, rows, rng)]
+        out[:, r] = np.mean(held_out, axis=0)
     return out
 
 
@@ -661,21 +677,21 @@ def _shape_null(rows: int, d: int) -> np.ndarray:
 def _zca_null(rows: int, d: int) -> np.ndarray:
     """Null draws of the ZCA-coordinate sum (no fitting, all rows) on exact N(0, I_d) samples of ``rows`` rows."""
     rng = _null_rng(3, rows, d)
-    seed = _seed_from(rng)
-    return np.array([_negentropy_1d(_whiten(rng.standard_normal((rows, d)))[0], seed, summed=True).sum()
+    return np.array([_negentropy_1d(_whiten(rng.standard_normal((rows, d)))[0], summed=True).sum()
                      for _ in range(_NULL_DRAWS)])
 
 
-def _radial_parts(Y: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
+def _radial_parts(Y: np.ndarray) -> tuple[float, np.ndarray]:
     """(centred estimate, null draws at n rows) of KL(P_R ‖ chi²_d) from the target-standardised rows Y."""
     n, d = Y.shape
     T = np.log(np.maximum(np.einsum("ij,ij->i", Y, Y), np.finfo(np.float64).tiny))
     rows = min(n, _NULL_MAX_ROWS)
-    return float(_radial_kl_columns(T[:, None], d, seed)[0]), _null_at(_radial_null(rows, d), rows, n)
+    null = _null_at(_radial_null(rows, d), rows, n, _log_chi2_reference(n, d)[1])
+    return float(_radial_kl_columns(T[:, None], d)[0]), null
 
 
-def _marginal_parts(W: np.ndarray, L: np.ndarray, basis: str, max_fit: int, rng: np.random.Generator,
-                    seed: int) -> tuple[float, np.ndarray]:
+def _marginal_parts(W: np.ndarray, L: np.ndarray, basis: str, max_fit: int,
+                    rng: np.random.Generator) -> tuple[float, np.ndarray]:
     """(centred estimate, null draws at n rows) of Σᵢ J(bᵢᵀw); see :func:`marginal_negentropy`."""
     n, d = W.shape
     rows = min(n, _NULL_MAX_ROWS)
@@ -683,27 +699,29 @@ def _marginal_parts(W: np.ndarray, L: np.ndarray, basis: str, max_fit: int, rng:
         evals, evecs = np.linalg.eigh(L @ L.T)
         # Σ̂^{-1/2}(z − z̄) = V Λ^{-1/2} Vᵀ L w: the basis is the rows of V Λ^{-1/2} Vᵀ L (orthonormal)
         B = (evecs / np.sqrt(evals) @ evecs.T @ L).T
-        return float(_negentropy_1d(W @ B, seed, summed=True).sum()), _null_at(_zca_null(rows, d), rows, n)
+        null = _null_at(_zca_null(rows, d), rows, n, _reference_error(n, d))
+        return float(_negentropy_1d(W @ B, summed=True).sum()), null
     value = _cross_fit(W, max_fit, rng,
-                       lambda fit, ev: _negentropy_1d(ev @ _fastica_basis(fit, rng), seed, summed=True).sum())
-    return value, _null_at(_shape_null(rows, d)[0], rows, n)
+                       lambda fit, ev: _negentropy_1d(ev @ _fastica_basis(fit, rng), summed=True).sum())
+    return value, _null_at(_shape_null(rows, d)[0], rows, n, _reference_error(n // 2, d))
 
 
 def _sliced_parts(W: np.ndarray, L: np.ndarray, num_slices: int, pursuit_steps: int, max_fit: int,
-                  rng: np.random.Generator, seed: int) -> tuple[float, np.ndarray]:
+                  rng: np.random.Generator) -> tuple[float, np.ndarray]:
     """(centred estimate, null draws at n rows) of max_a J(aᵀw); see :func:`sliced_negentropy`."""
     n, d = W.shape
     # original coordinate j: z_j − z̄_j = L[j] · w, so its direction is row j of L
     cands = np.hstack([_unit(rng.standard_normal((d, num_slices))), np.eye(d), _unit(L.T)])
 
     def held_out(fit: np.ndarray, ev: np.ndarray) -> float:
-        top = cands[:, np.argsort(_negentropy_1d(fit @ cands, seed))[-4:]]
+        top = cands[:, np.argsort(_negentropy_1d(fit @ cands))[-4:]]
         pool = np.hstack([top, _fastica_refine(fit, top, pursuit_steps)]) if pursuit_steps else top
-        best = pool[:, [int(np.argmax(_negentropy_1d(fit @ pool, seed)))]]
-        return float(_negentropy_1d(ev @ best, seed)[0])
+        best = pool[:, [int(np.argmax(_negentropy_1d(fit @ pool)))]]
+        return float(_negentropy_1d(ev @ best)[0])
 
     rows = min(n, _NULL_MAX_ROWS)
-    return _cross_fit(W, max_fit, rng, held_out), _null_at(_shape_null(rows, d)[1], rows, n)
+    null = _null_at(_shape_null(rows, d)[1], rows, n, _reference_error(n // 2, 1))
+    return _cross_fit(W, max_fit, rng, held_out), null
 
 
 def _check_level(level: Any) -> None:
@@ -717,17 +735,16 @@ def radial_kl(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL, random_
     cannot exceed KL(P ‖ target). Computed on T = log R (KL is invariant under the map):
     KL̂ = −Ĥ(T) − mean log q_T(Tᵢ) + b, with Ĥ the m-spacing estimator, q_T the exact log-chi² density and b its
     bias on exact log-chi²_d samples of the same n (seeded), so KL̂ has mean 0 at the target. Reported:
-    max(KL̂ − q, 0), q the ``level`` quantile of KL̂ on exact target samples of the same n and d (cached; simulated
-    at min(n, 1000) rows, its spread scaled as 1/√n above), so at the target it is > 0 in at most 1 − level of the
-    draws. Sensitive to scale and tail errors, blind to anything that keeps the radius law (e.g. rotations).
+    max(KL̂ − q, 0), q the ``level`` quantile of KL̂ on exact target samples of the same n and d (200 cached draws;
+    above 1000 rows simulated at 1000, its spread scaled as 1/√n and widened by the error of the reference b), so at
+    the target it is > 0 in at most 1 − level of the draws. Sensitive to scale and tail errors, blind to anything that keeps the radius law (e.g. rotations).
     +∞ for a sample that is not continuous (:func:`atoms`).
     """
     X = as_sample(Z, min_rows=8)
     _check_level(level)
     if atoms(X):
         return math.inf
-    value, null = _radial_parts(standardize_to_target(X, target), _seed_from(random_state))
-    return _lower_bound(value, null, level)
+    return _lower_bound(*_radial_parts(standardize_to_target(X, target)), level)
 
 
 def marginal_negentropy(Z: Any, *, basis: str = "ica", max_fit: int = _MAX_FIT, level: float = BOUND_LEVEL,
@@ -752,8 +769,7 @@ def marginal_negentropy(Z: Any, *, basis: str = "ica", max_fit: int = _MAX_FIT, 
     if _atoms_of_valid(X):
         return math.inf
     W, _, L = _whiten(X)
-    rng = np.random.default_rng(random_state)
-    return _lower_bound(*_marginal_parts(W, L, basis, max_fit, rng, _seed_from(rng)), level)
+    return _lower_bound(*_marginal_parts(W, L, basis, max_fit, np.random.default_rng(random_state)), level)
 
 
 def sliced_negentropy(Z: Any, *, num_slices: int = _NUM_SLICES, pursuit_steps: int = _PURSUIT_STEPS,
@@ -777,7 +793,7 @@ def sliced_negentropy(Z: Any, *, num_slices: int = _NUM_SLICES, pursuit_steps: i
         return math.inf
     W, _, L = _whiten(X)
     rng = np.random.default_rng(random_state)
-    return _lower_bound(*_sliced_parts(W, L, num_slices, pursuit_steps, max_fit, rng, _seed_from(rng)), level)
+    return _lower_bound(*_sliced_parts(W, L, num_slices, pursuit_steps, max_fit, rng), level)
 
 
 def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
@@ -800,14 +816,13 @@ def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
     n, d = X.shape
     each = 1.0 - (1.0 - level) / len(names)
     rng = np.random.default_rng(random_state)
-    seed = _seed_from(rng)
     Y = standardize_to_target(X, target)
     W, _, L = _whiten(X)
     place = _placement_from_moments(Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d), n, True)
     place_null = _placement_null(n, d)
-    radial = _radial_parts(Y, seed)
-    marginal = _marginal_parts(W, L, "ica", _MAX_FIT, rng, seed)
-    sliced = _sliced_parts(W, L, _NUM_SLICES, _PURSUIT_STEPS, _MAX_FIT, rng, seed)
+    radial = _radial_parts(Y)
+    marginal = _marginal_parts(W, L, "ica", _MAX_FIT, rng)
+    sliced = _sliced_parts(W, L, _NUM_SLICES, _PURSUIT_STEPS, _MAX_FIT, rng)
     return dict(zip(names, (_lower_bound(*radial, each),
                             _lower_bound(place + marginal[0], place_null + marginal[1], each),
                             _lower_bound(place + sliced[0], place_null + sliced[1], each))))
