@@ -114,7 +114,8 @@ class GaussianityReport:
         else:
             kl = f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats"
             if self.kl_estimate.reliable:
-                kl += f" (the kNN estimate {format_number(self.kl, 3)} is too low here: a calibrated lower bound exceeds it)"
+                kl += (f" (the kNN estimate {format_number(self.kl, 3)} is too low here: a calibrated lower bound "
+                       "exceeds it)")
         if not self.tests:
             return f"{kl} (no tests run)."
         if not rejected:
