@@ -9,6 +9,11 @@ Peers, on the same standard-normal sample:
                        memory), the textbook route, where that array is < 2 GiB
 and ``gaussify.metrics.divergence.kl_divergence`` at n = 1e6, d = 8 (full mode, or ``--kl``).
 
+``--evaluate`` instead times each phase of ``gaussify.evaluate`` on one standard-normal sample (``--n``/``--d``, by
+default 100,000 × 16; ``--tests fast``, ``all`` or ``none``): the kNN KL as ``evaluate`` calls it, each lower bound
+alone, the three as ``evaluate`` computes them (nulls cached by then), the sliced Wasserstein distance, the normality
+tests, then the whole call with every cache of the divergence module cleared (cold) and once more (warm).
+
 Time is wall time of one call; peak memory is the tracemalloc peak of that call (NumPy buffers are
 traced; the input sample itself is excluded). Tests with a Monte Carlo p-value (energy, Epps–Pulley,
 radius) simulate their null once per (min(n, MC_MAX_N), d): that one-off cost is timed separately in
@@ -18,6 +23,7 @@ the "MC null" column and the timed call uses the cached null. A point whose pred
     python benchmarks/bench_metrics.py --quick
     python benchmarks/bench_metrics.py --out benchmarks/results/metrics.md
     python benchmarks/bench_metrics.py --n 100000 --d 16 --tests henze_zirkler,energy
+    python benchmarks/bench_metrics.py --evaluate --tests all
 """
 
 from __future__ import annotations
@@ -185,6 +191,41 @@ def time_kl(args: argparse.Namespace) -> str:
     return f"kl_divergence at n={n:,}, d={d}: {elapsed:.1f} s, peak {peak / 2**20:.0f} MiB, value {value}"
 
 
+def time_evaluate(n: int, d: int, tests: str) -> list[str]:
+    """Markdown rows: time and tracemalloc peak of each phase of ``evaluate`` on an n × d standard-normal sample."""
+    from gaussify.metrics import divergence as dv
+    from gaussify.metrics import evaluate
+    from gaussify.metrics.report import FAST_TESTS, KNN_ROWS_HIGH_DIM
+
+    X = np.random.default_rng(0).standard_normal((n, d))
+    max_rows = None if d <= dv.RELIABLE_MAX_DIM else KNN_ROWS_HIGH_DIM
+    names = {"fast": FAST_TESTS, "all": nt.TEST_NAMES, "none": ()}[tests]
+    phases: dict[str, Callable[[], Any]] = {
+        "kNN KL": lambda: dv.kl_divergence(X, max_rows=max_rows),
+        "radial bound": lambda: dv.radial_kl(X),
+        "marginal (ICA) bound": lambda: dv.marginal_negentropy(X),
+        "sliced bound": lambda: dv.sliced_negentropy(X),
+        "kl_lower_bounds (nulls cached)": lambda: dv.kl_lower_bounds(X),
+        "sliced Wasserstein": lambda: dv.sliced_wasserstein_to_gaussian(X),
+        f"normality tests ({tests})": lambda: nt.normality_tests(X, tests=names) if names else {},
+    }
+    rows = [f"| phase ({n:,} × {d}) | time (s) | peak MiB |", "|---|---:|---:|"]
+    for name, fn in phases.items():
+        _, elapsed, peak = measure(fn)
+        rows.append(f"| {name} | {elapsed:.2f} | {peak / 2**20:.0f} |")
+        print(rows[-1], flush=True)
+    for label in ("cold", "warm"):
+        if label == "cold":
+            for cached in vars(dv).values():
+                if hasattr(cached, "cache_clear"):
+                    cached.cache_clear()
+        report, elapsed, peak = measure(lambda: evaluate(X, tests=tests))
+        rows.append(f"| evaluate(tests={tests!r}), {label} | {elapsed:.2f} | {peak / 2**20:.0f} |")
+        print(rows[-1], flush=True)
+    return rows + ["", "cold: every cache of gaussify.metrics.divergence cleared (the normality tests' Monte Carlo "
+                   "nulls stay cached from the phase above); warm: the same call again.", "", report.verdict()]
+
+
 def machine_info() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -210,7 +251,16 @@ def main() -> None:
     parser.add_argument("--mem-gib", type=float, default=2.0, help="skip points predicted larger (GiB)")
     parser.add_argument("--n-sim", type=int, default=None, help="Monte Carlo null size (default N_SIM)")
     parser.add_argument("--kl", action="store_true", help="time kl_divergence at n=1e6, d=8 (on in full mode)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="time the phases of evaluate at --n x --d (default 100000 x 16), --tests fast/all/none")
     args = parser.parse_args()
+    if args.evaluate:
+        lines = [machine_info(), ""] + time_evaluate(int(float(args.n or 100_000)), int(args.d or 16),
+                                                     args.tests or "fast")
+        if args.out:
+            with open(args.out, "w") as fh:
+                fh.write("\n".join(lines) + "\n")
+        return
     args.budget_s = args.budget_s if args.budget_s is not None else (20.0 if args.quick else 300.0)
     args.n_sim = args.n_sim if args.n_sim is not None else (100 if args.quick else nt.N_SIM)
     sizes = [int(float(v)) for v in args.n.split(",")] if args.n else (QUICK_N if args.quick else FULL_N)

@@ -108,3 +108,25 @@ def test_bad_input(kwargs, match):
 def test_bad_alpha(gaussian_report):
     with pytest.raises(ValueError, match="alpha"):
         gaussian_report.rejected(1.5)
+
+
+def test_not_continuous_sample_reads_infinite_kl():
+    Z = np.random.default_rng(7).integers(-3, 4, (2000, 2)).astype(float)
+    report = evaluate(Z, tests="none")
+    assert report.kl == math.inf and report.bounds == {} and report.kl_lower_bound == math.inf
+    text = str(report)
+    assert "not continuous" in report.verdict() and "KL = ∞" in report.verdict()
+    assert "lower bounds skipped" in text and "repeat another row" in text
+    assert json.loads(json.dumps(report.to_dict()))["kl"]["value"] == math.inf
+
+
+def test_a_bound_above_the_knn_estimate_says_which_is_wrong(uniform_report):
+    from dataclasses import replace
+
+    assert not uniform_report.kl_too_low
+    contradicted = replace(uniform_report, bounds={**uniform_report.bounds, "radial_kl": uniform_report.kl + 0.5})
+    assert contradicted.kl_too_low
+    for rendering in (str(contradicted), contradicted.to_markdown(), contradicted.verdict()):
+        assert "too low here" in rendering
+    assert "KL ≥" in contradicted.verdict()
+    assert "accurate in any d" not in " ".join(map(str, contradicted._divergence_rows()))

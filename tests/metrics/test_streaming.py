@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from gaussify.metrics import mardia_kurtosis, mardia_skewness, placement_kl
+from gaussify.metrics import atoms, mardia_kurtosis, mardia_skewness, placement_kl
 from gaussify.metrics._common import standardize_to_target
-from gaussify.metrics.streaming import (MardiaMoments, MeanCov, RadiusHistogram, SlicedEppsPulley, all_reduce,
+from gaussify.metrics.streaming import (MardiaMoments, MeanCov, RadiusHistogram, SlicedEppsPulley, Ties, all_reduce,
                                         evaluate_streaming, read_chunks)
 from gaussify.regularizers.sigreg import epps_pulley
 
@@ -207,3 +207,30 @@ def test_str_is_readable_far_from_the_target():
     assert text.startswith("Gaussianity of a 20000 x 3 sample, streamed in two passes:")
     assert text.count("<1e-300") == 3 and " 0\n" not in text and not text.endswith(" 0")
     assert "e+11 nats" in text and re.search(r"\d{6}", text) is None
+
+
+def test_continuity_check_agrees_with_the_in_memory_rule():
+    rng = np.random.default_rng(30)
+    lattice = rng.integers(-3, 4, (3000, 2)).astype(np.float64)
+    relu = rng.standard_normal((5000, 3))
+    relu[:, 2] = np.maximum(relu[:, 2], 0.0)
+    few = rng.standard_normal((5000, 3))
+    few[:20] = few[-20:]  # 0.4% repeated rows: below ATOM_FRACTION
+    for Z in (lattice, relu, few, rng.standard_normal((4000, 4)).astype(np.float32)):
+        result = evaluate_streaming(Z, chunk_size=700)
+        assert result.atoms == atoms(Z)
+    assert "KL = ∞" in str(evaluate_streaming(lattice)) and evaluate_streaming(few).to_dict()["atoms"] is None
+
+
+def test_repeated_rows_beyond_the_sketch_are_estimated():
+    # 3000 of 100,000 rows repeated, 97,000 distinct rows > a sketch of 8192: the distinct sample's ratio estimate
+    # has sd ≈ √(0.03 · 0.97 / 8192) · n ≈ 190 rows
+    rng = np.random.default_rng(31)
+    Z = rng.standard_normal((100_000, 3))
+    Z[:3000] = Z[-3000:]
+    ties = Ties(3, sketch=8192)
+    for start in range(0, len(Z), 10_000):
+        ties.update(Z[start:start + 10_000])
+    assert abs(ties.repeated_rows() - 3000) < 800
+    halves = Ties(3, sketch=8192).update(Z[:50_000]).merge(Ties(3, sketch=8192).update(Z[50_000:]))
+    assert halves.repeated_rows() == ties.repeated_rows()

@@ -3,9 +3,9 @@ calibrated normality tests, label-free effective ranks (RankMe, LiDAR), and :fun
 in a report (NumPy/SciPy only)."""
 
 from .batch import BATCH_STATISTICS, batch_pvalue
-from .divergence import (RELIABLE_MAX_DIM, KLEstimate, entropy_knn, kl_divergence, marginal_negentropy,
-                         mmd_to_gaussian, negentropy, placement_bias, placement_kl, radial_kl, sliced_negentropy,
-                         sliced_wasserstein_to_gaussian)
+from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, atoms, entropy_knn, kl_divergence,
+                         kl_lower_bounds, marginal_negentropy, mmd_to_gaussian, negentropy, placement_bias,
+                         placement_kl, radial_kl, sliced_negentropy, sliced_wasserstein_to_gaussian)
 from .normality import (TEST_NAMES, TestResult, coordinate_tests, doornik_hansen, energy_test, epps_pulley,
                         henze_zirkler, mahalanobis_radius_test, mardia_kurtosis, mardia_skewness, normality_tests)
 from .report import FAST_TESTS, MIN_ROWS, GaussianityReport, evaluate
@@ -16,6 +16,7 @@ __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS", "evaluate_
            "batch_pvalue", "BATCH_STATISTICS", "rankme", "lidar",
            "KLEstimate", "kl_divergence", "negentropy",
            "entropy_knn", "placement_kl", "placement_bias", "radial_kl", "marginal_negentropy", "sliced_negentropy",
+           "kl_lower_bounds", "atoms", "BOUND_LEVEL",
            "mmd_to_gaussian", "sliced_wasserstein_to_gaussian", "RELIABLE_MAX_DIM", "TestResult", "TEST_NAMES",
            "normality_tests", "mardia_skewness", "mardia_kurtosis", "henze_zirkler", "energy_test", "epps_pulley",
            "doornik_hansen", "coordinate_tests", "mahalanobis_radius_test"]

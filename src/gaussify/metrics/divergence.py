@@ -10,10 +10,11 @@ For a Gaussian target :math:`Q = N(\mu, \Sigma)` and any :math:`P` with mean :ma
 
 :math:`J` (negentropy, affine invariant: the "shape") is estimated from k-nearest-neighbour distances, the second
 term ("placement") in closed form. Above :data:`RELIABLE_MAX_DIM` dimensions kNN estimates are unreliable; the
-lower bounds :func:`radial_kl`, :func:`marginal_negentropy` and :func:`sliced_negentropy` use 1-D estimates only
-and stay accurate. Everything here is NumPy/SciPy; torch is never imported. ``n_jobs`` (threads of the kNN
-queries, scipy's ``workers``) is 1 by default: on cores shared with other work all-core queries are slower than
-one thread; -1 uses every core.
+lower bounds :func:`radial_kl`, :func:`marginal_negentropy` and :func:`sliced_negentropy` (together
+:func:`kl_lower_bounds`) use 1-D estimates only, calibrated on exact Gaussian samples into one-sided lower
+confidence bounds. A sample with atoms (:func:`atoms`) has KL = +∞ to any Gaussian. Everything here is
+NumPy/SciPy; torch is never imported. ``n_jobs`` (threads of the kNN queries, scipy's ``workers``) is 1 by
+default: on cores shared with other work all-core queries are slower than one thread; -1 uses every core.
 
 References: Kozachenko & Leonenko (1987), Probl. Inf. Transm. 23; Berrett, Samworth & Yuan (2019), Ann. Statist.
 47(1) "Efficient multivariate entropy estimation via k-nearest neighbour distances"; van Es (1992), Scand. J.
@@ -30,15 +31,18 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln, ndtri
 
-from ._common import as_sample, standardize_to_target
+from ._common import as_sample, check_real, standardize_to_target
+from .normality import _blas_controller
 
 __all__ = [
     "RELIABLE_MAX_DIM",
+    "ATOM_FRACTION",
+    "BOUND_LEVEL",
     "KLEstimate",
+    "atoms",
     "entropy_knn",
     "negentropy",
     "placement_kl",
@@ -47,16 +51,24 @@ __all__ = [
     "radial_kl",
     "marginal_negentropy",
     "sliced_negentropy",
+    "kl_lower_bounds",
     "mmd_to_gaussian",
     "sliced_wasserstein_to_gaussian",
 ]
 
 RELIABLE_MAX_DIM = 8
 """Above this dimension kNN entropy estimates are flagged unreliable (use the lower bounds)."""
+ATOM_FRACTION = 0.01
+"""A sample is not continuous (:func:`atoms`) when repeated rows, or the rows sharing one value of a column, make
+up at least this fraction of it."""
+BOUND_LEVEL = 0.95
+"""Confidence level of the lower bounds: on exact target samples a bound is > 0 in at most 1 − level of draws."""
 
 _LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 _MIN_REFERENCE_POINTS = 100_000  # reference queries pooled over draws: its sd stays well below the data's
 _MAX_REFERENCE_DRAWS = 200  # tiny samples: at most 200 reference draws (their sd is then far below the data's)
+_HIGH_DIM_REFERENCE_DRAWS = 4
+_REFERENCE_SEED = 12  # the 1-D references are fixed draws (cached per size), the same for every random_state
 # m of the m-spacing estimator: a small fixed window, since its bias comes from the tail windows and grows with m,
 # while the variance is dominated by Var log p / n for any m >= 4 (measured for normal, uniform, Laplace, t5 and
 # bimodal samples at n = 1e3 ... 1e5)
@@ -90,7 +102,9 @@ def _whiten(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError("the sample covariance is singular (linearly dependent columns); drop redundant columns "
                          "or reduce the dimension first")
     L = np.linalg.cholesky(S)
-    return solve_triangular(L, Xc.T, lower=True).T, mean, L
+    # one d × d inverse, then a matmul: scipy's triangular solve with many right-hand sides is slow, and its tiny
+    # solves stall for milliseconds when OpenBLAS threads compete for busy cores
+    return Xc @ np.linalg.inv(L).T, mean, L
 
 
 def _kappa(n: int, d: int) -> float:
@@ -104,6 +118,51 @@ def _gaussian_kl_standard(mean: np.ndarray, cov: np.ndarray) -> float:
     if sign <= 0:
         raise ValueError("the sample covariance is singular in the target's coordinates")
     return 0.5 * float(np.trace(cov) + mean @ mean - len(mean) - logdet)
+
+
+# --------------------------------------------------------------------------------------------- continuity
+def _atom_reason(n: int, repeated_rows: float, column_counts: np.ndarray) -> str | None:
+    """The continuity rule, shared with the streaming path: ``repeated_rows`` (n − distinct rows) ≥ ATOM_FRACTION·n
+    (and ≥ 1), or a column value held by ≥ ATOM_FRACTION·n rows (and ≥ 2); ``column_counts`` are the columns' largest
+    value counts. Returns the reason as a sentence, or None."""
+    limit = ATOM_FRACTION * n
+    if repeated_rows >= max(1.0, limit):
+        return f"{round(repeated_rows)} of {n} rows repeat another row"
+    column = int(np.argmax(column_counts))
+    if column_counts[column] >= max(2.0, limit):
+        return f"column {column} takes a single value in {int(column_counts[column])} of {n} rows"
+    return None
+
+
+def _max_value_counts(X: np.ndarray) -> np.ndarray:
+    """The number of rows holding the most frequent value of each column."""
+    S = np.sort(X, axis=0)
+    counts = np.ones(X.shape[1], dtype=np.int64)
+    for j in np.flatnonzero((S[1:] == S[:-1]).any(axis=0)):  # only columns with a tie need counting
+        counts[j] = np.unique(S[:, j], return_counts=True)[1].max()
+    return counts
+
+
+def atoms(Z: Any) -> str | None:
+    r"""Why the sample is not continuous (a sentence), or None when it is.
+
+    Data from a density have no ties in float64: a tie between two of n draws has probability 0, and in float32 the
+    expected number of ties in a column is about n² · 2⁻²⁴ · E φ(x)|x| (a handful at n = 10⁶, never 1% of the rows).
+    A sample whose rows repeat (≥ :data:`ATOM_FRACTION` of them are copies of other rows), or one of whose columns
+    puts ≥ ATOM_FRACTION of the rows (and at least 2) on a single value, comes from a distribution with atoms (or
+    mass on hyperplanes): it has no density, and its KL to any Gaussian is +∞. Fewer duplicates than that are treated
+    as rounding: the kNN estimates skip them as neighbours, with a warning.
+    """
+    X = as_sample(Z, min_rows=1)
+    counts = _max_value_counts(X)
+    repeated = 0 if counts.min() == 1 else len(X) - len(np.unique(X, axis=0))  # a tie-free column: all rows differ
+    return _atom_reason(len(X), repeated, counts)
+
+
+def _atoms_of_valid(X: np.ndarray) -> str | None:
+    """:func:`atoms` of X after the covariance checks of :func:`_whiten` (a constant column raises, it is no atom)."""
+    _whiten(X)
+    return atoms(X)
 
 
 # --------------------------------------------------------------------------------------------- kNN entropy
@@ -186,10 +245,13 @@ def _gaussian_knn_reference(n: int, d: int, k: int, m: int, seed: int, n_jobs: i
 
     E[ū] = E[Ĥ(Ŵ_G)] − H(N(0, I)) exactly (since E[−log φ(g)] = H), so ½ d log(2πe) + ū − Ĥ(W) has mean 0 when the
     data are Gaussian; log φ(gᵢ) removes the Var log p part of the variance of tᵢ. m queried rows per draw, pooled
-    over enough draws to reach ``_MIN_REFERENCE_POINTS`` (at most ``_MAX_REFERENCE_DRAWS``).
+    over enough draws to reach ``_MIN_REFERENCE_POINTS`` (at most ``_MAX_REFERENCE_DRAWS``); above
+    ``RELIABLE_MAX_DIM``, where the kNN queries are slow and the estimate is flagged anyway, over
+    ``_HIGH_DIM_REFERENCE_DRAWS`` draws (the reference then adds a quarter of the data's variance).
     """
     weights = _knn_weights(d, k)
-    draws = min(_MAX_REFERENCE_DRAWS, max(1, math.ceil(_MIN_REFERENCE_POINTS / m)))
+    draws = (min(_MAX_REFERENCE_DRAWS, max(1, math.ceil(_MIN_REFERENCE_POINTS / m))) if d <= RELIABLE_MAX_DIM
+             else _HIGH_DIM_REFERENCE_DRAWS)
     out = []
     for child in np.random.SeedSequence(seed).spawn(draws):
         G = np.random.default_rng(child).standard_normal((n, d))
@@ -204,26 +266,38 @@ def _gaussian_knn_reference(n: int, d: int, k: int, m: int, seed: int, n_jobs: i
 class _NegentropyParts:
     raw: float              # unclipped estimate ½ d log(2πe) + mean(u) − Ĥ(W)
     terms: np.ndarray       # control-variate terms tᵢ + log φ(wᵢ) of the queried rows of the whitened data
-    log_phi: np.ndarray     # log φ(wᵢ) of every row
-    query: np.ndarray       # which rows were queried
+    log_phi: np.ndarray     # log φ(wᵢ) of every row the estimate used
+    query: np.ndarray       # which of those rows were queried
     reference: np.ndarray   # uᵢ of the Gaussian reference
+    rows: np.ndarray | None  # the random subsample of rows the estimate used (None: all rows)
+
+    @property
+    def sd(self) -> float:
+        """Approximate sd of ``raw``: √(Var(terms)/#terms + Var(u)/#u) (kNN terms treated as independent)."""
+        return math.sqrt(self.terms.var() / len(self.terms) + self.reference.var() / len(self.reference))
 
 
-def _negentropy_parts(X: np.ndarray, k: int, max_query: int, random_state: Any, n_jobs: int) -> _NegentropyParts:
+def _negentropy_parts(X: np.ndarray, k: int, max_query: int, random_state: Any, n_jobs: int,
+                      max_rows: int | None = None) -> _NegentropyParts:
     """Ĥ(W) = mean_q(tᵢ + log φ(wᵢ)) − mean_all log φ(wᵢ): unbiased over the random query subset, and with the
-    Gaussian log-density as control variate its subsampling variance is Var(t + log φ)/m instead of Var(t)/m."""
+    Gaussian log-density as control variate its subsampling variance is Var(t + log φ)/m instead of Var(t)/m.
+    Above ``max_rows`` rows the whole estimate (whitening, tree, queries, reference) runs on a random subsample."""
+    rng = np.random.default_rng(random_state)
+    rows = None
+    if max_rows is not None and len(X) > max_rows:
+        rows = np.sort(rng.choice(len(X), size=max_rows, replace=False))
+        X = X[rows]
     n, d = X.shape
     W = _whiten(X)[0]
     if n <= k + 1:
         raise ValueError(f"the kNN estimate with k={k} needs more than k + 1 rows, got n={n}; lower k or add rows")
-    rng = np.random.default_rng(random_state)
     query = _query_rows(n, max_query, rng)
     log_phi = _log_std_normal(W)
     terms = _knn_entropy_terms(W, _knn_weights(d, k), query, n_jobs) + log_phi[query]
     reference = _gaussian_knn_reference(n, d, k, len(query), _seed_from(rng), n_jobs)
     entropy = float(terms.mean()) - float(log_phi.mean())
     return _NegentropyParts(0.5 * d * _LOG_2PI_E + float(reference.mean()) - entropy, terms, log_phi, query,
-                            reference)
+                            reference, rows)
 
 
 def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: Any = 0, n_jobs: int = 1,
@@ -241,9 +315,12 @@ def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: A
     all n rows, so the bias is that of n rows; only the variance grows, by about Var(t + log φ(w)) / max_query,
     the Gaussian log-density serving as control variate).
     ``clip``: report max(Ĵ, 0) (J ≥ 0); ``clip=False`` gives the unbiased raw estimate, negative at times.
-    Exact duplicate rows are skipped as neighbours (with a warning). Reliable up to d = ``RELIABLE_MAX_DIM``.
+    A sample that is not continuous (:func:`atoms`) has J = +∞; a few exact duplicate rows are skipped as
+    neighbours (with a warning). Reliable up to d = ``RELIABLE_MAX_DIM``.
     """
     X = as_sample(Z, min_rows=2)
+    if _atoms_of_valid(X):
+        return math.inf
     raw = _negentropy_parts(X, k, max_query, random_state, n_jobs).raw
     return max(raw, 0.0) if clip else raw
 
@@ -255,9 +332,11 @@ def entropy_knn(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: 
     rows (Σᵢ ψ((n−i)/2) + d log(2/(n−1))) and Ĵ the unclipped :func:`negentropy`. The kNN part runs on the
     whitened sample with Berrett–Samworth–Yuan weights and is calibrated on exact Gaussian samples of the same
     (n, d, k): unbiased for Gaussian P, and for other P the bias left is the difference between the estimator's
-    bias at P and at the Gaussian. Needs n > d.
+    bias at P and at the Gaussian. Needs n > d. −∞ for a sample that is not continuous (:func:`atoms`).
     """
     X = as_sample(Z, min_rows=2)
+    if _atoms_of_valid(X):
+        return -math.inf
     n, d = X.shape
     raw = _negentropy_parts(X, k, max_query, random_state, n_jobs).raw
     logdet = np.linalg.slogdet(np.cov(X, rowvar=False).reshape(d, d))[1]
@@ -331,16 +410,21 @@ class KLEstimate:
 
 
 def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None = None, n_boot: int = 200,
-                  max_query: int = 100_000, bias_correct: bool = True, random_state: Any = 0,
-                  n_jobs: int = 1) -> KLEstimate:
+                  max_query: int = 100_000, max_rows: int | None = None, bias_correct: bool = True,
+                  random_state: Any = 0, n_jobs: int = 1) -> KLEstimate:
     r"""KL(P ‖ N(μ, Σ)) = J(P) + KL(N(μ_P, Σ_P) ‖ N(μ, Σ)) in nats: :func:`negentropy` + :func:`placement_kl`.
 
     The split is exact (see the module docstring). ``ci=0.95`` adds a percentile bootstrap interval over rows:
     each replicate reweights the rows (multinomial counts), recomputes the placement and the covariance factor of
     J exactly, and resamples the per-point kNN terms and the Gaussian-reference terms (the kNN distances are not
     recomputed: resampling rows would create duplicates). For d > ``RELIABLE_MAX_DIM`` the kNN part is flagged
-    unreliable; use :func:`radial_kl`, and :func:`marginal_negentropy` / :func:`sliced_negentropy` plus the
-    placement, which are lower bounds that stay accurate.
+    unreliable; use :func:`kl_lower_bounds`.
+    ``max_rows``: above it, J is estimated on a random subsample of that many rows (its tree, queries and Gaussian
+    reference all of that size; the placement still uses every row). The calibration at that size keeps it unbiased
+    for Gaussian data, but for other data the kNN bias is that of ``max_rows`` rows, not n; the note states the
+    subsample's sd.
+    A sample that is not continuous (:func:`atoms`) gets value = negentropy = +∞ (``reliable``: that is exact, not
+    an estimate), the placement of its moments and the reason in the note.
     """
     X = as_sample(Z, min_rows=2)
     n, d = X.shape
@@ -348,10 +432,17 @@ def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None =
         raise ValueError(f"ci must be a confidence level in (0, 1) such as 0.95, or None; got {ci}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    rng = np.random.default_rng(random_state)
-    parts = _negentropy_parts(X, k, max_query, rng, n_jobs)
     Y = standardize_to_target(X, target)
     mean_y, cov_y = Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d)
+    reason = _atoms_of_valid(X)
+    if reason:
+        place = max(_placement_from_moments(mean_y, cov_y, n, bias_correct), 0.0)
+        note = (f"not continuous: {reason}, so the sample has atoms and its KL to any Gaussian is infinite "
+                "(negentropy ∞; the placement is that of its mean and covariance).")
+        return KLEstimate(math.inf, math.inf, place, None if ci is None else (math.inf, math.inf), True, note,
+                          raw_negentropy=math.inf)
+    rng = np.random.default_rng(random_state)
+    parts = _negentropy_parts(X, k, max_query, rng, n_jobs, max_rows)
     neg = max(parts.raw, 0.0)
     place = max(_placement_from_moments(mean_y, cov_y, n, bias_correct), 0.0)
     interval = None
@@ -360,38 +451,58 @@ def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None =
         lo, hi = np.quantile(boot, [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0])
         interval = (float(lo), float(hi))
     reliable = d <= RELIABLE_MAX_DIM
-    note = (f"kNN negentropy with k={k} over {len(parts.query)} of {n} query rows, calibrated on Gaussian samples "
-            f"of the same size; placement {'bias-corrected' if bias_correct else 'plug-in'}.")
+    if parts.rows is None:
+        note = f"kNN negentropy with k={k} over {len(parts.query)} of {n} query rows, calibrated on Gaussian samples "
+        note += "of the same size"
+    else:
+        m = len(parts.rows)
+        note = (f"kNN negentropy with k={k} on a random subsample of {m} of {n} rows (sd ≈ {parts.sd:.3f} from its "
+                f"per-point terms and the reference), calibrated on Gaussian samples of {m} rows: unbiased for "
+                f"Gaussian data, but for other data its bias is that of {m} rows, not {n}")
+    note += f"; placement {'bias-corrected' if bias_correct else 'plug-in'} over all rows."
     if not reliable:
-        note += (f" d={d} > {RELIABLE_MAX_DIM}: kNN entropy estimates are unreliable here; report the lower bounds "
-                 "radial_kl(Z, target), marginal_negentropy(Z) + placement and sliced_negentropy(Z) + placement.")
+        note += (f" d={d} > {RELIABLE_MAX_DIM}: kNN entropy estimates are unreliable here; read the calibrated lower "
+                 "bounds kl_lower_bounds(Z, target).")
     return KLEstimate(neg + place, neg, place, interval, reliable, note, raw_negentropy=float(parts.raw))
 
 
 def _bootstrap_kl(Y: np.ndarray, cov_y: np.ndarray, parts: _NegentropyParts, n_boot: int, bias_correct: bool,
                   rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap replicates of max(J, 0) + max(placement, 0); see :func:`kl_divergence`."""
+    """Bootstrap replicates of max(J, 0) + max(placement, 0); see :func:`kl_divergence`. With a kNN subsample the
+    placement resamples all rows, J the subsample's rows (independently: for Gaussian data the moments and the
+    standardised shape are independent, Basu's theorem)."""
     n, d = Y.shape
     mean_y = Y.mean(axis=0)
     Yc = Y - mean_y
-    logdet0 = np.linalg.slogdet(cov_y)[1]
-    all_rows = len(parts.query) == n
+    Ys = Y if parts.rows is None else Y[parts.rows]
+    Ysc = Ys - Ys.mean(axis=0)
+    m = len(Ys)
+    logdet0 = np.linalg.slogdet(np.cov(Ys, rowvar=False).reshape(d, d))[1]
+    all_rows = len(parts.query) == m
     t, u, log_phi = parts.terms, parts.reference, parts.log_phi
     entropy0 = float(t.mean()) - float(log_phi.mean())
     out = np.empty(n_boot)
     for b in range(n_boot):
         c = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-        shift = c @ Yc / n
-        Yw = Yc * np.sqrt(c)[:, None]
-        cov_b = (Yw.T @ Yw - n * np.outer(shift, shift)) / (n - 1)
-        t_b = c @ t / n if all_rows else t[rng.integers(0, len(t), len(t))].mean()
-        entropy_b = t_b - c @ log_phi / n
+        shift, cov_b = _reweighted_moments(Yc, c)
+        cs = c if parts.rows is None else np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
+        cov_s = cov_b if parts.rows is None else _reweighted_moments(Ysc, cs)[1]
+        t_b = cs @ t / m if all_rows else t[rng.integers(0, len(t), len(t))].mean()
+        entropy_b = t_b - cs @ log_phi / m
         u_b = u[rng.integers(0, len(u), len(u))].mean()
-        # J_b: the Gaussian fit's entropy moves with log det cov_b, the kNN entropy with the resampled terms
-        neg_b = (parts.raw + 0.5 * (np.linalg.slogdet(cov_b)[1] - logdet0) - (entropy_b - entropy0)
+        # J_b: the Gaussian fit's entropy moves with log det cov_s, the kNN entropy with the resampled terms
+        neg_b = (parts.raw + 0.5 * (np.linalg.slogdet(cov_s)[1] - logdet0) - (entropy_b - entropy0)
                  + (u_b - u.mean()))
         out[b] = max(neg_b, 0.0) + max(_placement_from_moments(mean_y + shift, cov_b, n, bias_correct), 0.0)
     return out
+
+
+def _reweighted_moments(Yc: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean shift and unbiased covariance of the centred rows Yc repeated ``counts`` times (counts sum to n)."""
+    n = len(Yc)
+    shift = counts @ Yc / n
+    Yw = Yc * np.sqrt(counts)[:, None]
+    return shift, (Yw.T @ Yw - n * np.outer(shift, shift)) / (n - 1)
 
 
 # --------------------------------------------------------------------------------------------- 1-D estimates
@@ -416,9 +527,10 @@ def _spacing_entropy(S: np.ndarray) -> np.ndarray:
 
 
 def _reference_draws(n: int, summed: int = 1) -> int:
-    """Reference draws of n points: at least 4e5 points, and 2·summed·n when ``summed`` 1-D estimates share the
-    reference (its error enters their sum ``summed`` times over, the data's noise only √summed times); at most 2e7."""
-    total = min(max(4e5, 2.0 * summed * n), 2e7)
+    """Reference draws of n points: at least 4e5 points, and 20·summed·n when ``summed`` 1-D estimates share the
+    reference (its error enters their sum ``summed`` times over, the data's noise only √summed times; 20 keeps its
+    sd at a fraction of the calibrated bounds' margin); at most 2e7."""
+    total = min(max(4e5, 20.0 * summed * n), 2e7)
     return max(4, math.ceil(total / n))
 
 
@@ -428,27 +540,36 @@ def _reference_blocks(n: int, draws: int) -> list[int]:
     return [min(per, draws - start) for start in range(0, draws, per)]
 
 
+def _mean_and_error(values: np.ndarray) -> tuple[float, float]:
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
+
+
 @lru_cache(maxsize=256)
-def _normal_1d_reference(n: int, seed: int, draws: int) -> float:
-    """E[Ĥ(g/s_g)] − H(N(0, 1)) for n standard normal draws g standardised by their own sd (control variate)."""
-    rng = np.random.default_rng(seed)
-    total = 0.0
+def _normal_1d_reference(n: int, draws: int) -> tuple[float, float]:
+    """E[Ĥ(g/s_g)] − H(N(0, 1)) for n standard normal draws g standardised by their own sd (control variate), over
+    ``draws`` fixed-seed samples, and its standard error. The seed is fixed so that a bound and its null share it."""
+    rng = np.random.default_rng([_REFERENCE_SEED, n, draws])
+    values = []
     for width in _reference_blocks(n, draws):
         G = rng.standard_normal((n, width))
         h = _spacing_entropy(np.sort(G, axis=0)) - np.log(G.std(axis=0, ddof=1))
-        total += float((h - 0.5 * (G**2).mean(axis=0)).sum())
-    return total / draws - 0.5 * math.log(2.0 * math.pi)
+        values.append(h - 0.5 * (G**2).mean(axis=0))
+    return _mean_and_error(np.concatenate(values) - 0.5 * math.log(2.0 * math.pi))
 
 
-def _negentropy_1d(P: np.ndarray, seed: int, summed: bool = False) -> np.ndarray:
+def _negentropy_1d(P: np.ndarray, summed: bool = False) -> np.ndarray:
     r"""1-D negentropy of each column: ½ log(2πe) + E[Ĥ(ĝ)] − H(N(0,1)) − Ĥ(x / s_x) (mean 0 for normal columns).
 
     ``summed``: the columns' estimates will be added up, so the shared reference is made precise enough for the sum.
     """
     n, cols = P.shape
     h = _spacing_entropy(np.sort(P, axis=0)) - np.log(P.std(axis=0, ddof=1))
-    draws = _reference_draws(n, cols if summed else 1)
-    return 0.5 * _LOG_2PI_E + _normal_1d_reference(n, seed, draws) - h
+    return 0.5 * _LOG_2PI_E + _normal_1d_reference(n, _reference_draws(n, cols if summed else 1))[0] - h
+
+
+def _reference_error(n: int, cols: int) -> float:
+    """sd of the shared reference's error in a sum of ``cols`` 1-D negentropies of n rows (``summed`` when > 1)."""
+    return cols * _normal_1d_reference(n, _reference_draws(n, cols))[1]
 
 
 def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
@@ -457,36 +578,274 @@ def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def _log_chi2_reference(n: int, d: int, seed: int) -> float:
-    """E[Ĥ(T*)] − H(T*) for T* = log chi²_d, n draws (control variate with the exact log density)."""
+def _log_chi2_reference(n: int, d: int) -> tuple[float, float]:
+    """E[Ĥ(T*)] − H(T*) for T* = log chi²_d, n draws (control variate with the exact log density), over fixed-seed
+    samples, and its standard error."""
     draws = _reference_draws(n)
-    rng = np.random.default_rng(seed)
-    total = 0.0
-    for width in _reference_blocks(n, draws):
-        T = np.log(rng.chisquare(d, size=(n, width)))
-        total += float((_spacing_entropy(np.sort(T, axis=0)) + _log_chi2_logpdf(T, d).mean(axis=0)).sum())
-    return total / draws
+    rng = np.random.default_rng([_REFERENCE_SEED, n, d])
+    values = [_spacing_entropy(np.sort(T, axis=0)) + _log_chi2_logpdf(T, d).mean(axis=0)
+              for T in (np.log(rng.chisquare(d, size=(n, width))) for width in _reference_blocks(n, draws))]
+    return _mean_and_error(np.concatenate(values))
 
 
-def radial_kl(Z: Any, target: Any = None, *, random_state: Any = 0) -> float:
-    r"""Lower bound KL(P_R ‖ chi²_d) ≤ KL(P ‖ target), R = ‖L⁻¹(z − μ)‖², in nats; accurate in any dimension.
+def _radial_kl_columns(T: np.ndarray, d: int) -> np.ndarray:
+    """KL̂(P_T ‖ log chi²_d) = −Ĥ(T) − mean log q_T(T) + E[bias] for each column of T (mean 0 for log chi²_d)."""
+    h = _spacing_entropy(np.sort(T, axis=0))
+    return -h - _log_chi2_logpdf(T, d).mean(axis=0) + _log_chi2_reference(len(T), d)[0]
+
+
+# --------------------------------------------------------------------------------------------- calibrated bounds
+# Each bound estimates a quantity B ≤ KL(P ‖ target) by B̂, centred so that E B̂ = 0 on exact target samples, and
+# reports max(B̂ − q, 0), q the ``level`` quantile of B̂ on exact target samples of the same n and d: a one-sided
+# lower confidence bound, > 0 in at most 1 − level of the draws at the target (where B = 0). Away from the target
+# the same q is subtracted; it covers B̂'s error as far as that error is no wider there than at the target.
+_NULL_DRAWS = 400  # exact target samples behind the ICA null (d columns each: costly); it errs conservative
+_NULL_DRAWS_1D = 4000  # behind the radial, sliced and placement nulls (cheap): their upper tails are skewed, and the
+# 1 − 1/60 quantile of 400 draws let the radial bound be > 0 in 3.3% of draws instead of 1.7% (n = 200, d = 2), and
+# the placement's χ²-like tail added as much to the sliced sum at n = 200, d = 16
+_NULL_MAX_ROWS = 1000  # above this the null is simulated at this many rows and its spread scaled by √(rows / n)
+_NULL_SEED = 13  # the null draws are fixed (independent of random_state), so that they are cached once per (n, d)
+_CROSS_FITS = 3  # random half splits, each used both ways: their average varies less with random_state
+_MAX_FIT = 10_000  # rows a basis or a slice is fitted on: FastICA runs 6 times, its cost is linear in them
+_NUM_SLICES = 128
+_PURSUIT_STEPS = 10
+
+
+def _null_rng(kind: int, rows: int, d: int) -> np.random.Generator:
+    return np.random.default_rng([_NULL_SEED, kind, rows, d])
+
+
+def _null_at(null: np.ndarray, rows: int, n: int, reference_error: float) -> np.ndarray:
+    """Null draws of a statistic simulated at ``rows`` ≤ n rows, as draws at n rows.
+
+    rows = n: as they are (they share the data's fixed 1-D references, whose error cancels). Otherwise centred, their
+    spread scaled by √(rows/n) (these 1-D estimates fluctuate as 1/√n) and widened by the sd ``reference_error`` of
+    the data's reference at n, which no longer cancels."""
+    if rows == n:
+        return null
+    z = _null_rng(4, rows, 0).standard_normal(null.size)
+    return (null - null.mean()) * math.sqrt(rows / n) + reference_error * z
+
+
+def _lower_bound(value: float, null: np.ndarray, level: float) -> float:
+    """max(value − q_level(null), 0)."""
+    return max(value - float(np.quantile(null, level)), 0.0)
+
+
+def _sum_null(null: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Draws of the sum of two independent statistics from their null draws: paired in order when there are as many
+    of each (independent draws), else every pair (the ICA null's 400 with the placement's 4000)."""
+    return null + other if null.size == other.size else np.add.outer(null, other).ravel()
+
+
+@lru_cache(maxsize=128)
+def _radial_null(rows: int, d: int) -> np.ndarray:
+    """:func:`_radial_kl_columns` of ``_NULL_DRAWS_1D`` exact log chi²_d samples of ``rows`` rows."""
+    return _radial_kl_columns(np.log(_null_rng(0, rows, d).chisquare(d, size=(rows, _NULL_DRAWS_1D))), d)
+
+
+@lru_cache(maxsize=128)
+def _placement_null(n: int, d: int) -> np.ndarray:
+    r"""The bias-corrected placement KL of ``_NULL_DRAWS_1D`` exact N(0, I_d) samples of n rows, drawn exactly and
+    cheaply: x̄ ~ N(0, I/n) and, by Bartlett's decomposition, (n−1)S = LLᵀ with L_ii² ~ χ²_{n−i}, L_ij ~ N(0, 1)."""
+    rng = _null_rng(1, n, d)
+    diag = rng.chisquare(n - 1 - np.arange(d), size=(_NULL_DRAWS_1D, d))
+    below = rng.chisquare(d * (d - 1) // 2, size=_NULL_DRAWS_1D) if d > 1 else 0.0
+    trace = (diag.sum(axis=1) + below) / (n - 1)
+    kl = 0.5 * (trace + rng.chisquare(d, size=_NULL_DRAWS_1D) / n - d - np.log(diag / (n - 1)).sum(axis=1))
+    return kl - (trace / (2.0 * n) - 0.5 * _kappa(n, d))  # minus placement_bias(n, d, trace=tr S), per draw
+
+
+def _splits(n: int, max_fit: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``_CROSS_FITS`` random half splits, each as (fit rows, evaluation rows) both ways; fits capped at max_fit."""
+    return [pair for _ in range(_CROSS_FITS) for pair in _halves(n, max_fit, rng)]
+
+
+def _cross_fit(W: np.ndarray, max_fit: int, rng: np.random.Generator, held_out: Any) -> np.ndarray:
+    """Mean over :func:`_splits` of held_out(fit rows, evaluation rows): a direction chosen on some rows and measured
+    on others is as unbiased as a fixed one (the maximum over noisy in-sample estimates would be biased upwards).
+    BLAS runs on one thread: FastICA's n × d by d × d products are small, and extra threads on busy cores only spin
+    (a 2500 × 32 basis took 7.6 s with two threads on two shared cores, 0.09 s with one)."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return np.mean([held_out(W[fit], W[ev]) for fit, ev in _splits(len(W), max_fit, rng)], axis=0)
+
+
+@lru_cache(maxsize=128)
+def _shape_null(rows: int, d: int) -> np.ndarray:
+    """Null draws of the cross-fitted ICA sum on exact N(0, I_d) samples of ``rows`` rows. At the target the
+    held-out rows project to iid N(0, 1) along any basis fitted on the other rows, whatever the fit chose, so the
+    whitened axes stand in for FastICA's basis (cheap: no fitting; the same basis in every split makes the splits
+    agree more than fitted bases do, and the quantile errs high)."""
+    rng = _null_rng(2, rows, d)
+    return np.array([_cross_fit(_whiten(rng.standard_normal((rows, d)))[0], rows, rng,
+                                lambda fit, ev: _negentropy_1d(ev, summed=True).sum()) for _ in range(_NULL_DRAWS)])
+
+
+@lru_cache(maxsize=128)
+def _sliced_null(rows: int) -> np.ndarray:
+    """Null draws of the cross-fitted best-slice value on exact Gaussian samples of ``rows`` rows: at the target the
+    held-out rows project to iid N(0, 1) along any direction fitted on the other rows, so one fixed coordinate
+    stands in for it, whatever d (rows are exchangeable: one set of splits serves every column)."""
+    rng = _null_rng(5, rows, 1)
+    return _cross_fit(rng.standard_normal((rows, _NULL_DRAWS_1D)), rows, rng, lambda fit, ev: _negentropy_1d(ev))
+
+
+@lru_cache(maxsize=128)
+def _zca_null(rows: int, d: int) -> np.ndarray:
+    """Null draws of the ZCA-coordinate sum (no fitting, all rows) on exact N(0, I_d) samples of ``rows`` rows."""
+    rng = _null_rng(3, rows, d)
+    return np.array([_negentropy_1d(_whiten(rng.standard_normal((rows, d)))[0], summed=True).sum()
+                     for _ in range(_NULL_DRAWS)])
+
+
+def _radial_parts(Y: np.ndarray) -> tuple[float, np.ndarray]:
+    """(centred estimate, null draws at n rows) of KL(P_R ‖ chi²_d) from the target-standardised rows Y."""
+    n, d = Y.shape
+    T = np.log(np.maximum(np.einsum("ij,ij->i", Y, Y), np.finfo(np.float64).tiny))
+    rows = min(n, _NULL_MAX_ROWS)
+    null = _null_at(_radial_null(rows, d), rows, n, _log_chi2_reference(n, d)[1])
+    return float(_radial_kl_columns(T[:, None], d)[0]), null
+
+
+def _marginal_parts(W: np.ndarray, L: np.ndarray, basis: str, max_fit: int,
+                    rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(centred estimate, null draws at n rows) of Σᵢ J(bᵢᵀw); see :func:`marginal_negentropy`."""
+    n, d = W.shape
+    rows = min(n, _NULL_MAX_ROWS)
+    if basis == "zca":
+        evals, evecs = np.linalg.eigh(L @ L.T)
+        # Σ̂^{-1/2}(z − z̄) = V Λ^{-1/2} Vᵀ L w: the basis is the rows of V Λ^{-1/2} Vᵀ L (orthonormal)
+        B = (evecs / np.sqrt(evals) @ evecs.T @ L).T
+        null = _null_at(_zca_null(rows, d), rows, n, _reference_error(n, d))
+        return float(_negentropy_1d(W @ B, summed=True).sum()), null
+    value = float(_cross_fit(W, max_fit, rng,
+                             lambda fit, ev: _negentropy_1d(ev @ _fastica_basis(fit, rng), summed=True).sum()))
+    return value, _null_at(_shape_null(rows, d), rows, n, _reference_error(n // 2, d))
+
+
+def _sliced_parts(W: np.ndarray, L: np.ndarray, num_slices: int, pursuit_steps: int, max_fit: int,
+                  rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(centred estimate, null draws at n rows) of max_a J(aᵀw); see :func:`sliced_negentropy`."""
+    n, d = W.shape
+    # original coordinate j: z_j − z̄_j = L[j] · w, so its direction is row j of L
+    cands = np.hstack([_unit(rng.standard_normal((d, num_slices))), np.eye(d), _unit(L.T)])
+
+    def held_out(fit: np.ndarray, ev: np.ndarray) -> float:
+        top = cands[:, np.argsort(_negentropy_1d(fit @ cands))[-4:]]
+        pool = np.hstack([top, _fastica_refine(fit, top, pursuit_steps)]) if pursuit_steps else top
+        best = pool[:, [int(np.argmax(_negentropy_1d(fit @ pool)))]]
+        return float(_negentropy_1d(ev @ best)[0])
+
+    rows = min(n, _NULL_MAX_ROWS)
+    null = _null_at(_sliced_null(rows), rows, n, _reference_error(n // 2, 1))
+    return float(_cross_fit(W, max_fit, rng, held_out)), null
+
+
+def _check_level(level: Any) -> None:
+    check_real(level, "level", strict=True, high=1.0)
+
+
+def radial_kl(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL, random_state: Any = 0) -> float:
+    r"""Lower confidence bound on KL(P_R ‖ chi²_d) ≤ KL(P ‖ target), R = ‖L⁻¹(z − μ)‖², in nats, in any dimension.
 
     R is a function of z, so by the data processing inequality its KL to its law under the target (chi²_d)
     cannot exceed KL(P ‖ target). Computed on T = log R (KL is invariant under the map):
     KL̂ = −Ĥ(T) − mean log q_T(Tᵢ) + b, with Ĥ the m-spacing estimator, q_T the exact log-chi² density and b its
-    bias on exact log-chi²_d samples of the same n (seeded), so the estimate has mean 0 at the target.
-    Clipped at 0. Sensitive to scale and tail errors, blind to anything that keeps the radius law (e.g. rotations).
+    bias on exact log-chi²_d samples of the same n (seeded), so KL̂ has mean 0 at the target. Reported:
+    max(KL̂ − q, 0), q the ``level`` quantile of KL̂ on exact target samples of the same n and d (400 cached draws;
+    above 1000 rows simulated at 1000, its spread scaled as 1/√n and widened by the error of the reference b), so at
+    the target it is > 0 in at most 1 − level of the draws. Sensitive to scale and tail errors, blind to anything that keeps the radius law (e.g. rotations).
+    +∞ for a sample that is not continuous (:func:`atoms`).
     """
     X = as_sample(Z, min_rows=8)
+    _check_level(level)
+    if atoms(X):
+        return math.inf
+    return _lower_bound(*_radial_parts(standardize_to_target(X, target)), level)
+
+
+def marginal_negentropy(Z: Any, *, basis: str = "ica", max_fit: int = _MAX_FIT, level: float = BOUND_LEVEL,
+                        random_state: Any = 0) -> float:
+    r"""Lower confidence bound on Σᵢ J(bᵢᵀw) ≤ J(P): summed 1-D negentropies along an orthonormal basis of the
+    whitened sample.
+
+    For w with identity covariance and any orthonormal basis, J(w) = Σᵢ J(bᵢᵀw) + I(b₁ᵀw, …, b_dᵀw) (Comon 1994;
+    the Gaussian fit N(0, I) factorises), and the multi-information I is ≥ 0. The sum over the *raw* coordinates
+    is no bound when they are correlated: for y = (x, x + εn) the two marginal negentropies add to ≈ 2 J(x) while
+    J(y) = J(x). ``basis="zca"`` uses the coordinates of Σ̂^{-1/2}(z − z̄) (the whitened coordinates closest to
+    the original ones); ``basis="ica"`` the basis that maximises the sum (symmetric FastICA), fitted on one half of
+    the rows and evaluated on the other, both ways, over 3 random splits, averaged, so choosing it adds no
+    optimistic bias. 1-D negentropies: m-spacing entropy calibrated on normal samples of the same size (mean 0 for
+    Gaussian data). Reported: the estimate minus its ``level`` quantile on exact Gaussian samples of the same n and
+    d, clipped at 0 (see :func:`radial_kl`). +∞ for a sample that is not continuous (:func:`atoms`).
+    """
+    X = as_sample(Z, min_rows=16)
+    if basis not in ("zca", "ica"):
+        raise ValueError(f"basis must be 'zca' or 'ica', got {basis!r}")
+    _check_level(level)
+    if _atoms_of_valid(X):
+        return math.inf
+    W, _, L = _whiten(X)
+    return _lower_bound(*_marginal_parts(W, L, basis, max_fit, np.random.default_rng(random_state)), level)
+
+
+def sliced_negentropy(Z: Any, *, num_slices: int = _NUM_SLICES, pursuit_steps: int = _PURSUIT_STEPS,
+                      max_fit: int = _MAX_FIT, level: float = BOUND_LEVEL, random_state: Any = 0) -> float:
+    r"""Lower confidence bound on max_a J(aᵀw) ≤ J(P) over unit directions a of the whitened sample w, in nats.
+
+    aᵀw has mean 0 and variance 1, so its Gaussian fit is N(0, 1), the image of N(0, I); by the data processing
+    inequality J(aᵀw) = KL(P_a ‖ N(0, 1)) ≤ KL(P_w ‖ N(0, I)) = J(P). Candidates: ``num_slices`` random
+    directions, the whitened axes, the directions of the original (standardised) coordinates, refined by
+    ``pursuit_steps`` one-unit FastICA steps. The best candidate is chosen on one half of the rows and its
+    negentropy estimated on the other half (both ways, over 3 random splits, averaged): the maximum over noisy
+    estimates would be biased upwards, the held-out estimate is not. Reported: the estimate minus its ``level``
+    quantile on exact Gaussian samples of the same n and d, clipped at 0 (see :func:`radial_kl`).
+    :func:`marginal_negentropy` (sum over a basis) is tighter. +∞ for a sample that is not continuous.
+    """
+    X = as_sample(Z, min_rows=16)
+    if num_slices < 0 or pursuit_steps < 0:
+        raise ValueError("num_slices and pursuit_steps must be >= 0")
+    _check_level(level)
+    if _atoms_of_valid(X):
+        return math.inf
+    W, _, L = _whiten(X)
+    rng = np.random.default_rng(random_state)
+    return _lower_bound(*_sliced_parts(W, L, num_slices, pursuit_steps, max_fit, rng), level)
+
+
+def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
+                    random_state: Any = 0) -> dict[str, float]:
+    r"""Three lower confidence bounds on KL(P ‖ target) in nats that hold jointly at ``level``, in any dimension.
+
+    ``radial_kl`` (:func:`radial_kl`), ``marginal_kl`` = placement + :func:`marginal_negentropy` (ICA basis) and
+    ``sliced_kl`` = placement + :func:`sliced_negentropy`, KL = J + placement making the last two bounds on KL. Each
+    estimate is centred (mean 0 on exact target samples) and reduced by its 1 − (1 − level)/3 quantile there; for
+    the two sums the null is that of placement + negentropy, the two being independent for Gaussian samples (the
+    sample moments are independent of the standardised sample, Basu's theorem), the placement's drawn exactly at n.
+    So on exact target samples all three are 0 but in at most 1 − level of the draws, and their maximum is a lower
+    bound at ``level`` (Bonferroni). All +∞ for a sample that is not continuous (:func:`atoms`).
+    """
+    X = as_sample(Z, min_rows=16)
+    _check_level(level)
+    names = ("radial_kl", "marginal_kl", "sliced_kl")
+    if _atoms_of_valid(X):
+        return dict.fromkeys(names, math.inf)
     n, d = X.shape
+    each = 1.0 - (1.0 - level) / len(names)
+    rng = np.random.default_rng(random_state)
     Y = standardize_to_target(X, target)
-    T = np.log(np.maximum(np.einsum("ij,ij->i", Y, Y), np.finfo(np.float64).tiny))
-    h = _spacing_entropy(np.sort(T)[:, None])[0]
-    kl = -h - float(_log_chi2_logpdf(T, d).mean()) + _log_chi2_reference(n, d, _seed_from(random_state))
-    return max(kl, 0.0)
+    W, _, L = _whiten(X)
+    place = _placement_from_moments(Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d), n, True)
+    place_null = _placement_null(n, d)
+    radial = _radial_parts(Y)
+    marginal = _marginal_parts(W, L, "ica", _MAX_FIT, rng)
+    sliced = _sliced_parts(W, L, _NUM_SLICES, _PURSUIT_STEPS, _MAX_FIT, rng)
+    return dict(zip(names, (_lower_bound(*radial, each),
+                            _lower_bound(place + marginal[0], _sum_null(marginal[1], place_null), each),
+                            _lower_bound(place + sliced[0], _sum_null(sliced[1], place_null), each))))
 
 
-# --------------------------------------------------------------------------------------------- negentropy bounds
+# --------------------------------------------------------------------------------------------- FastICA, splits
 def _fastica_basis(W: np.ndarray, rng: np.random.Generator, steps: int = 100) -> np.ndarray:
     """Orthonormal d×d basis (columns) from symmetric FastICA with the log-cosh contrast on whitened rows W."""
     n, d = W.shape
@@ -522,65 +881,6 @@ def _halves(n: int, max_fit: int, rng: np.random.Generator) -> list[tuple[np.nda
 
 def _unit(A: np.ndarray) -> np.ndarray:
     return A / np.linalg.norm(A, axis=0)
-
-
-def marginal_negentropy(Z: Any, *, basis: str = "ica", max_fit: int = 50_000, random_state: Any = 0) -> float:
-    r"""Lower bound Σᵢ J(bᵢᵀw) ≤ J(P): the summed 1-D negentropies along an orthonormal basis of the whitened sample.
-
-    For w with identity covariance and any orthonormal basis, J(w) = Σᵢ J(bᵢᵀw) + I(b₁ᵀw, …, b_dᵀw) (Comon 1994;
-    the Gaussian fit N(0, I) factorises), and the multi-information I is ≥ 0. The sum over the *raw* coordinates
-    is no bound when they are correlated: for y = (x, x + εn) the two marginal negentropies add to ≈ 2 J(x) while
-    J(y) = J(x). ``basis="zca"`` uses the coordinates of Σ̂^{-1/2}(z − z̄) (the whitened coordinates closest to
-    the original ones); ``basis="ica"`` the basis that maximises the sum (symmetric FastICA), fitted on one half of
-    the rows and evaluated on the other, both ways, averaged, so choosing it adds no optimistic bias.
-    1-D negentropies: m-spacing entropy calibrated on normal samples of the same size. Clipped at 0.
-    """
-    X = as_sample(Z, min_rows=16)
-    W, _, L = _whiten(X)
-    n, d = W.shape
-    rng = np.random.default_rng(random_state)
-    seed = _seed_from(rng)
-    if basis == "zca":
-        evals, evecs = np.linalg.eigh(L @ L.T)
-        # Σ̂^{-1/2}(z − z̄) = V Λ^{-1/2} Vᵀ L w: the basis is the rows of V Λ^{-1/2} Vᵀ L (orthonormal)
-        B = (evecs / np.sqrt(evals) @ evecs.T @ L).T
-        total = float(_negentropy_1d(W @ B, seed, summed=True).sum())
-    elif basis == "ica":
-        total = float(np.mean([_negentropy_1d(W[ev] @ _fastica_basis(W[fit], rng), seed, summed=True).sum()
-                               for fit, ev in _halves(n, max_fit, rng)]))
-    else:
-        raise ValueError(f"basis must be 'zca' or 'ica', got {basis!r}")
-    return max(total, 0.0)
-
-
-def sliced_negentropy(Z: Any, *, num_slices: int = 128, pursuit_steps: int = 10, max_fit: int = 50_000,
-                      random_state: Any = 0) -> float:
-    r"""Lower bound max_a J(aᵀw) ≤ J(P) over unit directions a of the whitened sample w, in nats.
-
-    aᵀw has mean 0 and variance 1, so its Gaussian fit is N(0, 1), the image of N(0, I); by the data processing
-    inequality J(aᵀw) = KL(P_a ‖ N(0, 1)) ≤ KL(P_w ‖ N(0, I)) = J(P). Candidates: ``num_slices`` random
-    directions, the whitened axes, the directions of the original (standardised) coordinates, refined by
-    ``pursuit_steps`` one-unit FastICA steps. The best candidate is chosen on one half of the rows and its
-    negentropy estimated on the other half (both ways, averaged): the maximum over noisy estimates would be biased
-    upwards, the held-out estimate is not. Clipped at 0. :func:`marginal_negentropy` (sum over a basis) is tighter.
-    """
-    X = as_sample(Z, min_rows=16)
-    if num_slices < 0 or pursuit_steps < 0:
-        raise ValueError("num_slices and pursuit_steps must be >= 0")
-    W, _, L = _whiten(X)
-    n, d = W.shape
-    rng = np.random.default_rng(random_state)
-    seed = _seed_from(rng)
-    # original coordinate j: z_j − z̄_j = L[j] · w, so its direction is row j of L
-    cands = np.hstack([_unit(rng.standard_normal((d, num_slices))), np.eye(d), _unit(L.T)])
-    values = []
-    for fit, ev in _halves(n, max_fit, rng):
-        Wf = W[fit]
-        top = cands[:, np.argsort(_negentropy_1d(Wf @ cands, seed))[-4:]]
-        pool = np.hstack([top, _fastica_refine(Wf, top, pursuit_steps)]) if pursuit_steps else top
-        best = pool[:, [int(np.argmax(_negentropy_1d(Wf @ pool, seed)))]]
-        values.append(float(_negentropy_1d(W[ev] @ best, seed)[0]))
-    return max(float(np.mean(values)), 0.0)
 
 
 # --------------------------------------------------------------------------------------------- MMD and SW

@@ -1,14 +1,16 @@
 """One call that says how Gaussian a sample is, and why: :func:`evaluate` → :class:`GaussianityReport`.
 
 The report holds the KL divergence to the target with its exact split (negentropy = shape, placement =
-mean and covariance), lower bounds on the KL that stay accurate in any dimension, the normality tests
-with their p-values, and renders as text, markdown, JSON, PNG plots and a self-contained HTML page.
+mean and covariance), calibrated lower confidence bounds on the KL built from 1-D estimates (usable in any
+dimension), the normality tests with their p-values, and renders as text, markdown, JSON, PNG plots and a
+self-contained HTML page.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +21,8 @@ from tqdm.auto import tqdm
 
 from ..io import write_text_atomic
 from ._common import as_sample, format_number, format_pvalue, target_moments
-from .divergence import (RELIABLE_MAX_DIM, KLEstimate, kl_divergence, marginal_negentropy, placement_kl, radial_kl,
-                         sliced_negentropy, sliced_wasserstein_to_gaussian)
+from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
+                         sliced_wasserstein_to_gaussian)
 from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS"]
@@ -32,8 +34,9 @@ FAST_TESTS = ("mardia_skewness", "mardia_kurtosis", "henze_zirkler", "doornik_ha
               "mahalanobis_radius")
 """The tests of ``tests="fast"``: those without a simulated null distribution."""
 
-KNN_QUERY_HIGH_DIM = 20_000
-"""kNN query rows used above :data:`RELIABLE_MAX_DIM` dimensions, where the estimate is flagged anyway."""
+KNN_ROWS_HIGH_DIM = 10_000
+"""Above :data:`RELIABLE_MAX_DIM` dimensions, where the estimate is flagged anyway, the kNN KL runs on a random
+subsample of this many rows (its sd is in the note): a 100,000 × 16 sample takes seconds instead of many minutes."""
 
 _TEST_LABELS = {
     "mardia_skewness": "Mardia skewness", "mardia_kurtosis": "Mardia kurtosis", "henze_zirkler": "Henze–Zirkler",
@@ -51,8 +54,9 @@ _BOUND_LABELS = {
 class GaussianityReport:
     """How far a sample Z (n × d) is from a Gaussian target; built by :func:`evaluate`.
 
-    ``kl`` is KL(P ‖ target) = ``negentropy`` + ``placement_kl`` (nats), ``bounds`` are lower bounds on it that
-    stay accurate in any dimension (``kl_lower_bound`` is their maximum), ``tests`` maps a test name to its
+    ``kl`` is KL(P ‖ target) = ``negentropy`` + ``placement_kl`` (nats; +∞ for a sample that is not continuous),
+    ``bounds`` are lower confidence bounds on it that hold jointly at 95% (:func:`~gaussify.metrics.kl_lower_bounds`;
+    empty when the KL is infinite), ``kl_lower_bound`` is their maximum, ``tests`` maps a test name to its
     :class:`~gaussify.metrics.TestResult`, ``notes`` lists everything that changed the computation.
     """
 
@@ -82,7 +86,15 @@ class GaussianityReport:
 
     @property
     def kl_lower_bound(self) -> float:
-        return max(self.bounds.values())
+        """The largest bound (+∞ when the KL is infinite and the bounds were skipped)."""
+        return max(self.bounds.values(), default=math.inf)
+
+    @property
+    def kl_too_low(self) -> bool:
+        """Whether a lower bound exceeds the kNN KL (the upper end of its interval when there is one): then the kNN
+        estimate is the number that is wrong."""
+        ci = self.kl_estimate.ci
+        return math.isfinite(self.kl) and self.kl_lower_bound > (ci[1] if ci else self.kl)
 
     def rejected(self, alpha: float = 0.05) -> list[str]:
         """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
@@ -95,8 +107,15 @@ class GaussianityReport:
     def verdict(self, alpha: float = 0.05) -> str:
         """One sentence: does any test reject, and how large is the KL (or its lower bound)."""
         rejected = self.rejected(alpha)
-        kl = (f"KL {format_number(self.kl, 3)} nats" if self.kl_estimate.reliable
-              else f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats")
+        if math.isinf(self.kl):
+            kl = "not continuous (it has atoms): KL = ∞ to any Gaussian"
+        elif self.kl_estimate.reliable and not self.kl_too_low:
+            kl = f"KL {format_number(self.kl, 3)} nats"
+        else:
+            kl = f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats"
+            if self.kl_estimate.reliable:
+                kl += (f" (the kNN estimate {format_number(self.kl, 3)} is too low here: a calibrated lower bound "
+                       "exceeds it)")
         if not self.tests:
             return f"{kl} (no tests run)."
         if not rejected:
@@ -114,15 +133,21 @@ class GaussianityReport:
 
     def _divergence_rows(self) -> list[tuple[str, str, str]]:
         ci = self.kl_estimate.ci
-        kl_text = format_number(self.kl) + (f" [{format_number(ci[0])}, {format_number(ci[1])}]" if ci else "")
+        if math.isinf(self.kl):
+            kl_text = "∞ (not continuous: the sample has atoms)"
+        else:
+            kl_text = format_number(self.kl) + (f" [{format_number(ci[0])}, {format_number(ci[1])}]" if ci else "")
         if not self.kl_estimate.reliable:
             kl_text += f" (unreliable for d > {RELIABLE_MAX_DIM})"
+        if self.kl_too_low:
+            kl_text += " (too low here: a calibrated lower bound exceeds it)"
         rows = [("KL(P ‖ target)", kl_text, "negentropy + placement"),
-                ("negentropy (shape)", format_number(self.negentropy)
+                ("negentropy (shape)", "∞" if math.isinf(self.negentropy) else format_number(self.negentropy)
                  + (f" (unclipped {format_number(self.kl_estimate.raw_negentropy)})"
                     if self.kl_estimate.raw_negentropy < 0 else ""), "affine invariant; 0 iff Gaussian"),
                 ("placement", format_number(self.placement_kl), "KL of the fitted N(mean, cov) to the target")]
-        rows += [(f"lower bound: {_BOUND_LABELS[k]}", format_number(v), "≤ KL, accurate in any d")
+        rows += [(f"lower bound: {_BOUND_LABELS[k]}", format_number(v),
+                  f"≤ KL with {BOUND_LEVEL:.0%} confidence, all bounds jointly (calibrated on Gaussian samples)")
                  for k, v in self.bounds.items()]
         rows.append(("sliced Wasserstein SW₂", format_number(self.sliced_wasserstein), "128 random slices"))
         return rows
@@ -249,13 +274,14 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair)?
 
     Computes :func:`~gaussify.metrics.kl_divergence` (with a bootstrap interval when ``ci`` is given), the lower
-    bounds :func:`~gaussify.metrics.radial_kl`, placement + :func:`~gaussify.metrics.marginal_negentropy` and
-    placement + :func:`~gaussify.metrics.sliced_negentropy`, the sliced Wasserstein distance, and the normality
-    tests ``tests``: ``"all"``, ``"fast"`` (:data:`FAST_TESTS`, no simulated nulls), ``"none"`` or a list of
-    names from :data:`~gaussify.metrics.TEST_NAMES`. O(n²) tests run on an announced random subsample of
-    ``max_exact`` rows beyond that size; above d = 8 the kNN KL uses at most 20,000 query rows and is flagged
-    unreliable (the bounds are then the numbers to trust). Memory is linear in n. ``n_jobs``: threads of the kNN
-    searches (1 by default, -1 for all cores).
+    confidence bounds :func:`~gaussify.metrics.kl_lower_bounds` (radial, placement + ICA marginals, placement + best
+    slice; jointly at 95%), the sliced Wasserstein distance, and the normality tests ``tests``: ``"all"``,
+    ``"fast"`` (:data:`FAST_TESTS`, no simulated nulls), ``"none"`` or a list of names from
+    :data:`~gaussify.metrics.TEST_NAMES`. O(n²) tests run on an announced random subsample of ``max_exact`` rows
+    beyond that size; above d = 8 the kNN KL runs on a random subsample of :data:`KNN_ROWS_HIGH_DIM` rows and is
+    flagged unreliable (the bounds are then the numbers to trust). A sample that is not continuous
+    (:func:`~gaussify.metrics.atoms`) reads KL = ∞ and skips the bounds. Memory is linear in n. ``n_jobs``: threads
+    of the kNN searches (1 by default, -1 for all cores).
     """
     X = as_sample(Z, min_rows=MIN_ROWS)
     n, d = X.shape
@@ -268,16 +294,17 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
             raise ValueError(f"labels has {label_array.shape[0]} entries but Z has {n} rows")
     notes: list[str] = []
     stages = tqdm(total=4, desc="evaluate", disable=not verbose, unit="step")
-    max_query = 100_000 if d <= RELIABLE_MAX_DIM else KNN_QUERY_HIGH_DIM
     stages.set_postfix_str("kNN KL")
-    kl = kl_divergence(X, target, ci=ci, max_query=max_query, random_state=random_state, n_jobs=n_jobs)
+    kl = kl_divergence(X, target, ci=ci, max_rows=None if d <= RELIABLE_MAX_DIM else KNN_ROWS_HIGH_DIM,
+                       random_state=random_state, n_jobs=n_jobs)
     notes.append(kl.note)
     stages.update()
     stages.set_postfix_str("lower bounds")
-    placement = placement_kl(X, target)
-    bounds = {"radial_kl": radial_kl(X, target, random_state=random_state),
-              "marginal_kl": placement + marginal_negentropy(X, random_state=random_state),
-              "sliced_kl": placement + sliced_negentropy(X, random_state=random_state)}
+    if math.isinf(kl.value):
+        bounds = {}
+        notes.append("lower bounds skipped: the KL is infinite.")
+    else:
+        bounds = kl_lower_bounds(X, target, random_state=random_state)
     sw = sliced_wasserstein_to_gaussian(X, target, random_state=random_state)
     stages.update()
     stages.set_postfix_str("tests")

@@ -16,6 +16,9 @@ pass needs only the d²(d+1)/2 packed third-moment tensor, is exact for any d, a
   (squared radii binned on χ²_d quantiles), the last two in the *target's* coordinates, so they need no pass 1;
 * pass 2 -- :class:`MardiaMoments` (Σ y⊗y⊗y and Σ ‖y‖⁴ with the pass-1 mean and covariance).
 
+The continuity check of :func:`~gaussify.metrics.atoms` (ties: repeated rows, or a column value held by many rows)
+runs alongside: :class:`Ties` in pass 1, :class:`TieCounts` in pass 2.
+
 NumPy/SciPy only; torch is imported by :func:`all_reduce` alone.
 """
 
@@ -33,12 +36,12 @@ from scipy import special, stats
 from scipy.linalg import solve_triangular
 
 from ._common import as_sample, check_int, format_pvalue, target_moments
-from .divergence import _placement_from_moments
+from .divergence import _atom_reason, _placement_from_moments
 from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
                         mardia_skewness_statistic)
 
-__all__ = ["CHUNK_SIZE", "MeanCov", "MardiaMoments", "SlicedEppsPulley", "RadiusHistogram", "all_reduce",
-           "read_chunks", "StreamingResult", "evaluate_streaming"]
+__all__ = ["CHUNK_SIZE", "MeanCov", "MardiaMoments", "SlicedEppsPulley", "RadiusHistogram", "Ties", "TieCounts",
+           "all_reduce", "read_chunks", "StreamingResult", "evaluate_streaming"]
 
 CHUNK_SIZE = 65_536
 """Default rows per chunk read from the source."""
@@ -350,6 +353,110 @@ class RadiusHistogram(_Accumulator):
                 "null_mean": float(self.dim), "null_var": 2.0 * self.dim}
 
 
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (Steele, Lea & Flood 2014), elementwise on uint64 (wrapping arithmetic)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _row_hashes(X: np.ndarray) -> np.ndarray:
+    """64-bit hashes of the rows' float64 bit patterns (−0.0 folded into 0.0), mixed in column by column."""
+    bits = (X + 0.0).view(np.uint64)
+    h = np.zeros(len(X), dtype=np.uint64)
+    for column in bits.T:
+        h = _splitmix64(h ^ column)
+    return h
+
+
+def _add_counts(keys_a: np.ndarray, counts_a: np.ndarray, keys_b: np.ndarray,
+                counts_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of two (sorted distinct keys, counts) tables, counts of shared keys added; sorted by key."""
+    keys, inverse = np.unique(np.concatenate([keys_a, keys_b]), return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=np.concatenate([counts_a, counts_b]), minlength=len(keys))
+    return keys, counts.astype(np.int64)
+
+
+class Ties(_Accumulator):
+    r"""Pass 1 of the continuity check (:func:`~gaussify.metrics.atoms`) in bounded memory, mergeable.
+
+    Rows: the ``sketch`` smallest distinct 64-bit row hashes with their multiplicities (a distinct sample, as in the
+    KMV sketch of Bar-Yossef et al. 2002): every copy of a sampled row is sampled, so the repeated fraction
+    Σ(c − 1)/Σc among them estimates (n − distinct rows)/n -- exactly while there are at most ``sketch`` distinct
+    rows. Columns: a Misra–Gries summary of ``summary`` counters each (merged as in Agarwal et al. 2013, ACM TODS 38),
+    which keeps every value held by more than n/(summary + 1) rows; :class:`TieCounts` counts them exactly in pass 2.
+    """
+
+    def __init__(self, dim: int, *, sketch: int = 65_536, summary: int = 200) -> None:
+        self.dim = check_int(dim, "dim")
+        self.sketch = check_int(sketch, "sketch")
+        self.summary = check_int(summary, "summary")
+        self.n = 0
+        self.row_keys, self.row_counts = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        self.values = [np.zeros(0)] * self.dim
+        self.value_counts = [np.zeros(0, dtype=np.int64)] * self.dim
+
+    def _config(self) -> tuple:
+        return (self.dim, self.sketch, self.summary)
+
+    def _add(self, X: np.ndarray) -> None:
+        part = Ties(self.dim, sketch=self.sketch, summary=self.summary)
+        part.n = len(X)
+        part.row_keys, part.row_counts = np.unique(_row_hashes(X), return_counts=True)
+        tables = [np.unique(column, return_counts=True) for column in (X + 0.0).T]
+        part.values, part.value_counts = [t[0] for t in tables], [t[1] for t in tables]
+        self.merge(part)
+
+    def merge(self, other: "Ties") -> "Ties":
+        self._check_mergeable(other)
+        self.n += other.n
+        keys, counts = _add_counts(self.row_keys, self.row_counts, other.row_keys, other.row_counts)
+        self.row_keys, self.row_counts = keys[:self.sketch], counts[:self.sketch]
+        for j in range(self.dim):
+            values, counts = _add_counts(self.values[j], self.value_counts[j], other.values[j], other.value_counts[j])
+            if len(values) > self.summary:  # Misra–Gries: subtract the (summary + 1)-th largest count, keep the rest
+                counts = counts - np.partition(counts, len(counts) - self.summary - 1)[len(counts) - self.summary - 1]
+                values, counts = values[counts > 0], counts[counts > 0]
+            self.values[j], self.value_counts[j] = values, counts
+        return self
+
+    def repeated_rows(self) -> float:
+        """n − distinct rows: exact below ``sketch`` distinct rows, else n · Σ(c − 1)/Σc over the sampled rows."""
+        self._require_rows(1)
+        return self.n * float((self.row_counts - 1).sum()) / float(self.row_counts.sum())
+
+
+class TieCounts(_Accumulator):
+    """Pass 2 of the continuity check: exact counts of the values a :class:`Ties` summary kept, column by column."""
+
+    _sums = ("counts",)
+
+    def __init__(self, ties: Ties) -> None:
+        self.dim = ties.dim
+        self.candidates = [values.copy() for values in ties.values]  # sorted: np.unique's order
+        self.offsets = np.concatenate([[0], np.cumsum([len(values) for values in self.candidates])])
+        self.n = 0
+        self.counts = np.zeros(int(self.offsets[-1]), dtype=np.int64)
+
+    def _config(self) -> tuple:
+        return (self.dim, *self.candidates)
+
+    def _add(self, X: np.ndarray) -> None:
+        self.n += len(X)
+        for j, values in enumerate(self.candidates):
+            if values.size:
+                column = X[:, j]
+                at = np.minimum(np.searchsorted(values, column), values.size - 1)
+                hit = values[at] == column
+                self.counts[self.offsets[j]:self.offsets[j + 1]] += np.bincount(at[hit], minlength=values.size)
+
+    def max_counts(self) -> np.ndarray:
+        """The largest value count of each column (1 where no kept value repeats: no value there holds more than
+        n/(summary + 1) rows)."""
+        return np.array([max(1, int(self.counts[a:b].max(initial=0))) for a, b in zip(self.offsets, self.offsets[1:])])
+
+
 def all_reduce(acc: _Accumulator, group: Any = None) -> _Accumulator:
     """Merge ``acc`` over the ranks of a ``torch.distributed`` group; returns the merged accumulator.
 
@@ -468,7 +575,9 @@ class StreamingResult:
     ``placement_kl`` is KL(N(mean, cov) ‖ target) in nats (bias-corrected and clipped at 0 as in
     :func:`~gaussify.metrics.placement_kl`); ``epps_pulley`` summarises :class:`SlicedEppsPulley`
     (``statistic``: the mean over slices, SIGReg's value; ``null_mean``: its expectation under the target);
-    ``radius`` is :meth:`RadiusHistogram.compute`; ``mardia_skewness`` is None when it was skipped.
+    ``radius`` is :meth:`RadiusHistogram.compute`; ``mardia_skewness`` is None when it was skipped; ``atoms`` says
+    why the sample is not continuous (its KL to any Gaussian is then +∞; the rule of
+    :func:`~gaussify.metrics.atoms`, from :class:`Ties` and :class:`TieCounts`), None when it is.
     """
 
     n: int
@@ -480,6 +589,7 @@ class StreamingResult:
     mardia_kurtosis: TestResult
     epps_pulley: dict[str, Any]
     radius: dict[str, Any]
+    atoms: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (arrays become lists, tests their ``to_dict()``)."""
@@ -487,7 +597,7 @@ class StreamingResult:
                 "placement_kl": self.placement_kl,
                 "mardia_skewness": None if self.mardia_skewness is None else self.mardia_skewness.to_dict(),
                 "mardia_kurtosis": self.mardia_kurtosis.to_dict(), "epps_pulley": _jsonable(self.epps_pulley),
-                "radius": _jsonable(self.radius)}
+                "radius": _jsonable(self.radius), "atoms": self.atoms}
 
     def __str__(self) -> str:
         ep, radius = self.epps_pulley, self.radius
@@ -502,6 +612,8 @@ class StreamingResult:
         tests.append((f"radius histogram χ² ({radius['df']} df)", radius["pearson"], radius["pvalue"]))
         width = max(len(row[0]) for row in rows + tests)
         lines = [f"Gaussianity of a {self.n} x {self.d} sample, streamed in two passes:"]
+        if self.atoms:
+            lines.append(f"  not continuous: {self.atoms}, so it has atoms and KL = ∞ to any Gaussian")
         lines += [f"  {label:<{width}}  {value}" for label, value in rows]
         lines.append(f"  {'test':<{width}}  {'statistic':>10}  {'p-value':>9}")
         lines += [f"  {label:<{width}}  {stat:>10.4g}  {format_pvalue(p):>9}" for label, stat, p in tests]
@@ -518,32 +630,38 @@ def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = 
     ``skewness=False`` drops the d²(d+1)/2 third-moment tensor and its O(d³) work per row.
     ``distributed=True``: every rank of the initialised ``torch.distributed`` group passes its own shard
     (at least one row each); the accumulators are merged with :func:`all_reduce` after each pass, and every rank
-    returns the result of the concatenated shards. ``random_state`` seeds the Epps–Pulley directions.
+    returns the result of the concatenated shards. ``random_state`` seeds the Epps–Pulley directions. The
+    continuity check (``atoms``) follows :func:`~gaussify.metrics.atoms`: the column rule exactly, the repeated-row
+    count exactly up to 65,536 distinct rows and estimated from a distinct sample of that size above.
     """
     read = read_chunks(source, chunk_size, columns=columns)
-    first: tuple[MeanCov, SlicedEppsPulley, RadiusHistogram] | None = None
+    first: tuple[MeanCov, SlicedEppsPulley, RadiusHistogram, Ties] | None = None
     for chunk in read():
         X = as_sample(chunk, min_rows=0, name="chunk")
         if first is None:
             d = X.shape[1]
             first = (MeanCov(d), SlicedEppsPulley(d, target, num_slices=num_slices, knots=knots, t_max=t_max,
-                                                   seed=random_state), RadiusHistogram(d, target, bins=radius_bins))
+                                                   seed=random_state), RadiusHistogram(d, target, bins=radius_bins),
+                     Ties(d))
         for acc in first:
             acc.update(X)
     if first is None or first[0].n == 0:
         raise ValueError("source yielded no rows")
     if distributed:
         first = tuple(all_reduce(acc) for acc in first)
-    moments, slices, radius = first
+    moments, slices, radius, ties = first
     n, d = moments.n, moments.dim
     if n < d + 2:
         raise ValueError(f"the covariance and Mardia's statistics need n >= d + 2 rows; got n={n}, d={d}")
     mean, cov = moments.compute(ddof=1)
     mardia = MardiaMoments(mean, cov * ((n - 1) / n), skewness=skewness)
+    tie_counts = TieCounts(ties)
     for chunk in read():
-        mardia.update(chunk)
+        X = as_sample(chunk, min_rows=0, name="chunk")
+        mardia.update(X)
+        tie_counts.update(X)
     if distributed:
-        mardia = all_reduce(mardia)
+        mardia, tie_counts = all_reduce(mardia), all_reduce(tie_counts)
     if mardia.n != n:
         raise ValueError(f"the second pass read {mardia.n} rows, the first {n}: the source must yield the same "
                          "rows every time it is read")
@@ -553,4 +671,4 @@ def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = 
         mardia_skewness=mardia.skewness_test() if skewness else None, mardia_kurtosis=mardia.kurtosis_test(),
         epps_pulley={"statistic": float(ep.mean()), "max": float(ep.max()), "null_mean": slices.null_mean,
                      "num_slices": ep.size, "knots": knots, "t_max": float(t_max)},
-        radius=radius.compute())
+        radius=radius.compute(), atoms=_atom_reason(n, ties.repeated_rows(), tie_counts.max_counts()))
