@@ -333,6 +333,15 @@ def test_not_continuous_samples_have_infinite_kl():
         assert dv.radial_kl(Z) == dv.marginal_negentropy(Z) == dv.sliced_negentropy(Z) == math.inf
 
 
+def test_one_duplicated_pair_in_a_small_table_is_not_an_atom():
+    # iris (150 rows) has one duplicated row: 2 of 150 rows share a point, more than 1% but fewer than ATOM_MIN_ROWS
+    X = np.random.default_rng(9).standard_normal((150, 2))
+    X[1] = X[0]
+    assert dv.atoms(X) is None and math.isfinite(dv.kl_divergence(X).value)
+    X[2] = X[0]
+    assert "repeat another row" in dv.atoms(X)
+
+
 def test_float32_rounding_is_not_discreteness():
     # float32 embeddings tie now and then (a handful of ties per column at n = 1e6), never in 1% of the rows
     rng = np.random.default_rng(45)

@@ -14,6 +14,7 @@ dimension d and scaled by one number s, y = x / s with s² = tr Cov(x) / d, so t
   τ² = R²/2 + σ² in the other d − 2 (covariance ∝ I, so the true KL is the ring's negentropy in every d).
 - ``skewed``: independent standardised Gamma(a_j) coordinates, a_j geometric from 1.5 to 6, then a fixed random
   rotation Q (|det Q| = 1: log p(x) = Σ_j log f_j((Qᵀx)_j)).
+- ``cube``: uniform on [−1, 1]^d (bounded support: the boundary bias of kNN estimators, of order n^{−1/d}).
 - ``flow_digits``, ``flow_mnist1d`` (d = 2, 8 only): a :class:`~gaussify.GaussianizingFlow` (exact
   ``score_samples`` and ``sample``) fitted to 70% of the default ``GaussianEmbedder(d, random_state=0)``
   embedding of scikit-learn's digits (1,797 rows) or of 4,000 generated MNIST-1D rows; its held-out
@@ -277,6 +278,23 @@ class SkewedMarginals(Family):
         return f"Gamma shapes {self.shapes.min():g}–{self.shapes.max():g}, rotated"
 
 
+class UniformCube(Family):
+    r"""x uniform on the cube [−1, 1]^d (bounded support, where kNN estimators carry a boundary bias of order
+    n^{−1/d}): log p(x) = −d log 2 inside, −∞ outside; exact KL to N(0, I) after scaling: d (½ log(2πe) − log 2√3)."""
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        return np.zeros(self.d), self.d / 3.0
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(-1.0, 1.0, (n, self.d))
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(X).max(axis=1) <= 1.0, -self.d * math.log(2.0), -np.inf)
+
+    def describe(self) -> str:
+        return "uniform on a cube"
+
+
 class FlowFamily(Family):
     """The law of a fitted :class:`~gaussify.GaussianizingFlow`: ``sample`` and the exact ``score_samples``.
     Its moments (for the scale only) are those of ``moment_draws`` of its own samples."""
@@ -310,6 +328,7 @@ FAMILIES: dict[str, Callable[[int], Family]] = {
     "sphere": NoisySphere,
     "circle": NoisyCircle,
     "skewed": SkewedMarginals,
+    "cube": UniformCube,
 }
 """Families with a closed-form density, by name: ``FAMILIES[name](d)``."""
 FLOW_FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {"flow_digits": ("digits", {}),

@@ -60,7 +60,9 @@ RELIABLE_MAX_DIM = 8
 """Above this dimension kNN entropy estimates are flagged unreliable (use the lower bounds)."""
 ATOM_FRACTION = 0.01
 """A sample is not continuous (:func:`atoms`) when repeated rows, or the rows sharing one value of a column, make
-up at least this fraction of it."""
+up at least this fraction of it (and :data:`ATOM_MIN_ROWS` rows share a point or a value)."""
+ATOM_MIN_ROWS = 3
+"""Rows that must share a value for it to count as an atom: one duplicated pair (iris has one) is not."""
 BOUND_LEVEL = 0.95
 """Confidence level of the lower bounds: on exact target samples a bound is > 0 in at most 1 − level of draws."""
 
@@ -123,13 +125,13 @@ def _gaussian_kl_standard(mean: np.ndarray, cov: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------- continuity
 def _atom_reason(n: int, repeated_rows: float, column_counts: np.ndarray) -> str | None:
     """The continuity rule, shared with the streaming path: ``repeated_rows`` (n − distinct rows) ≥ ATOM_FRACTION·n
-    (and ≥ 1), or a column value held by ≥ ATOM_FRACTION·n rows (and ≥ 2); ``column_counts`` are the columns' largest
-    value counts. Returns the reason as a sentence, or None."""
+    (and ≥ ATOM_MIN_ROWS − 1), or a column value held by ≥ ATOM_FRACTION·n rows (and ≥ ATOM_MIN_ROWS);
+    ``column_counts`` are the columns' largest value counts. Returns the reason as a sentence, or None."""
     limit = ATOM_FRACTION * n
-    if repeated_rows >= max(1.0, limit):
+    if repeated_rows >= max(ATOM_MIN_ROWS - 1.0, limit):
         return f"{round(repeated_rows)} of {n} rows repeat another row"
     column = int(np.argmax(column_counts))
-    if column_counts[column] >= max(2.0, limit):
+    if column_counts[column] >= max(float(ATOM_MIN_ROWS), limit):
         return f"column {column} takes a single value in {int(column_counts[column])} of {n} rows"
     return None
 
@@ -149,8 +151,9 @@ def atoms(Z: Any) -> str | None:
     Data from a density have no ties in float64: a tie between two of n draws has probability 0, and in float32 the
     expected number of ties in a column is about n² · 2⁻²⁴ · E φ(x)|x| (a handful at n = 10⁶, never 1% of the rows).
     A sample whose rows repeat (≥ :data:`ATOM_FRACTION` of them are copies of other rows), or one of whose columns
-    puts ≥ ATOM_FRACTION of the rows (and at least 2) on a single value, comes from a distribution with atoms (or
-    mass on hyperplanes): it has no density, and its KL to any Gaussian is +∞. Fewer duplicates than that are treated
+    puts ≥ ATOM_FRACTION of the rows (and at least :data:`ATOM_MIN_ROWS`) on a single value, comes from a
+    distribution with atoms (or mass on hyperplanes): it has no density, and its KL to any Gaussian is +∞. Fewer
+    duplicates than that (a duplicated pair in a small table, float32 rounding) are treated
     as rounding: the kNN estimates skip them as neighbours, with a warning.
     """
     X = as_sample(Z, min_rows=1)
