@@ -122,7 +122,7 @@ def test_plain_knn_kl_is_calibrated():
 
 def test_bad_families():
     with pytest.raises(ValueError, match="unknown family"):
-        make_family("cube", 2)
+        make_family("hypercube", 2)
     with pytest.raises(ValueError, match="flow_digits is built at d"):
         make_family("flow_digits", 4)
     with pytest.raises(ValueError, match="df must be > 2"):
@@ -148,6 +148,9 @@ def test_quick_run_writes_sane_files(tmp_path, capsys):
         assert cell["n"] == 500 and cell["reps"] == (1 if cell["estimator"] == "flow cross-fit" else 2)
         assert all(np.isfinite(cell["estimates"]))
         assert cell["rmse"] >= abs(cell["bias"]) - 1e-12
+        if cell["estimator"] == "default":  # one interval per sample: does it hold the truth
+            assert len(cell["covered"]) == cell["reps"] and all(isinstance(c, bool) for c in cell["covered"])
+    assert "## Coverage of the default's 95% interval" in report
     for family in FAMILIES:  # the best kNN estimate of each cell is within a third of the truth
         for d in (2, 4):
             mine = [c for c in cells if (c["family"], c["d"]) == (family, d) and c["estimator"] != "flow cross-fit"]

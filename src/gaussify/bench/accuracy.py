@@ -469,19 +469,20 @@ class FlowEstimator:
         return n in self.sizes and d <= self.max_dim and rep < self.repetitions
 
 
-def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator) -> dict[str, tuple[float, float]]:
-    """(estimate, seconds) of every estimator on Z."""
+def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator) -> tuple[dict[str, tuple[float, float]],
+                                                                            tuple[float, float]]:
+    """(estimate, seconds) of every estimator on Z, and the default's 95% bootstrap interval (``ci=0.95``)."""
     from ..flows import cross_fitted_flow_kl
     from ..metrics import kl_divergence
 
     out = {}
-    kl, seconds = timed(lambda: kl_divergence(Z))
+    kl, seconds = timed(lambda: kl_divergence(Z, ci=0.95))
     out[DEFAULT], out[UNCLIPPED] = (kl.value, seconds), (kl.raw_negentropy + kl.placement, seconds)
     plain, seconds = timed(lambda: plain_knn_kl(Z))
     out.update({f"kNN k={k}": (value, seconds) for k, value in plain.items()})
     if with_flow:
         out[FLOW] = timed(lambda: cross_fitted_flow_kl(Z, random_state=0, **flow.params))
-    return out
+    return out, kl.ci
 
 
 # --------------------------------------------------------------------------------------------- the grid
@@ -544,19 +545,22 @@ def run(config: Config, progress: bool = True) -> tuple[list[dict], dict]:
                                     "true_kl": true, "true_kl_se": se, **family.info}
             for n in [size for cell_name, cell_d, size in cells if (cell_name, cell_d) == (name, d)]:
                 runs: dict[str, list[tuple[float, float]]] = {}
+                covered = []
                 for rep in range(config.reps(n)):
                     bar.set_postfix_str(f"{name} {d}-D n={n}")
                     Z = family.sample(n, np.random.default_rng([zlib.crc32(name.encode()), d, n, rep]))
                     with_flow = config.flow is not None and config.flow.runs(d, n, rep)
-                    for est, result in _estimates(Z, with_flow, config.flow).items():
+                    estimates, (low, high) = _estimates(Z, with_flow, config.flow)
+                    for est, result in estimates.items():
                         runs.setdefault(est, []).append(result)
+                    covered.append(bool(low <= true <= high))
                     bar.update()
                 for est, results in runs.items():
                     values = [value for value, _ in results]
                     rows.append({"family": name, "d": d, "n": n, "estimator": est, "true_kl": true,
                                  "true_kl_se": se, "reps": len(values), **_cell_stats(true, values),
                                  "bar": acceptance_bar(d, true), "seconds": float(np.mean([s for _, s in results])),
-                                 "estimates": values})
+                                 "estimates": values, **({"covered": covered} if est == DEFAULT else {})})
     return rows, notes
 
 
@@ -606,6 +610,20 @@ def _default_table(rows: Sequence[dict], sizes: Sequence[int]) -> list[dict[str,
     return list(table.values())
 
 
+def _coverage_table(rows: Sequence[dict]) -> list[dict[str, Any]]:
+    """Per d: how often the default's 95% interval holds the true KL, over the samples of cells within the
+    acceptance bar and of the others."""
+    table = []
+    for d in sorted({r["d"] for r in rows if r["estimator"] == DEFAULT}):
+        entry: dict[str, Any] = {"d": d}
+        for label, within in (("cells within the bar", True), ("other cells", False)):
+            hits = [c for r in rows if r["estimator"] == DEFAULT and r["d"] == d and (r["rmse"] <= r["bar"]) == within
+                    for c in r["covered"]]
+            entry[label] = f"{np.mean(hits):.0%} of {len(hits)}" if hits else "—"
+        table.append(entry)
+    return table
+
+
 def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) -> list[str]:
     flow = config.flow
     return [
@@ -641,7 +659,9 @@ def markdown(rows: Sequence[dict], notes: dict, header: list[str]) -> str:
              f"Lowest error overall: **{summary[0]['estimator']}** (the largest share of its cells within the bar, "
              "then the lowest median RMSE / bar; the flow estimate runs on fewer cells).", "",
              f"## Default estimator at n = {', '.join(map(str, shown))}", "", format_table(_default_table(rows, shown)),
-             "", "## Lowest RMSE per cell", "", format_table(_best_per_cell(rows)), "",
+             "", "## Coverage of the default's 95% interval (`ci=0.95`, bootstrap over rows)", "",
+             format_table(_coverage_table(rows)), "",
+             "## Lowest RMSE per cell", "", format_table(_best_per_cell(rows)), "",
              "## Families", "", format_table(list(notes.values())), "", "![estimate vs true KL](accuracy.png)", ""]
     for family in dict.fromkeys(r["family"] for r in rows):
         table = [{"d": r["d"], "n": r["n"], "estimator": r["estimator"], "true KL": r["true_kl"],
