@@ -8,7 +8,6 @@ import os
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_diabetes, load_iris
