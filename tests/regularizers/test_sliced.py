@@ -150,8 +150,28 @@ def test_general_target_gradient_flows_through_whitening():
                                     .double()(x), (z,))
 
 
+def test_split_scores_shape_centre_and_scale_apart():
+    # x = θᵀw per slice: W₂²((x − m)/sg(s), N(0, 1)) + m² + (s − 1)², with the scale's gradient only in its own term
+    g = torch.randn(400, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    z = (2.0 * g + 0.5).requires_grad_(True)
+    reg = SlicedWasserstein(3, num_projections=8, split=True, seed=6).double()
+    theta = projections_of(3, 8, 6, z.double())
+    value = reg(z)
+    x = theta.T @ z.T
+    m, sd = x.mean(1), x.std(1)
+    expected = (wasserstein_to_normal_1d((x - m[:, None]) / sd.detach()[:, None]) + m**2 + (sd - 1) ** 2).mean()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-12)
+    grad, = torch.autograd.grad(value, z)
+    expected_grad, = torch.autograd.grad(expected, z)
+    assert torch.allclose(grad, expected_grad, rtol=1e-10, atol=1e-12)
+    # a spread-out Gaussian: the shape term is at its null level, the centre and scale terms carry the error
+    shape = wasserstein_to_normal_1d((x - m[:, None]) / sd[:, None]).mean().item()
+    assert shape < 0.02 and value.item() - shape == pytest.approx(((m**2) + (sd - 1) ** 2).mean().item(), rel=1e-9)
+    assert 0.9 < ((sd - 1) ** 2).mean().item() < 1.1  # sd ≈ 2 in every direction
+
+
 @pytest.mark.parametrize("kwargs", [{"num_projections": 0}, {"num_projections": 2.5}, {"p": 0.5},
-                                    {"p": float("inf")}])
+                                    {"p": float("inf")}, {"split": 1}])
 def test_bad_options(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         SlicedWasserstein(3, **kwargs)
