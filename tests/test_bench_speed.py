@@ -67,6 +67,17 @@ def test_quick_report(tmp_path):
     assert {r[header.index("verdict")] for r in rows} <= {"pass", "FAIL", "no peer", "peer not run", "not measured"}
 
 
+def test_gpu_grid_study_runs_on_the_cpu_and_writes_its_own_file(tmp_path):
+    assert {n for n, _ in speed.GPU_REG_GRID} >= {256, 8192} and {d for _, d in speed.GPU_REG_GRID} >= {64, 2048}
+    assert speed.main(["--quick", "--gpu-grid", "--repeats", "1", "--threads", "1", "--device", "cpu",
+                       "--no-progress", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "speed_gpu.md").read_text(encoding="utf-8")
+    assert (tmp_path / "speed_gpu_scaling.png").stat().st_size > 1000 and not (tmp_path / "speed.md").exists()
+    header, rows = _table(text, "Regularizers")
+    assert {r[header.index("regularizer")] for r in rows} == set(REGISTRY)
+    assert "## Metrics" not in text
+
+
 def test_missing_peer_is_reported(monkeypatch):
     real = speed._optional
     monkeypatch.setattr(speed, "_optional", lambda m: None if m in ("geomloss", "ot") else real(m))

@@ -61,6 +61,10 @@ PACKAGES = ("gaussify", "torch", "numpy", "scipy", "scikit-learn", "pot", "geoml
 REG_GRID = [(1024, 256), (2048, 256), (4096, 256), (8192, 256), (4096, 64), (4096, 128), (4096, 512)]
 METRIC_GRID = [(1000, 8), (2000, 8), (4000, 8), (8000, 8), (4000, 2), (4000, 32)]
 TSNE_GRID = [(500, 8), (1000, 8), (2000, 8), (1000, 32)]
+GPU_REG_GRID = [(256, 512), (1024, 512), (4096, 512), (8192, 512), (4096, 64), (4096, 256), (4096, 1024),
+                (4096, 2048)]
+"""``--gpu-grid``: regularizers only, n = 256 … 8192 at d = 512 and d = 64 … 2048 at n = 4096 (one short call on
+an accelerator; ``speed_gpu.md``)."""
 QUICK_REG_GRID = [(256, 32), (512, 32), (512, 64)]
 QUICK_METRIC_GRID = [(300, 4), (600, 4), (300, 8)]
 QUICK_TSNE_GRID = [(100, 4), (200, 4), (100, 8)]
@@ -340,7 +344,8 @@ def _agreement(method: str, values: list[Any]) -> str:
 
 def run(quick: bool = False, *, repeats: int | None = None, device: str = "auto", slices: int = 256,
         sections: Sequence[str] = ("regularizers", "metrics"), mem_gib: float = 4.0,
-        n_sim: int | None = None, threads: int | None = None, progress: bool = True) -> list[dict]:
+        n_sim: int | None = None, threads: int | None = None, progress: bool = True,
+        gpu_grid: bool = False) -> list[dict]:
     """Measure every case on its grid; returns one dict per (method, grid point, peer).
 
     Keys: section, method, n, d, device, ours_s, ours_first_s, ours_mib, peer, peer_s, peer_mib,
@@ -378,7 +383,8 @@ def _run(quick: bool, repeats: int | None, device: str, slices: int, sections: S
     dev = resolve_device(device)
     plan: list[tuple[str, int, int]] = []
     if "regularizers" in sections:
-        plan += [("regularizers", n, d) for n, d in (QUICK_REG_GRID if quick else REG_GRID)]
+        grid = QUICK_REG_GRID if quick else GPU_REG_GRID if gpu_grid else REG_GRID
+        plan += [("regularizers", n, d) for n, d in grid]
     if "metrics" in sections:
         plan += [("metrics", n, d) for n, d in (QUICK_METRIC_GRID if quick else METRIC_GRID)]
         plan += [("tsne", n, d) for n, d in (QUICK_TSNE_GRID if quick else TSNE_GRID)]
@@ -636,6 +642,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="threads for everyone (torch, BLAS/OpenMP, n_jobs); default: the libraries' defaults (1 with "
                              "--quick). "
                              "Use 1 on a shared, oversubscribed machine: spinning thread pools distort timings")
+    parser.add_argument("--gpu-grid", action="store_true",
+                        help="regularizers only, n = 256 … 8192 and d = 64 … 2048 (with --quick the quick grid), "
+                             "written to DIR/speed_gpu.md: the accelerator study")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
@@ -654,11 +663,12 @@ def main(argv: list[str] | None = None) -> int:
         args.threads = 1  # quick stays quick and stable on a busy machine (spinning thread pools)
     repeats = args.repeats or (3 if args.quick else 5)
     n_sim = 100 if args.quick else nt.N_SIM
-    sections = (args.only,) if args.only else ("regularizers", "metrics")
+    sections = ("regularizers",) if args.gpu_grid else (args.only,) if args.only else ("regularizers", "metrics")
     header_start = machine_lines(device, PACKAGES)
     start = time.perf_counter()
     rows = run(args.quick, repeats=repeats, device=args.device, slices=args.slices, sections=sections,
-               mem_gib=args.mem_gib, n_sim=n_sim, threads=args.threads, progress=not args.no_progress)
+               mem_gib=args.mem_gib, n_sim=n_sim, threads=args.threads, progress=not args.no_progress,
+               gpu_grid=args.gpu_grid)
     wall = time.perf_counter() - start
     load_end = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     header = header_start + [f"- Load average at the end: {load_end}",
@@ -670,9 +680,10 @@ def main(argv: list[str] | None = None) -> int:
         from ..io import write_text_atomic
 
         out = Path(args.out)
-        write_text_atomic(out / "speed.md", report)
-        plot(rows, out / "speed_scaling.png")
-        print(f"wrote {out / 'speed.md'} and {out / 'speed_scaling.png'}")
+        stem = "speed_gpu" if args.gpu_grid else "speed"
+        write_text_atomic(out / f"{stem}.md", report)
+        plot(rows, out / f"{stem}_scaling.png")
+        print(f"wrote {out / f'{stem}.md'} and {out / f'{stem}_scaling.png'}")
     return 0
 
 
