@@ -69,6 +69,8 @@ def test_quick_report(tmp_path):
 
 def test_gpu_grid_study_runs_on_the_cpu_and_writes_its_own_file(tmp_path):
     assert {n for n, _ in speed.GPU_REG_GRID} >= {256, 8192} and {d for _, d in speed.GPU_REG_GRID} >= {64, 2048}
+    assert speed.plan(False, ("regularizers",), gpu_grid=True) == [("regularizers", n, d) for n, d in speed.GPU_REG_GRID]
+    assert speed.plan(False, ("regularizers",)) == [("regularizers", n, d) for n, d in speed.REG_GRID]
     assert speed.main(["--quick", "--gpu-grid", "--repeats", "1", "--threads", "1", "--device", "cpu",
                        "--no-progress", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "speed_gpu.md").read_text(encoding="utf-8")

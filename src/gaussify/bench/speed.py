@@ -51,7 +51,7 @@ import numpy as np
 
 from . import machine_lines, timed
 
-__all__ = ["main", "run", "markdown", "fit_exponents", "plot"]
+__all__ = ["main", "run", "plan", "markdown", "fit_exponents", "plot"]
 
 PACKAGES = ("gaussify", "torch", "numpy", "scipy", "scikit-learn", "pot", "geomloss", "jepa-science", "pingouin",
             "openTSNE")
@@ -358,20 +358,34 @@ def run(quick: bool = False, *, repeats: int | None = None, device: str = "auto"
     import torch
 
     if threads is None:
-        return _run(quick, repeats, device, slices, sections, mem_gib, n_sim, -1, progress)
+        return _run(plan(quick, sections, gpu_grid), quick, repeats, device, slices, mem_gib, n_sim, -1, progress)
     from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with threadpool_limits(limits=threads) if threads else contextlib.nullcontext():
-            return _run(quick, repeats, device, slices, sections, mem_gib, n_sim, threads, progress)
+            return _run(plan(quick, sections, gpu_grid), quick, repeats, device, slices, mem_gib, n_sim, threads,
+                        progress)
     finally:
         torch.set_num_threads(before)
 
 
-def _run(quick: bool, repeats: int | None, device: str, slices: int, sections: Sequence[str], mem_gib: float,
-         n_sim: int | None, n_jobs: int, progress: bool) -> list[dict]:
+def plan(quick: bool, sections: Sequence[str], gpu_grid: bool = False) -> list[tuple[str, int, int]]:
+    """The (section, n, d) points to measure: the quick grids, the ``--gpu-grid`` one for the regularizers, or the
+    full ones."""
+    points: list[tuple[str, int, int]] = []
+    if "regularizers" in sections:
+        grid = QUICK_REG_GRID if quick else GPU_REG_GRID if gpu_grid else REG_GRID
+        points += [("regularizers", n, d) for n, d in grid]
+    if "metrics" in sections:
+        points += [("metrics", n, d) for n, d in (QUICK_METRIC_GRID if quick else METRIC_GRID)]
+        points += [("tsne", n, d) for n, d in (QUICK_TSNE_GRID if quick else TSNE_GRID)]
+    return points
+
+
+def _run(points: list[tuple[str, int, int]], quick: bool, repeats: int | None, device: str, slices: int,
+         mem_gib: float, n_sim: int | None, n_jobs: int, progress: bool) -> list[dict]:
     from tqdm.auto import tqdm
 
     from ..metrics import normality as nt
@@ -381,19 +395,12 @@ def _run(quick: bool, repeats: int | None, device: str, slices: int, sections: S
         raise ValueError("repeats and slices must be positive")
     n_sim = n_sim if n_sim is not None else (100 if quick else nt.N_SIM)
     dev = resolve_device(device)
-    plan: list[tuple[str, int, int]] = []
-    if "regularizers" in sections:
-        grid = QUICK_REG_GRID if quick else GPU_REG_GRID if gpu_grid else REG_GRID
-        plan += [("regularizers", n, d) for n, d in grid]
-    if "metrics" in sections:
-        plan += [("metrics", n, d) for n, d in (QUICK_METRIC_GRID if quick else METRIC_GRID)]
-        plan += [("tsne", n, d) for n, d in (QUICK_TSNE_GRID if quick else TSNE_GRID)]
     from ..regularizers import REGISTRY
 
     per_point = {"regularizers": len(REGISTRY), "metrics": 10, "tsne": 1}
     rows: list[dict] = []
-    with tqdm(total=sum(per_point[s] for s, _, _ in plan), desc="speed", unit="case", disable=not progress) as bar:
-        for section, n, d in plan:
+    with tqdm(total=sum(per_point[s] for s, _, _ in points), desc="speed", unit="case", disable=not progress) as bar:
+        for section, n, d in points:
             if section == "regularizers":
                 cases, device_used, memory = _regularizer_cases(n, d, slices, dev), dev, False
             else:
