@@ -521,3 +521,21 @@ def test_the_estimate_is_a_float_and_keeps_its_unclipped_negentropy():
     assert "unclipped" in str(evaluate(fitted, tests="none"))
     plain = kl_divergence(Z)
     assert plain.raw_negentropy == plain.negentropy > 0  # unclipped and clipped agree when the estimate is positive
+
+
+def test_a_new_process_reads_the_kl_reference_and_the_bound_nulls_from_disk(tmp_path, monkeypatch):
+    # the Gaussian kNN reference and the bounds' nulls depend on fixed seeds only: simulated once, then read back
+    monkeypatch.setenv("GAUSSIFY_CACHE_DIR", str(tmp_path))
+    Z = np.random.default_rng(30).standard_normal((300, 3))
+    cached = (dv._gaussian_knn_reference, dv._radial_null, dv._shape_null, dv._sliced_null, dv._zca_null)
+
+    def fresh_process():
+        for fn in cached:
+            fn.cache_clear()
+        return dv.kl_divergence(Z).value, dv.kl_lower_bounds(Z), dv.marginal_negentropy(Z, basis="zca")
+
+    first = fresh_process()
+    names = sorted("-".join(path.name.split("-")[:2]) for path in (tmp_path / "monte-carlo").iterdir())
+    assert names == ["bound-ica", "bound-radial", "bound-sliced", "bound-zca", "knn-reference"]
+    monkeypatch.setattr(dv, "_simulate_knn_reference", lambda *args: pytest.fail("simulated again"))
+    assert fresh_process() == first

@@ -34,6 +34,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln, ndtri
 
+from ._cache import cached_array
 from ._common import as_sample, check_real, standardize_to_target
 from .normality import _blas_controller
 
@@ -255,19 +256,26 @@ def _gaussian_knn_reference(n: int, d: int, k: int, m: int, seed: int, n_jobs: i
     data are Gaussian; log φ(gᵢ) removes the Var log p part of the variance of tᵢ. m queried rows per draw, pooled
     over enough draws to reach ``_MIN_REFERENCE_POINTS`` (at most ``_MAX_REFERENCE_DRAWS``); above
     ``RELIABLE_MAX_DIM``, where the kNN queries are slow and the estimate is flagged anyway, over
-    ``_HIGH_DIM_REFERENCE_DRAWS`` draws (the reference then adds a quarter of the data's variance).
+    ``_HIGH_DIM_REFERENCE_DRAWS`` draws (the reference then adds a quarter of the data's variance). Cached in memory
+    and on disk (:mod:`gaussify.metrics._cache`), so a new process at the same (n, d) does not simulate it again.
     """
-    weights = _knn_weights(d, k)
     draws = (min(_MAX_REFERENCE_DRAWS, max(1, math.ceil(_MIN_REFERENCE_POINTS / m))) if d <= RELIABLE_MAX_DIM
              else _HIGH_DIM_REFERENCE_DRAWS)
+    u = cached_array(f"knn-reference-n{n}-d{d}", ("knn-reference", n, d, k, m, seed, draws), (draws * m,),
+                     lambda: _simulate_knn_reference(n, d, k, m, seed, draws, n_jobs))
+    u.setflags(write=False)
+    return u
+
+
+def _simulate_knn_reference(n: int, d: int, k: int, m: int, seed: int, draws: int, n_jobs: int) -> np.ndarray:
+    """The terms of :func:`_gaussian_knn_reference` over ``draws`` seeded Gaussian samples (its cache fills)."""
+    weights = _knn_weights(d, k)
     out = []
     for child in np.random.SeedSequence(seed).spawn(draws):
         G = np.random.default_rng(child).standard_normal((n, d))
         query = np.arange(m)  # the rows are exchangeable: the first m are a random subset
         out.append(_knn_entropy_terms(_whiten(G)[0], weights, query, n_jobs) + _log_std_normal(G[query]))
-    u = np.concatenate(out)
-    u.setflags(write=False)
-    return u
+    return np.concatenate(out)
 
 
 @dataclass(frozen=True)
@@ -635,6 +643,13 @@ def _null_at(null: np.ndarray, rows: int, n: int, reference_error: float) -> np.
     return (null - null.mean()) * math.sqrt(rows / n) + reference_error * z
 
 
+def _disk_null(label: str, size: tuple[int, ...], draws: int, simulate: Any) -> np.ndarray:
+    """``simulate()`` (``draws`` null values of the bound ``label`` at ``size``), cached on disk as well: the
+    nulls depend on fixed seeds only, so a new process at the same size reads them (:mod:`gaussify.metrics._cache`)."""
+    return cached_array(f"bound-{label}-" + "-".join(map(str, size)), ("bound", label, size, draws, _NULL_SEED),
+                        (draws,), simulate)
+
+
 def _lower_bound(value: float, null: np.ndarray, level: float) -> float:
     """max(value − q_level(null), 0)."""
     return max(value - float(np.quantile(null, level)), 0.0)
@@ -649,7 +664,8 @@ def _sum_null(null: np.ndarray, other: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=128)
 def _radial_null(rows: int, d: int) -> np.ndarray:
     """:func:`_radial_kl_columns` of ``_NULL_DRAWS_1D`` exact log chi²_d samples of ``rows`` rows."""
-    return _radial_kl_columns(np.log(_null_rng(0, rows, d).chisquare(d, size=(rows, _NULL_DRAWS_1D))), d)
+    return _disk_null("radial", (rows, d), _NULL_DRAWS_1D, lambda: _radial_kl_columns(
+        np.log(_null_rng(0, rows, d).chisquare(d, size=(rows, _NULL_DRAWS_1D))), d))
 
 
 @lru_cache(maxsize=128)
@@ -684,9 +700,12 @@ def _shape_null(rows: int, d: int) -> np.ndarray:
     held-out rows project to iid N(0, 1) along any basis fitted on the other rows, whatever the fit chose, so the
     whitened axes stand in for FastICA's basis (cheap: no fitting; the same basis in every split makes the splits
     agree more than fitted bases do, and the quantile errs high)."""
-    rng = _null_rng(2, rows, d)
-    return np.array([_cross_fit(_whiten(rng.standard_normal((rows, d)))[0], rows, rng,
-                                lambda fit, ev: _negentropy_1d(ev, summed=True).sum()) for _ in range(_NULL_DRAWS)])
+    def simulate() -> np.ndarray:
+        rng = _null_rng(2, rows, d)
+        return np.array([_cross_fit(_whiten(rng.standard_normal((rows, d)))[0], rows, rng,
+                                    lambda fit, ev: _negentropy_1d(ev, summed=True).sum()) for _ in range(_NULL_DRAWS)])
+
+    return _disk_null("ica", (rows, d), _NULL_DRAWS, simulate)
 
 
 @lru_cache(maxsize=128)
@@ -694,16 +713,22 @@ def _sliced_null(rows: int) -> np.ndarray:
     """Null draws of the cross-fitted best-slice value on exact Gaussian samples of ``rows`` rows: at the target the
     held-out rows project to iid N(0, 1) along any direction fitted on the other rows, so one fixed coordinate
     stands in for it, whatever d (rows are exchangeable: one set of splits serves every column)."""
-    rng = _null_rng(5, rows, 1)
-    return _cross_fit(rng.standard_normal((rows, _NULL_DRAWS_1D)), rows, rng, lambda fit, ev: _negentropy_1d(ev))
+    def simulate() -> np.ndarray:
+        rng = _null_rng(5, rows, 1)
+        return _cross_fit(rng.standard_normal((rows, _NULL_DRAWS_1D)), rows, rng, lambda fit, ev: _negentropy_1d(ev))
+
+    return _disk_null("sliced", (rows,), _NULL_DRAWS_1D, simulate)
 
 
 @lru_cache(maxsize=128)
 def _zca_null(rows: int, d: int) -> np.ndarray:
     """Null draws of the ZCA-coordinate sum (no fitting, all rows) on exact N(0, I_d) samples of ``rows`` rows."""
-    rng = _null_rng(3, rows, d)
-    return np.array([_negentropy_1d(_whiten(rng.standard_normal((rows, d)))[0], summed=True).sum()
-                     for _ in range(_NULL_DRAWS)])
+    def simulate() -> np.ndarray:
+        rng = _null_rng(3, rows, d)
+        return np.array([_negentropy_1d(_whiten(rng.standard_normal((rows, d)))[0], summed=True).sum()
+                         for _ in range(_NULL_DRAWS)])
+
+    return _disk_null("zca", (rows, d), _NULL_DRAWS, simulate)
 
 
 def _radial_parts(Y: np.ndarray) -> tuple[float, np.ndarray]:
