@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gaussify.metrics import FAST_TESTS, TEST_NAMES, evaluate
+from gaussify.metrics._common import format_number
 from gaussify.metrics.report import _holm
 
 
@@ -54,7 +55,9 @@ def test_high_dimension_reports_a_lower_bound():
     Z = np.random.default_rng(3).standard_normal((500, 12))
     report = evaluate(Z, tests="none")
     assert not report.kl_estimate.reliable
-    assert "KL ≥" in report.verdict() and "unreliable" in " ".join(report.notes)
+    low, high = report.kl_estimate.interval
+    assert f"KL {format_number(low, 3)} – {format_number(high, 3)} nats" in report.verdict()
+    assert "not reliable" in report.verdict() and "unreliable" in " ".join(report.notes)
 
 
 def test_subsampling_is_announced():

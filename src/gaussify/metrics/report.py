@@ -35,7 +35,7 @@ FAST_TESTS = ("mardia_skewness", "mardia_kurtosis", "henze_zirkler", "doornik_ha
 """The tests of ``tests="fast"``: those without a simulated null distribution."""
 
 KNN_ROWS_HIGH_DIM = 10_000
-"""Above :data:`RELIABLE_MAX_DIM` dimensions, where the estimate is flagged anyway, the kNN KL runs on a random
+"""Above :data:`RELIABLE_MAX_DIM` dimensions, where its measured interval is wide anyway, the kNN KL runs on a random
 subsample of this many rows (its sd is in the note): a 100,000 × 16 sample takes seconds instead of many minutes."""
 
 _TEST_LABELS = {
@@ -91,10 +91,10 @@ class GaussianityReport:
 
     @property
     def kl_too_low(self) -> bool:
-        """Whether a lower bound exceeds the kNN KL (the upper end of its interval when there is one): then the kNN
-        estimate is the number that is wrong."""
-        ci = self.kl_estimate.ci
-        return math.isfinite(self.kl) and self.kl_lower_bound > (ci[1] if ci else self.kl)
+        """Whether a lower bound exceeds the upper end of the KL's measured interval (or the estimate, when it has
+        none): then the kNN estimate is the number that is wrong."""
+        interval = self.kl_estimate.interval
+        return math.isfinite(self.kl) and self.kl_lower_bound > (interval[1] if interval else self.kl)
 
     def rejected(self, alpha: float = 0.05) -> list[str]:
         """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
@@ -107,15 +107,20 @@ class GaussianityReport:
     def verdict(self, alpha: float = 0.05) -> str:
         """One sentence: does any test reject, and how large is the KL (or its lower bound)."""
         rejected = self.rejected(alpha)
+        interval = self.kl_estimate.interval
         if math.isinf(self.kl):
             kl = "not continuous (it has atoms): KL = ∞ to any Gaussian"
-        elif self.kl_estimate.reliable and not self.kl_too_low:
-            kl = f"KL {format_number(self.kl, 3)} nats"
+        elif self.kl_too_low:
+            kl = (f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats (the kNN estimate {format_number(self.kl, 3)} "
+                  "is too low here: a calibrated lower bound exceeds its interval)")
+        elif self.kl_estimate.reliable:
+            kl = f"KL {format_number(self.kl, 3)} nats (95% interval {_interval_text(interval, 3)})"
+        elif interval:
+            kl = (f"KL {_interval_text((max(interval[0], self.kl_lower_bound), interval[1]), 3)} nats (95%; the kNN "
+                  f"estimate {format_number(self.kl, 3)} is not reliable here)")
         else:
-            kl = f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats"
-            if self.kl_estimate.reliable:
-                kl += (f" (the kNN estimate {format_number(self.kl, 3)} is too low here: a calibrated lower bound "
-                       "exceeds it)")
+            kl = (f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats (the kNN estimate {format_number(self.kl, 3)} "
+                  "has no measured interval)")
         if not self.tests:
             return f"{kl} (no tests run)."
         if not rejected:
@@ -132,16 +137,18 @@ class GaussianityReport:
                 "rejected_at_0.05": self.rejected(0.05), "verdict": self.verdict(), "notes": list(self.notes)}
 
     def _divergence_rows(self) -> list[tuple[str, str, str]]:
-        ci = self.kl_estimate.ci
+        estimate = self.kl_estimate
         if math.isinf(self.kl):
             kl_text = "∞ (not continuous: the sample has atoms)"
         else:
-            kl_text = format_number(self.kl) + (f" [{format_number(ci[0])}, {format_number(ci[1])}]" if ci else "")
-        if not self.kl_estimate.reliable:
-            kl_text += f" (unreliable for d > {RELIABLE_MAX_DIM})"
+            kl_text = format_number(self.kl) + (f" [{_interval_text(estimate.interval)}]" if estimate.interval else "")
+            if estimate.ci:
+                kl_text += f" (bootstrap {_interval_text(estimate.ci)})"
+        if not estimate.reliable:
+            kl_text += " (unreliable: wide interval)" if estimate.interval else " (no measured interval)"
         if self.kl_too_low:
             kl_text += " (too low here: a calibrated lower bound exceeds it)"
-        rows = [("KL(P ‖ target)", kl_text, "negentropy + placement"),
+        rows = [("KL(P ‖ target)", kl_text, "negentropy + placement; [95% interval from the measured error]"),
                 ("negentropy (shape)", "∞" if math.isinf(self.negentropy) else format_number(self.negentropy)
                  + (f" (unclipped {format_number(self.kl_estimate.raw_negentropy)})"
                     if self.kl_estimate.raw_negentropy < 0 else ""), "affine invariant; 0 iff Gaussian"),
@@ -231,6 +238,10 @@ class GaussianityReport:
         return page
 
 
+def _interval_text(interval: tuple[float, float], digits: int = 4) -> str:
+    return f"{format_number(interval[0], digits)} – {format_number(interval[1], digits)}"
+
+
 def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
@@ -273,13 +284,14 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     """How Gaussian is ``Z`` (n × d) relative to ``target`` (None = N(0, I), an int d, a
     :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair)?
 
-    Computes :func:`~gaussify.metrics.kl_divergence` (with a bootstrap interval when ``ci`` is given), the lower
+    Computes :func:`~gaussify.metrics.kl_divergence` (with its measured 95% interval, and a bootstrap interval of
+    the sampling noise when ``ci`` is given), the lower
     confidence bounds :func:`~gaussify.metrics.kl_lower_bounds` (radial, placement + ICA marginals, placement + best
     slice; jointly at 95%), the sliced Wasserstein distance, and the normality tests ``tests``: ``"all"``,
     ``"fast"`` (:data:`FAST_TESTS`, no simulated nulls), ``"none"`` or a list of names from
     :data:`~gaussify.metrics.TEST_NAMES`. O(n²) tests run on an announced random subsample of ``max_exact`` rows
-    beyond that size; above d = 8 the kNN KL runs on a random subsample of :data:`KNN_ROWS_HIGH_DIM` rows and is
-    flagged unreliable (the bounds are then the numbers to trust). A sample that is not continuous
+    beyond that size; above d = 8 the kNN KL runs on a random subsample of :data:`KNN_ROWS_HIGH_DIM` rows (its
+    interval is then wide and the bounds are the numbers to trust). A sample that is not continuous
     (:func:`~gaussify.metrics.atoms`) reads KL = ∞ and skips the bounds. Memory is linear in n. ``n_jobs``: threads
     of the kNN searches (1 by default, -1 for all cores).
     """
