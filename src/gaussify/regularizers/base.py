@@ -96,11 +96,17 @@ class Regularizer(nn.Module):
     once (a host sync per call on an accelerator); ``"deferred"``: a device-side flag collects the checks and
     :meth:`raise_if_nonfinite` (one sync; e.g. once per epoch) raises the first error seen since its last
     call; ``"off"``: no check (the caller checks its loss, as :func:`gaussify.training.train` does).
+
+    Under ``torch.distributed`` the gather of the global batch reads the ranks' batch sizes on the host (one
+    sync per call, needed when they may differ); set :attr:`equal_rank_batches` to ``True`` when every rank
+    always passes the same number of rows (a ``DistributedSampler`` and equal batch sizes) to skip it.
     """
 
     name: ClassVar[str] = ""
     min_batch: ClassVar[int] = 2
     _check_finite: str = "auto"
+    equal_rank_batches: bool = False
+    """Every rank passes as many rows (see the class docstring); unequal sizes then fail or hang the gather."""
 
     def __init__(self, target: TargetLike, *, seed: int | None = None) -> None:
         super().__init__()
@@ -194,7 +200,7 @@ class Regularizer(nn.Module):
     def _global_penalty(self, z: Tensor) -> Tensor:
         """:meth:`penalty` on the global batch, with autocast disabled."""
         with torch.autocast(device_type=z.device.type, enabled=False):
-            z = gather_with_grad(z)
+            z = gather_with_grad(z, self.equal_rank_batches)
             if z.shape[0] < self.min_batch:
                 raise ValueError(f"{type(self).__name__} needs at least {self.min_batch} rows in the "
                                  f"(global) batch, got {z.shape[0]}")
