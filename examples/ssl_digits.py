@@ -14,8 +14,9 @@ choice: nothing but the regularizer stands against collapse),
 
 with the regularizer one of: none (the prediction loss alone, which a constant embedding minimises), VICReg's
 variance and covariance terms, or gaussify's SIGReg (``scale="mean"``) on both views' embeddings. lightly's
-SIGReg is not compared: lightly was not installed where the committed results were made (the table says
-whether it is importable where it runs). Each trained encoder is then measured on clean images: the accuracy of
+SIGReg (``lightly.loss.SIGReg``, lightly 1.6.0) is not compared: ``lightly.loss`` imports torchvision, and the
+torchvision on PyPI for torch 2.13 is a CUDA build that does not load against a CPU torch (the table's notes give
+the error). Each trained encoder is then measured on clean images: the accuracy of
 a linear probe (logistic regression on the frozen embedding, as it is and standardised, fit on the training
 rows, scored on the held-out rows), RankMe, and how Gaussian the held-out embedding is (KL to N(0, I) with a bootstrap
 interval, the fast normality tests, the batch p-value of 256 held-out rows).
@@ -181,8 +182,14 @@ def markdown(results: dict[str, dict], args: argparse.Namespace, seconds: float)
               "to N(0, I), bootstrap interval; above d = 8 read the lower bound beside it), the fast normality "
               "tests (Holm across them) and the batch p-value (256 held-out rows) are computed on the held-out "
               "embedding."]
-    lines.append(f"lightly is {'' if importlib.util.find_spec('lightly') else 'not '}importable here; its SIGReg "
-                 "is not compared by this script.")
+    lines += ["", "lightly's SIGReg is not compared. lightly 1.6.0 ships it as `lightly.loss.SIGReg(*, knots=17, "
+              "t_max=3.0, num_vectors=1024, gather_distributed=False)` (the Epps–Pulley statistic × n, averaged over "
+              "random slices), but `import lightly.loss` imports torchvision (`lightly/loss/dense_relational_utils.py`: "
+              "`from torchvision.ops import roi_align`), and the torchvision on PyPI for torch 2.13.0 (0.28.0, which "
+              "pins `torch==2.13.0`) is a CUDA build: with torch 2.13.0+cpu its `_C.so` does not load "
+              "(`libc10_cuda.so: cannot open shared object file`), so `import torchvision` raises `RuntimeError: "
+              "operator torchvision::nms does not exist`. CPU builds of torchvision are not on PyPI. "
+              f"lightly is {'' if importlib.util.find_spec('lightly') else 'not '}importable where this table was made."]
     return "\n".join(lines) + "\n"
 
 
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         results[name] = {**measure(encoder, split, args.seed), "seconds per step": seconds}
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in results[name].items() if k != "KL interval"), flush=True)
-    text = markdown(results, args, time.perf_counter() - began, )
+    text = markdown(results, args, time.perf_counter() - began)
     print(text)
     if args.out:
         write_text_atomic(args.out, text)

@@ -33,9 +33,11 @@ def make_model(name: str) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(IN_DIM, 8), torch.nn.Tanh(), torch.nn.Linear(8, DIM)).double()
 
 
-def step(name: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, with_task: bool):
-    """One forward/backward; returns (regularizer value, task loss, flat parameter gradient)."""
+def step(name: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, with_task: bool, equal_sizes: bool):
+    """One forward/backward; returns (regularizer value, task loss, flat parameter gradient). With equal local
+    batches the gather skips the exchange of sizes (``equal_rank_batches``)."""
     reg = make_regularizer(name, DIM, seed=11).double()
+    reg.equal_rank_batches = equal_sizes
     out = model(x)
     z = out.mean if name == "kl" else out
     value = reg(out) if name == "kl" else reg(z)
@@ -57,7 +59,7 @@ def run(sizes: list[int], with_task: bool) -> dict[str, tuple[torch.Tensor, torc
         model = make_model(name)
         if dist.is_initialized():
             model = DistributedDataParallel(model)
-        results[name] = step(name, model, x, y, with_task)
+        results[name] = step(name, model, x, y, with_task, len(set(sizes)) == 1)
     return results
 
 

@@ -30,7 +30,8 @@ def test_ddp_matches_single_process(tmp_path, sizes, task):
     """Every rank sees the regularizer of the global batch, and after DDP's gradient averaging
     the parameters get the single-process gradient on the concatenated batch (within 1e-6).
     With a task loss (a per-rank mean) the local batches must be equal for the averaging to be
-    exact; the regularizer alone is exact for unequal batches too."""
+    exact; the regularizer alone is exact for unequal batches too. Equal batches (6, 6) take the gather without
+    the exchange of sizes (``equal_rank_batches``), unequal ones (4, 7) the exchange."""
     ranks = run_ddp(tmp_path, sizes, task)
     reference = ddp_worker.run([int(s) for s in sizes.split(",")], task)
     for name, (value, grad) in reference.items():

@@ -18,11 +18,12 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import gaussify.distributed as distributed
 import gaussify.regularizers.base as base
 import gaussify.regularizers.cramer_wold as cramer_wold
 from gaussify import Posterior, make_regularizer
 from gaussify.regularizers import REGISTRY
-from gaussify.tasks import ClassificationTask
+from gaussify.tasks import ClassificationTask, NeighborsTask
 from gaussify.training import train
 
 CUDA = torch.cuda.is_available()
@@ -107,6 +108,58 @@ def test_regularizer_step_does_not_synchronise(name, monkeypatch):
             _step(reg, x, weight)
     assert calls == []
     reg.raise_if_nonfinite()  # the one read, once per epoch: nothing was non-finite
+
+
+@contextmanager
+def two_ranks(monkeypatch):
+    """``torch.distributed`` faked in-process as rank 0 of 2 whose peer holds the same rows: the collectives
+    copy (gather) or keep (reduce, broadcast) this rank's tensors, so the package takes its DDP code paths."""
+    def all_gather(outputs, tensor):
+        for out in outputs:
+            out.copy_(tensor)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(distributed, "is_distributed", lambda: True)
+        for name, fake in (("get_world_size", lambda: 2), ("get_rank", lambda: 0), ("get_backend", lambda: "gloo"),
+                           ("all_gather", all_gather), ("all_reduce", lambda t, op=None: None),
+                           ("broadcast", lambda t, src: None)):
+            patch.setattr(distributed.dist, name, fake)
+        yield
+
+
+@pytest.mark.parametrize("equal", [False, True])
+def test_gather_reads_the_sizes_only_when_they_may_differ(equal, monkeypatch):
+    """Under DDP the gather of the global batch reads the ranks' batch sizes once per call (one ``tolist``:
+    the receive buffers' sizes must be known to the host when the sizes may differ); with
+    ``equal_rank_batches`` it reads nothing."""
+    if CUDA and not equal:
+        pytest.skip("the exchange of sizes synchronises by design: the sync debug mode would raise")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 5, generator=g).to(DEVICE)
+    weight = torch.randn(5, 4, generator=g).to(DEVICE).requires_grad_(True)
+    reg = make_regularizer("sigreg", 4, seed=0).to(DEVICE)
+    reg.equal_rank_batches = equal
+    with two_ranks(monkeypatch):
+        _step(reg, x, weight)
+        with host_syncs(monkeypatch) as calls:
+            for _ in range(3):
+                _step(reg, x, weight)
+    assert calls == ([] if equal else ["tolist"] * 3)
+
+
+def test_neighbors_task_step_does_not_synchronise(monkeypatch):
+    """The neighbour task's rows, loss and backward (its in-batch negatives are a masked sum, not a boolean
+    selection, whose size the host would read)."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 5, generator=g).to(DEVICE)
+    task = NeighborsTask(torch.randint(64, (64, 4), generator=g).to(DEVICE))
+    encoder = torch.nn.Linear(5, 2).to(DEVICE)
+    idx = torch.arange(32, device=DEVICE)
+    with host_syncs(monkeypatch) as calls:
+        for _ in range(3):
+            x = X[task.rows(idx, g)]
+            task(encoder(x), x, idx).backward()
+    assert calls == []
 
 
 def test_deferred_finite_check_raises_once_read(monkeypatch):

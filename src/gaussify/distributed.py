@@ -33,17 +33,26 @@ def rank() -> int:
 
 
 class _GatherRows(torch.autograd.Function):
-    """Concatenate every rank's rows (sizes may differ); backward: SUM-reduce, keep own slice."""
+    """Concatenate every rank's rows; backward: SUM-reduce, keep own slice.
+
+    The receive buffers' sizes must be known to the host, so when the ranks' sizes may differ they are
+    all-gathered and read back: one host–device sync per call on an accelerator, inherent to a gather of
+    variable size. ``equal_sizes=True`` (every rank passes as many rows as this one, as under a
+    ``DistributedSampler``) skips that exchange; unequal sizes then make the collective fail or hang.
+    """
 
     @staticmethod
-    def forward(ctx, z: Tensor) -> Tensor:
-        n_local = torch.tensor([z.shape[0]], device=z.device, dtype=torch.long)
-        sizes = [torch.zeros_like(n_local) for _ in range(dist.get_world_size())]
-        dist.all_gather(sizes, n_local)
-        sizes = [int(s.item()) for s in sizes]
+    def forward(ctx, z: Tensor, equal_sizes: bool) -> Tensor:
+        world = dist.get_world_size()
+        if equal_sizes:
+            sizes = [z.shape[0]] * world
+        else:
+            n_local = torch.tensor([z.shape[0]], device=z.device, dtype=torch.long)
+            gathered = [torch.zeros_like(n_local) for _ in range(world)]
+            dist.all_gather(gathered, n_local)
+            sizes = torch.cat(gathered).tolist()  # the one read
         n_max = max(sizes)
-        padded = z.new_zeros((n_max,) + tuple(z.shape[1:]))
-        padded[: z.shape[0]] = z
+        padded = z if z.shape[0] == n_max else torch.cat([z, z.new_zeros((n_max - z.shape[0],) + z.shape[1:])])
         chunks = [torch.empty_like(padded) for _ in sizes]
         dist.all_gather(chunks, padded.contiguous())
         ctx.sizes = sizes
@@ -51,11 +60,11 @@ class _GatherRows(torch.autograd.Function):
         return torch.cat([c[:s] for c, s in zip(chunks, sizes)], dim=0)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         start = sum(ctx.sizes[: ctx.rank])
-        return grad[start : start + ctx.sizes[ctx.rank]]
+        return grad[start : start + ctx.sizes[ctx.rank]], None
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -74,9 +83,10 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
-def gather_with_grad(z: Tensor) -> Tensor:
-    """The global batch (rows of every rank, in rank order); identity without a process group."""
-    return _GatherRows.apply(z) if is_distributed() else z
+def gather_with_grad(z: Tensor, equal_sizes: bool = False) -> Tensor:
+    """The global batch (rows of every rank, in rank order); identity without a process group.
+    ``equal_sizes``: every rank passes as many rows, so the sizes need not be exchanged (no host sync)."""
+    return _GatherRows.apply(z, equal_sizes) if is_distributed() else z
 
 
 def all_reduce_sum_with_grad(x: Tensor) -> Tensor:

@@ -82,15 +82,16 @@ class NeighborsTask(Task):
 
     def rows(self, idx: Tensor, generator: torch.Generator) -> Tensor:
         pick = torch.randint(self.neighbors.shape[1], (idx.shape[0],), generator=generator)
-        return torch.cat([idx, self.neighbors[idx, pick.to(idx.device)]])
+        return torch.cat([idx, self.neighbors[idx, pick.to(idx.device, non_blocking=True)]])
 
     def forward(self, z: Tensor, x: Tensor, idx: Tensor) -> Tensor:
         n = z.shape[0] // 2
         anchor, positive = z[:n], z[n:]
         attract = torch.log1p((anchor - positive).pow(2).sum(1)).mean()
         q = 1.0 / (1.0 + torch.cdist(anchor, anchor).pow(2))
-        off_diagonal = ~torch.eye(n, dtype=torch.bool, device=z.device)
-        repel = -torch.log1p(-q[off_diagonal].clamp(max=1 - 1e-6)).mean()
+        # the mean over l != i as a masked sum: selecting with a boolean mask would read its size on the host
+        off_diagonal = 1.0 - torch.eye(n, dtype=q.dtype, device=q.device)
+        repel = -(torch.log1p(-q.clamp(max=1 - 1e-6)) * off_diagonal).sum() / (n * (n - 1))
         return attract + repel
 
 

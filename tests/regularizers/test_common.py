@@ -13,7 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from gaussify import Gaussian, Posterior, make_regularizer
 from gaussify.metrics.divergence import kl_divergence
-from gaussify.regularizers import REGISTRY
+from gaussify.regularizers import REGISTRY, Regularizer
 
 SAMPLE_BASED = [name for name in REGISTRY if name != "kl"]
 DIVERGENCES = ["mmd", "swd", "sigreg", "cramer-wold", "knn"]  # zero (or their null level) only at the target
@@ -72,10 +72,12 @@ def test_half_precision_is_computed_in_float32(name):
 
 
 LOW_PRECISION = [torch.bfloat16, torch.float16]
+_NO_ARITHMETIC = (torch.ops.aten._to_copy.default, torch.ops.aten.detach.default)
 
 
 class _LowPrecisionOps(TorchDispatchMode):
-    """Names of the operations, other than dtype conversions, that read or write a low-precision tensor."""
+    """Names of the operations, other than dtype conversions and ``detach`` (no arithmetic: the engine detaches
+    the gradient it stores in a leaf's ``.grad``), that read or write a low-precision tensor."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,36 +86,45 @@ class _LowPrecisionOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         tensors = [t for t in pytree.tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
-        if func is not torch.ops.aten._to_copy.default and any(t.dtype in LOW_PRECISION for t in tensors):
+        if func not in _NO_ARITHMETIC and any(t.dtype in LOW_PRECISION for t in tensors):
             self.ops.add(str(func))
         return out
 
 
-def _value_and_grad(name: str, z: torch.Tensor, logvar: torch.Tensor, dtype: torch.dtype | None = None):
-    """Value (under autocast to ``dtype`` if given) and gradient (outside autocast, as PyTorch prescribes:
-    backward ops run in the dtypes autocast chose in the forward); ``logvar`` only for ``kl``."""
+def _value_and_grad(name: str, z: torch.Tensor, logvar: torch.Tensor, dtype: torch.dtype | None = None,
+                    inside: bool = False):
+    """Value (under autocast to ``dtype`` if given) and gradient with respect to z: outside autocast, as PyTorch
+    prescribes (backward ops run in the dtypes autocast chose in the forward), or, ``inside``, by
+    ``.backward()`` within the autocast block, as some users write it (z a leaf then); ``logvar`` only for
+    ``kl``."""
     reg = make_regularizer(name, 3, seed=0)  # same seed: same slices, target draws and critic
     with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         value = reg(Posterior(z, z, logvar)) if name == "kl" else reg(z)
+        if inside:
+            value.backward()
+            return value, z.grad
     return value, torch.autograd.grad(value, z)[0]
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
-@pytest.mark.parametrize("dtype", LOW_PRECISION)
-def test_autocast_adds_no_error_beyond_the_input_rounding(name, dtype):
-    """Under autocast, with z computed in low precision, the value and the gradient with respect to z are the
-    float32 ones on the rounded z to 1e-5 (relative): the statistic runs in float32 and adds no error of its
-    own. The gradient of a low-precision z is itself rounded to that precision, so it must lie between the
-    roundings of grad32 · (1 ∓ 1e-5) (rounding is monotone). No operation inside the regularizer, forward or
-    backward, touches a low-precision tensor except the conversions at its boundary."""
+def _low_precision_batch(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """z = x w computed under autocast (so in ``dtype``, with a graph back to w) and a logvar for ``kl``."""
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(128, 6, generator=g), torch.randn(6, 3, generator=g) / math.sqrt(6.0)
     with torch.autocast("cpu", dtype=dtype):
         z = x @ w.requires_grad_(True)
         logvar = -0.5 * z.detach().square()
     assert z.dtype == logvar.dtype == dtype
+    return z, logvar
+
+
+def _assert_float32_on_the_rounded_input(name, z, logvar, dtype, inside=False):
+    """The value and gradient (``inside``: by ``.backward()`` inside autocast) are the float32 ones on the
+    rounded z: the value to 1e-5 relative; the gradient of a low-precision z is itself rounded to that
+    precision, so it must lie between the roundings of grad32 · (1 ∓ 1e-5) (rounding is monotone). No
+    operation inside the regularizer, forward or backward, touches a low-precision tensor except the
+    conversions at its boundary."""
     with _LowPrecisionOps() as seen:
-        value, grad = _value_and_grad(name, z, logvar, dtype)
+        value, grad = _value_and_grad(name, z, logvar, dtype, inside)
     assert seen.ops == set()
     value32, grad32 = _value_and_grad(name, z.detach().float().requires_grad_(True), logvar.float())
     assert value.dtype == torch.float32 and grad.dtype == dtype
@@ -121,6 +132,55 @@ def test_autocast_adds_no_error_beyond_the_input_rounding(name, dtype):
     slack = 1e-5 * grad32.abs() + 1e-9 * grad32.abs().max()
     low, high = (grad32 - slack).to(dtype), (grad32 + slack).to(dtype)
     assert bool(((low <= grad) & (grad <= high)).all())
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_autocast_adds_no_error_beyond_the_input_rounding(name, dtype):
+    """Under autocast, with z computed in low precision, the statistic runs in float32 and adds no error of
+    its own (see :func:`_assert_float32_on_the_rounded_input`)."""
+    z, logvar = _low_precision_batch(dtype)
+    _assert_float32_on_the_rounded_input(name, z, logvar, dtype)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_backward_inside_autocast_adds_no_error_beyond_the_input_rounding(name, dtype):
+    """``.backward()`` inside the autocast block, where autocast also applies to the backward's own ops: the
+    same laws hold. Measured over seeds 0–4 for every regularizer: the gradient equals the rounding of the
+    float32 one exactly, so the 1e-5 bracket has margin; before the backward was kept in float32
+    (``Regularizer``'s ``_Float32Backward``), moments, adversarial, swd and sigreg missed it on 59–230 of
+    384 entries."""
+    z, logvar = _low_precision_batch(dtype)
+    _assert_float32_on_the_rounded_input(name, z.detach().requires_grad_(True), logvar, dtype, inside=True)
+
+
+class _LearnableScale(Regularizer):
+    """exp(s) · mean of the Gram matrix zzᵀ: a penalty with a parameter of its own."""
+
+    name = "learnable-scale"
+
+    def __init__(self) -> None:
+        super().__init__(3, seed=0)
+        self.log_scale = torch.nn.Parameter(torch.tensor(0.3))
+
+    def penalty(self, z: torch.Tensor) -> torch.Tensor:
+        return self.log_scale.exp() * (z @ z.T).mean()
+
+
+def test_backward_inside_autocast_reaches_parameters_and_retained_graphs():
+    """A regularizer's own parameters get their float32 gradient through the autocast-free backward, and a
+    graph kept by ``retain_graph=True`` can be differentiated again (the gradients add up)."""
+    z = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)).bfloat16().requires_grad_(True)
+    reference = _LearnableScale()
+    reference(z.detach().float()).backward()
+    reg = _LearnableScale()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = reg(z)
+        value.backward(retain_graph=True)
+        torch.testing.assert_close(reg.log_scale.grad, reference.log_scale.grad, rtol=1e-5, atol=0)
+        value.backward()
+    torch.testing.assert_close(reg.log_scale.grad, 2 * reference.log_scale.grad, rtol=1e-5, atol=0)
 
 
 def samples(kind: str, n: int, d: int, seed: int) -> torch.Tensor:

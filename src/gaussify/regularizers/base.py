@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ..distributed import broadcast_seed, gather_with_grad
 from ..target import Gaussian, TargetLike, as_target
@@ -52,9 +53,39 @@ def to_device(t: Tensor, like: Tensor) -> Tensor:
     return t.to(like.device, non_blocking=True)
 
 
+class _Float32Backward(torch.autograd.Function):
+    """``fn(z)`` whose backward runs with autocast disabled, wherever ``.backward()`` is called.
+
+    Autocast also applies to the operations a backward dispatches, so ``loss.backward()`` inside an autocast
+    block would run the statistic's matmuls in bf16/fp16 even though its forward ran in float32. This node
+    keeps ``fn``'s float32 graph (on a detached ``z``) and differentiates it with autocast off when reached;
+    ``params`` (the regularizer's parameters that require grad) get their gradients through it too. It is
+    once differentiable: a double backward through it raises.
+    """
+
+    @staticmethod
+    def forward(ctx, fn, z: Tensor, *params: Tensor) -> Tensor:
+        with torch.enable_grad():
+            leaf = z.detach().requires_grad_(z.requires_grad)
+            out = fn(leaf)
+        ctx.save_for_backward(out, leaf, *params)  # freed with the outer graph, as any saved tensor
+        return out.detach()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        out, *inputs = ctx.saved_tensors
+        wanted = [t for t in inputs if t.requires_grad]
+        with torch.autocast(device_type=grad.device.type, enabled=False):
+            grads = iter(torch.autograd.grad(out, wanted, grad, retain_graph=True, allow_unused=True))
+        return None, *(next(grads) if t.requires_grad else None for t in inputs)
+
+
 class Regularizer(nn.Module):
     """Base class: ``forward(z)`` checks the batch, gathers the global batch under DDP,
-    disables autocast, and returns the 0-dim penalty computed by :meth:`penalty`.
+    disables autocast, and returns the 0-dim penalty computed by :meth:`penalty`. Under autocast its
+    backward runs in float32 too, even when ``.backward()`` is called inside the autocast block (so a double
+    backward through a regularizer is not supported under autocast).
 
     Subclasses implement ``penalty(z)`` on the (global) batch in float32/float64 (float32 for half
     precision input and under autocast). The target lives in buffers, so ``module.to(device)`` moves it along.
@@ -65,11 +96,17 @@ class Regularizer(nn.Module):
     once (a host sync per call on an accelerator); ``"deferred"``: a device-side flag collects the checks and
     :meth:`raise_if_nonfinite` (one sync; e.g. once per epoch) raises the first error seen since its last
     call; ``"off"``: no check (the caller checks its loss, as :func:`gaussify.training.train` does).
+
+    Under ``torch.distributed`` the gather of the global batch reads the ranks' batch sizes on the host (one
+    sync per call, needed when they may differ); set :attr:`equal_rank_batches` to ``True`` when every rank
+    always passes the same number of rows (a ``DistributedSampler`` and equal batch sizes) to skip it.
     """
 
     name: ClassVar[str] = ""
     min_batch: ClassVar[int] = 2
     _check_finite: str = "auto"
+    equal_rank_batches: bool = False
+    """Every rank passes as many rows (see the class docstring); unequal sizes then fail or hang the gather."""
 
     def __init__(self, target: TargetLike, *, seed: int | None = None) -> None:
         super().__init__()
@@ -152,14 +189,22 @@ class Regularizer(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         z = self.check_input(z)
+        if torch.is_grad_enabled() and torch.is_autocast_enabled(z.device.type):
+            params = [p for p in self.parameters() if p.requires_grad]
+            loss = _Float32Backward.apply(self._global_penalty, z, *params)
+        else:
+            loss = self._global_penalty(z)
+        self.require_finite(loss, f"{type(self).__name__} produced a non-finite value")
+        return loss
+
+    def _global_penalty(self, z: Tensor) -> Tensor:
+        """:meth:`penalty` on the global batch, with autocast disabled."""
         with torch.autocast(device_type=z.device.type, enabled=False):
-            z = gather_with_grad(z)
+            z = gather_with_grad(z, self.equal_rank_batches)
             if z.shape[0] < self.min_batch:
                 raise ValueError(f"{type(self).__name__} needs at least {self.min_batch} rows in the "
                                  f"(global) batch, got {z.shape[0]}")
-            loss = self.penalty(z)
-        self.require_finite(loss, f"{type(self).__name__} produced a non-finite value")
-        return loss
+            return self.penalty(z)
 
     def penalty(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
