@@ -157,7 +157,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_components: int = 2, *, regularizer: str = DEFAULT_REGULARIZER,
-                 weight: float | str = 10.0, gaussianity_level: float | None = None, hidden_layer_sizes: tuple[int, ...] = (256, 256),
+                 weight: float | str = 10.0, gaussianity_level: float | None = None,
+                 hidden_layer_sizes: tuple[int, ...] = (256, 256),
                  task: str | Callable = "auto", regularizer_kwargs: dict | None = None, max_epochs: int = 200,
                  batch_size: int = 256, learning_rate: float = 1e-3, validation_fraction: float = 0.0,
                  n_iter_no_change: int = 20, post: str | None = None, post_fraction: float = 0.0,
