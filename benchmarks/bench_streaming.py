@@ -106,7 +106,8 @@ def main() -> None:
     print(f"evaluation      {stats['seconds']:.1f} s, two passes: {rows / stats['seconds']:,.0f} rows/s, "
           f"{2 * size_mb / stats['seconds']:,.0f} MB/s read")
     before, after = stats["before"], stats["after"]
-    print(f"memory          tracemalloc peak {stats['tracemalloc_peak_mib']:.1f} MiB; peak RSS {after['VmHWM']:.0f} MiB "
+    print(f"memory          tracemalloc peak {stats['tracemalloc_peak_mib']:.1f} MiB; "
+          f"peak RSS {after['VmHWM']:.0f} MiB "
           f"(after imports {before['VmHWM']:.0f} MiB); at the end RSS {after.get('VmRSS', math.nan):.0f} MiB, "
           f"of which file pages {after.get('RssFile', math.nan):.0f} MiB; chunk_size {args.chunk_size}, "
           f"skewness {'off' if args.no_skewness else 'on'}")

@@ -34,7 +34,8 @@ def _positive_or_dash(cell: str, peer: str) -> None:
 
 
 def test_quick_report(tmp_path):
-    assert speed.main(["--quick", "--repeats", "1", "--threads", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert speed.main(["--quick", "--repeats", "1", "--threads", "1", "--device", "cpu", "--no-progress",
+                       "--out", str(tmp_path)]) == 0
     text = (tmp_path / "speed.md").read_text(encoding="utf-8")
     assert (tmp_path / "speed_scaling.png").stat().st_size > 1000
     assert text.startswith("# gaussify speed benchmark")
@@ -69,7 +70,8 @@ def test_quick_report(tmp_path):
 
 def test_gpu_grid_study_runs_on_the_cpu_and_writes_its_own_file(tmp_path):
     assert {n for n, _ in speed.GPU_REG_GRID} >= {256, 8192} and {d for _, d in speed.GPU_REG_GRID} >= {64, 2048}
-    assert speed.plan(False, ("regularizers",), gpu_grid=True) == [("regularizers", n, d) for n, d in speed.GPU_REG_GRID]
+    assert (speed.plan(False, ("regularizers",), gpu_grid=True)
+            == [("regularizers", n, d) for n, d in speed.GPU_REG_GRID])
     assert speed.plan(False, ("regularizers",)) == [("regularizers", n, d) for n, d in speed.REG_GRID]
     assert speed.main(["--quick", "--gpu-grid", "--repeats", "1", "--threads", "1", "--device", "cpu",
                        "--no-progress", "--out", str(tmp_path)]) == 0

@@ -163,7 +163,8 @@ def test_bad_new_data(fitted):
 
 @pytest.mark.parametrize("params, match", [
     ({"flow": "naf"}, "flow must be one of"), ({"n_transforms": 0}, "n_transforms"), ({"bins": 1}, "bins"),
-    ({"hidden_features": (16, 0)}, "hidden_features"), ({"hidden_features": 16}, "hidden_features"), ({"learning_rate": 0.0}, "learning_rate"),
+    ({"hidden_features": (16, 0)}, "hidden_features"), ({"hidden_features": 16}, "hidden_features"),
+    ({"learning_rate": 0.0}, "learning_rate"),
     ({"weight_decay": -1.0}, "weight_decay"), ({"noise": float("nan")}, "noise"),
     ({"validation_fraction": 1.0}, "validation_fraction"), ({"n_jobs": 0}, "n_jobs"),
 ])

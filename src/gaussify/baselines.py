@@ -271,24 +271,41 @@ class RBIG(_Baseline):
     samples (minus its mean), i.e. stop when what each layer removes is indistinguishable from
     sampling noise. This matters on new points: a layer fitted to noise makes them less Gaussian.
 
-    Parameters
-    ----------
-    n_layers: maximum number of layers.
-    rotation: ``"random"`` or ``"pca"``.
-    n_knots, smoothing: the marginal map (see :class:`QuantileGaussianizer`).
-    tol: ``"auto"``, a threshold in nats, or ``None`` (always fit ``n_layers`` layers).
-    n_iter_no_change: patience of the early stopping (in 2-D a random rotation close to a multiple of 90°
-        exposes nothing new, so a few quiet layers in a row are not yet convergence).
-
     The defaults (smoothing 0.5, patience 10) gave the lowest KL on held-out points among the settings tried
     (smoothing 0.5–1, patience 5–10) for a uniform square, an annulus and two noisy rings at n = 2000.
-    random_state: seed for the rotations and the Gaussian reference samples.
 
     Constant columns pass through unchanged (with a warning); the layers act on the others.
 
-    Fitted attributes: ``layers_`` (list of (marginal maps, rotation)), ``n_layers_``, ``reductions_``
-    (Δ_ℓ per fitted layer, bias-corrected), ``tol_`` (the threshold used, ``None`` without early
-    stopping), ``constant_features_`` (indices), ``n_features_in_``.
+    Parameters
+    ----------
+    n_layers
+        maximum number of layers.
+    rotation
+        ``"random"`` or ``"pca"``.
+    n_knots, smoothing
+        the marginal map (see :class:`QuantileGaussianizer`).
+    tol
+        ``"auto"``, a threshold in nats, or ``None`` (always fit ``n_layers`` layers).
+    n_iter_no_change
+        patience of the early stopping (in 2-D a random rotation close to a multiple of 90°
+        exposes nothing new, so a few quiet layers in a row are not yet convergence).
+    random_state
+        seed for the rotations and the Gaussian reference samples.
+
+    Attributes
+    ----------
+    layers_
+        list of (marginal maps, rotation).
+    n_layers_
+        the number of layers fitted.
+    reductions_
+        Δ_ℓ per fitted layer, bias-corrected.
+    tol_
+        the threshold used (``None`` without early stopping).
+    constant_features_
+        indices of the constant columns.
+    n_features_in_
+        the number of input features.
     """
 
     _NULL_REPLICATES = 100

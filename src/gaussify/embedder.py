@@ -70,67 +70,95 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     """Train an encoder x ↦ z ∈ R^k with ``loss = task + weight · regularizer(z)`` so that the
     embedding is N(0, I_k) and keeps what the task needs; ``transform`` maps new points.
 
+    The defaults (``"swd+0.003*knn"``, weight 10, 200 epochs) were chosen on held-out data: the
+    sliced Wasserstein penalty kept the best balance of Gaussianity and 5-NN accuracy, and the small
+    nearest-neighbour KL term removes the clumps that projections miss (digits, 3 seeds: KL 0.51 → 0.35
+    in 2-D at 5-NN accuracy 0.890 → 0.881, 3.3 → 2.1 in 8-D at 0.963 → 0.931).
+
     Parameters
     ----------
-    n_components : embedding dimension k.
-    regularizer : a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``, ``"knn"``,
+    n_components
+        embedding dimension k.
+    regularizer
+        a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``, ``"knn"``,
         ``"moments"``, ``"adversarial"``, ``"kl"``) or a weighted sum such as ``"swd+0.01*knn"``;
         ``"kl"`` makes the encoder stochastic.
-    weight : the regularizer's weight, or ``"auto"``: a Lagrange multiplier held by dual ascent so that the
+    weight
+        the regularizer's weight, or ``"auto"``: a Lagrange multiplier held by dual ascent so that the
         batches' KL to the target (a kNN estimate in nats, bias-corrected) stays at ``gaussianity_level``
         (:class:`gaussify.training.DualWeight`; ``history_["gaussianity"]`` records it per epoch).
-    gaussianity_level : the batch KL in nats that ``weight="auto"`` holds; ``None`` asks for batches as
+    gaussianity_level
+        the batch KL in nats that ``weight="auto"`` holds; ``None`` asks for batches as
         Gaussian as exact target batches (the 95% quantile of the monitor on them, about 0.1-0.2 nats at
         256 rows). Ignored with a numeric weight.
-    hidden_layer_sizes : widths of the MLP's hidden layers.
-    task : ``"auto"`` (``"supervised"`` when ``y`` is given, else ``"neighbors"``),
+    hidden_layer_sizes
+        widths of the MLP's hidden layers.
+    task
+        ``"auto"`` (``"supervised"`` when ``y`` is given, else ``"neighbors"``),
         ``"classification"`` (cross-entropy over the classes of ``y``), ``"regression"`` (MSE on
         standardised ``y``), ``"supervised"`` (either, by :func:`gaussify.tasks.target_kind`: strings and
         integers are classes, floats are classes only when whole numbers with at least 5 rows per value),
         ``"reconstruction"``, ``"neighbors"`` (keep input-space k-nearest neighbours close), or a
         callable ``fn(z, x_scaled, y_batch) -> loss``.
-    regularizer_kwargs : options passed to the regularizer's constructor (for a sum: keyed by part,
+    regularizer_kwargs
+        options passed to the regularizer's constructor (for a sum: keyed by part,
         e.g. ``{"knn": {"k": 2}}``).
-    max_epochs, batch_size, learning_rate : the optimisation (Adam).
-    validation_fraction, n_iter_no_change : early stopping on the task loss of a held-out split
+    max_epochs, batch_size, learning_rate
+        the optimisation (Adam).
+    validation_fraction, n_iter_no_change
+        early stopping on the task loss of a held-out split
         (0, the default, disables it and trains ``max_epochs``: with a strong regularizer the
         validation task loss first rises, so stopping on it restores an untrained encoder).
-    The defaults (``"swd+0.003*knn"``, weight 10, 200 epochs) were chosen on held-out data: the
-    sliced Wasserstein penalty kept the best balance of Gaussianity and 5-NN accuracy, and the small
-    nearest-neighbour KL term removes the clumps that projections miss (digits, 3 seeds: KL 0.51 → 0.35
-    in 2-D at 5-NN accuracy 0.890 → 0.881, 3.3 → 2.1 in 8-D at 0.963 → 0.931).
-    post : ``None``, ``"flow"`` or ``"rbig"``: a post-hoc invertible map fitted on the embedding (a
+    post
+        ``None``, ``"flow"`` or ``"rbig"``: a post-hoc invertible map fitted on the embedding (a
         :class:`~gaussify.flows.GaussianizingFlow` by maximum likelihood, or :class:`~gaussify.baselines.RBIG`),
         so that ``transform`` = post ∘ encoder; ``inverse_transform`` maps back to the encoder's embedding and,
         for ``"flow"``, ``score_samples`` is the exact log-density of the encoder's embedding of a point.
-    post_fraction : with ``post``, a fraction of the training rows the encoder does not train on, embedded like
+    post_fraction
+        with ``post``, a fraction of the training rows the encoder does not train on, embedded like
         new points: the flow early-stops on their likelihood and ``post_gap_`` reports the KL on both. The
         default 0 fits the map on the encoder's training embedding (with the flow's training noise, which
         closes most of the gap): holding rows back from the encoder cost more accuracy than it gained in KL
         (digits 2-D: 0.132 at 5-NN 0.838 against 0.106 at 0.880).
-    post_params : options of the post-hoc map's constructor (for ``"flow"`` on top of :data:`FLOW_DEFAULTS`).
-    device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …
-    n_jobs : CPU threads for torch and the post-fit report while fitting and transforming (restored
+    post_params
+        options of the post-hoc map's constructor (for ``"flow"`` on top of :data:`FLOW_DEFAULTS`).
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …
+    n_jobs
+        CPU threads for torch and the post-fit report while fitting and transforming (restored
         afterwards); -1 uses every core. The default 1 is as fast as 2 on a quiet 2-core machine for these
         small MLPs and does not collapse when other jobs compete for the cores.
-    random_state : seed for initialisation, shuffling and the regularizer's directions.
-    verbose : show a progress bar.
+    random_state
+        seed for initialisation, shuffling and the regularizer's directions.
+    verbose
+        show a progress bar.
 
     Attributes
     ----------
-    encoder_ : the trained :class:`Encoder` (on CPU, eval mode).
-    n_features_in_, loss_curve_ (training loss per epoch), history_ (per-epoch lists: loss, task, regularizer,
-    weight, val_loss, seconds = wall time of the epoch's training steps, and gaussianity with ``weight="auto"``),
-    n_epochs_,
-    classes_ : the class labels (classification only).
-    post_ : the fitted post-hoc map (with ``post``); post_gap_ : ``{"fit_rows": KL, "held_back": KL}`` of the
-    final embedding (post-hoc map included) on the rows the map was fitted on and on the held-back rows.
-    gaussianity_ : :class:`~gaussify.GaussianityReport` of the training embedding (None below
-    :data:`gaussify.metrics.MIN_ROWS` training rows).
+    encoder_
+        the trained :class:`Encoder` (on CPU, eval mode).
+    n_features_in_, n_epochs_
+        the number of input features and of epochs trained.
+    loss_curve_
+        training loss per epoch.
+    history_
+        per-epoch lists: loss, task, regularizer, weight, val_loss, seconds = wall time of the epoch's
+        training steps, and gaussianity with ``weight="auto"``.
+    classes_
+        the class labels (classification only).
+    post_
+        the fitted post-hoc map (with ``post``).
+    post_gap_
+        ``{"fit_rows": KL, "held_back": KL}`` of the final embedding (post-hoc map included) on the
+        rows the map was fitted on and on the held-back rows.
+    gaussianity_
+        :class:`~gaussify.GaussianityReport` of the training embedding (None below
+        :data:`gaussify.metrics.MIN_ROWS` training rows).
     """
 
     def __init__(self, n_components: int = 2, *, regularizer: str = DEFAULT_REGULARIZER,
-                 weight: float | str = 10.0, gaussianity_level: float | None = None, hidden_layer_sizes: tuple[int, ...] = (256, 256),
+                 weight: float | str = 10.0, gaussianity_level: float | None = None,
+                 hidden_layer_sizes: tuple[int, ...] = (256, 256),
                  task: str | Callable = "auto", regularizer_kwargs: dict | None = None, max_epochs: int = 200,
                  batch_size: int = 256, learning_rate: float = 1e-3, validation_fraction: float = 0.0,
                  n_iter_no_change: int = 20, post: str | None = None, post_fraction: float = 0.0,

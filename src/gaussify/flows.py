@@ -59,28 +59,6 @@ class GaussianizingFlow(_Baseline):
     the spline is the identity), and a strongly correlated pair is no longer a thin ridge that a few
     autoregressive or coupling layers fit badly.
 
-    Parameters
-    ----------
-    flow : ``"nsf"`` (autoregressive rational-quadratic splines; Durkan et al. 2019), ``"maf"`` (affine
-        autoregressive; Papamakarios et al. 2017) or ``"realnvp"`` (affine coupling; Dinh et al. 2017); in 1-D
-        the last two are only affine maps. All invert exactly, the autoregressive ones in d sequential passes
-        (zuko's other flows invert by bisection on a bounded interval, so they are not offered).
-    n_transforms : number of flow layers (alternating feature orders or masks).
-    hidden_features : widths of each layer's hidden network (unused in 1-D, where each layer is elementwise
-        with free parameters).
-    bins : spline bins per coordinate (``"nsf"`` only).
-    max_epochs, batch_size, learning_rate, weight_decay : the optimisation (AdamW).
-    noise : standard deviation of Gaussian noise added to every training batch, in whitened units: a
-        regulariser that smooths the fitted density (0 disables it).
-    validation_fraction, n_iter_no_change : early stopping on the mean negative log-likelihood of a held-out
-        split (used from 20 rows on): stop after ``n_iter_no_change`` epochs without a new best and restore
-        the best epoch's weights. 0 trains ``max_epochs`` epochs and keeps the last.
-    device : where to train: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …; the fitted flow is
-        moved to the CPU in float64 for transforming and scoring.
-    n_jobs : CPU threads for torch while fitting and transforming (restored afterwards); -1 uses every core.
-    random_state : seed for the split, initialisation, shuffling and noise.
-    verbose : show a progress bar.
-
     The defaults were chosen on held-out data (``benchmarks/bench_flow.py``, results in
     ``benchmarks/results/flow.md``): on 2-D embedding-like samples (ten blobs; digits by t-SNE) 16 bins beat 8
     (held-out kNN KL 0.06 vs 0.14 and 0.33 vs 0.50), a 20% validation split with patience 20 beat 10% with 10,
@@ -88,13 +66,50 @@ class GaussianizingFlow(_Baseline):
     square is the exception (its hard edges favour 8 bins or the affine flows: exact held-out KL 0.074 or
     0.06 vs 0.11 at 1,400 rows). A 10,000 x 8 fit takes about 20 s on one core; ``"maf"`` is twice as fast.
 
+    Parameters
+    ----------
+    flow
+        ``"nsf"`` (autoregressive rational-quadratic splines; Durkan et al. 2019), ``"maf"`` (affine
+        autoregressive; Papamakarios et al. 2017) or ``"realnvp"`` (affine coupling; Dinh et al. 2017); in 1-D
+        the last two are only affine maps. All invert exactly, the autoregressive ones in d sequential passes
+        (zuko's other flows invert by bisection on a bounded interval, so they are not offered).
+    n_transforms
+        number of flow layers (alternating feature orders or masks).
+    hidden_features
+        widths of each layer's hidden network (unused in 1-D, where each layer is elementwise
+        with free parameters).
+    bins
+        spline bins per coordinate (``"nsf"`` only).
+    max_epochs, batch_size, learning_rate, weight_decay
+        the optimisation (AdamW).
+    noise
+        standard deviation of Gaussian noise added to every training batch, in whitened units: a
+        regulariser that smooths the fitted density (0 disables it).
+    validation_fraction, n_iter_no_change
+        early stopping on the mean negative log-likelihood of a held-out
+        split (used from 20 rows on): stop after ``n_iter_no_change`` epochs without a new best and restore
+        the best epoch's weights. 0 trains ``max_epochs`` epochs and keeps the last.
+    device
+        where to train: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …; the fitted flow is
+        moved to the CPU in float64 for transforming and scoring.
+    n_jobs
+        CPU threads for torch while fitting and transforming (restored afterwards); -1 uses every core.
+    random_state
+        seed for the split, initialisation, shuffling and noise.
+    verbose
+        show a progress bar.
+
     Attributes
     ----------
-    whitening_ : the fitted :class:`~gaussify.PCAWhitening` (``mean_``, ``components_``, ``explained_variance_``).
-    flow_ : the zuko flow on whitened coordinates (CPU, float64, eval mode): ``flow_().transform(u)`` is f,
+    whitening_
+        the fitted :class:`~gaussify.PCAWhitening` (``mean_``, ``components_``, ``explained_variance_``).
+    flow_
+        the zuko flow on whitened coordinates (CPU, float64, eval mode): ``flow_().transform(u)`` is f,
         ``flow_().log_prob(u)`` log N(f(u)) + log |det ∂f/∂u|.
-    n_features_in_, n_epochs_, best_epoch_ (1-based; the epoch whose weights were kept),
-    history_ : per-epoch ``train_nll`` (mean over the epoch's noisy minibatches) and ``val_nll``, in nats per
+    n_features_in_, n_epochs_, best_epoch_
+        the number of input features, of epochs trained, and the epoch whose weights were kept (1-based).
+    history_
+        per-epoch ``train_nll`` (mean over the epoch's noisy minibatches) and ``val_nll``, in nats per
         row in the input scale (comparable with ``-score``).
     """
 

@@ -15,8 +15,8 @@ training embedding), trustworthiness, and the fitting time. Methods, at each emb
 
 The headline is accuracy at a stated Gaussianity: per (data set, dimension), the best mean 5-NN and
 logistic-regression accuracy among methods whose mean held-out KL is at most 0.10 and 0.25 nats (with the
-spread over seeds). A method is Pareto-optimal when no other method at the same (data set, dimension) has both a lower KL and
-a higher 5-NN accuracy (one of them strictly). Scores are averaged over ``--seeds``. Output in ``--out``:
+spread over seeds). A method is Pareto-optimal when no other method at the same (data set, dimension) has both a
+lower KL and a higher 5-NN accuracy (one of them strictly). Scores are averaged over ``--seeds``. Output in ``--out``:
 ``quality.md`` (header with machine, versions and date; one table per data set, Pareto-optimal rows and
 the default estimator marked), ``quality.json`` (every run's scores, one object per method, data set,
 dimension and seed) and ``quality_<dataset>.png`` (KL against 5-NN accuracy, the front drawn).

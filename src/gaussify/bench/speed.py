@@ -205,9 +205,11 @@ def _regularizer_cases(n: int, d: int, slices: int, device: Any) -> list[_Case]:
     for name in REGISTRY:
         reg = make_regularizer(name, d, seed=0, **options.get(name, {})).to(device)
         if name == "kl":
-            loss = (lambda reg=reg: reg(Posterior(z, z, logvar)))
+            def loss(reg=reg):
+                return reg(Posterior(z, z, logvar))
         else:
-            loss = (lambda reg=reg: reg(z))
+            def loss(reg=reg):
+                return reg(z)
         cases.append(_Case("regularizer", name, step(loss), peers.get(name, []), NOTES.get(name, "")))
     return cases
 
@@ -646,8 +648,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("regularizers", "metrics"), help="run one section only")
     parser.add_argument("--mem-gib", type=float, default=4.0, help="skip a peer whose O(n²) arrays exceed this")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for everyone (torch, BLAS/OpenMP, n_jobs); default: the libraries' defaults (1 with "
-                             "--quick). "
+                        help="threads for everyone (torch, BLAS/OpenMP, n_jobs); default: the libraries' defaults "
+                             "(1 with --quick). "
                              "Use 1 on a shared, oversubscribed machine: spinning thread pools distort timings")
     parser.add_argument("--gpu-grid", action="store_true",
                         help="regularizers only, n = 256 … 8192 and d = 64 … 2048 (with --quick the quick grid), "

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_sample", "sample_shape", "target_moments", "standardize_to_target", "check_int", "check_real", "check_n_jobs",
-           "format_number", "format_pvalue"]
+__all__ = ["as_sample", "sample_shape", "target_moments", "standardize_to_target", "check_int", "check_real",
+           "check_n_jobs", "format_number", "format_pvalue"]
 
 
 def _to_numpy(x: Any) -> np.ndarray:

@@ -196,7 +196,7 @@ def _knn_weights(d: int, k: int) -> np.ndarray:
     if d <= 4:
         exps = [1.0 / d] if d >= 2 else []
     elif d <= RELIABLE_MAX_DIM:
-        exps = [2.0 * l / d for l in range(1, d) if 2.0 * l / d < 0.5]
+        exps = [2.0 * j / d for j in range(1, d) if 2.0 * j / d < 0.5]
     else:  # more constraints make the weights explode (sd of hundreds of nats measured at d = 24, n = 2000)
         exps = []
     if k < 2 * (len(exps) + 1):
@@ -846,7 +846,8 @@ def radial_kl(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL, random_
     bias on exact log-chi²_d samples of the same n (seeded), so KL̂ has mean 0 at the target. Reported:
     max(KL̂ − q, 0), q the ``level`` quantile of KL̂ on exact target samples of the same n and d (400 cached draws;
     above 1000 rows simulated at 1000, its spread scaled as 1/√n and widened by the error of the reference b), so at
-    the target it is > 0 in at most 1 − level of the draws. Sensitive to scale and tail errors, blind to anything that keeps the radius law (e.g. rotations).
+    the target it is > 0 in at most 1 − level of the draws. Sensitive to scale and tail errors, blind to anything
+    that keeps the radius law (e.g. rotations).
     +∞ for a sample that is not continuous (:func:`atoms`).
     """
     X = as_sample(Z, min_rows=8)
