@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gaussify.metrics import atoms, mardia_kurtosis, mardia_skewness, placement_kl
-from gaussify.metrics._common import standardize_to_target
+from gaussify._validation import standardize_to_target
 from gaussify.metrics.streaming import (MardiaMoments, MeanCov, RadiusHistogram, SlicedEppsPulley, Ties, all_reduce,
                                         evaluate_streaming, read_chunks)
 from gaussify.regularizers.sigreg import epps_pulley

@@ -28,8 +28,8 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 from scipy import special, stats
 
+from .._validation import as_sample, check_int, check_random_state, check_real, standardize_to_target
 from ._cache import cached_array
-from ._common import as_sample, check_int, standardize_to_target
 
 __all__ = [
     "TestResult",
@@ -450,15 +450,14 @@ def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: 
     tests live in :func:`coordinate_tests`. With β fixed, T_β has a non-degenerate limit law that has no
     closed form, so the p-value is Monte Carlo.
     """
-    if not (isinstance(beta, (int, float, np.floating)) and math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}")
+    beta = check_real(beta, "beta", strict=True)
     block_size = check_int(block_size, "block_size")
     X = as_sample(Z, min_rows=3)
     n, d = X.shape
-    stat = _bhep_statistic(X, float(beta), block_size, "epps_pulley")
-    pvalue, note = _monte_carlo_pvalue("bhep", stat, n, d, (float(beta),), n_sim=n_sim,
+    stat = _bhep_statistic(X, beta, block_size, "epps_pulley")
+    pvalue, note = _monte_carlo_pvalue("bhep", stat, n, d, (beta,), n_sim=n_sim,
                                        random_state=random_state, mc_max_n=mc_max_n)
-    return TestResult("epps_pulley", stat, pvalue, "monte-carlo", n, d, {"beta": float(beta)}, note)
+    return TestResult("epps_pulley", stat, pvalue, "monte-carlo", n, d, {"beta": beta}, note)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -768,7 +767,7 @@ def coordinate_tests(Z: Any, test: Literal["shapiro", "anderson", "dagostino"] =
     note = ""
     if test == "shapiro":
         if n > SHAPIRO_MAX_N:
-            rows = np.sort(np.random.default_rng(random_state).choice(n, SHAPIRO_MAX_N, replace=False))
+            rows = np.sort(check_random_state(random_state).choice(n, SHAPIRO_MAX_N, replace=False))
             X = X[rows]
             note = f"Shapiro–Wilk on a random subsample of {SHAPIRO_MAX_N} of {n} rows (random_state={random_state})"
             name = f"coordinate_tests(shapiro) on its random subsample of {SHAPIRO_MAX_N} rows"
@@ -883,7 +882,7 @@ def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | 
     }
     subsample = None
     if n > max_exact and any(name in _QUADRATIC for name in names):
-        rows = np.random.default_rng(random_state).choice(n, max_exact, replace=False)
+        rows = check_random_state(random_state).choice(n, max_exact, replace=False)
         subsample = X[np.sort(rows)]
     results = {}
     for name in names:

@@ -20,7 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..io import write_text_atomic
-from ._common import as_sample, format_number, format_pvalue, target_moments
+from .._validation import as_sample, check_int, check_n_jobs, check_random_state, check_real, target_moments
+from ._common import format_number, format_pvalue
 from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
                          sliced_wasserstein_to_gaussian)
 from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
@@ -98,8 +99,7 @@ class GaussianityReport:
 
     def rejected(self, alpha: float = 0.05) -> list[str]:
         """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        check_real(alpha, "alpha", strict=True, high=1.0)
         names = list(self.tests)
         adjusted = _holm(np.array([self.tests[name].pvalue for name in names])) if names else []
         return [name for name, p in zip(names, adjusted) if p < alpha]
@@ -287,6 +287,11 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     n, d = X.shape
     target_moments(target, d)  # validate early, before any long computation
     names = _resolve_tests(tests)
+    if ci is not None:
+        check_real(ci, "ci", strict=True, high=1.0)
+    check_int(max_exact, "max_exact", minimum=3)
+    check_random_state(random_state)  # each stage seeds itself from the same random_state
+    check_n_jobs(n_jobs)
     label_array = None
     if labels is not None:
         label_array = np.asarray(labels).reshape(-1)

@@ -35,7 +35,8 @@ import numpy as np
 from scipy import special, stats
 from scipy.linalg import solve_triangular
 
-from ._common import as_sample, check_int, format_pvalue, target_moments
+from .._validation import as_sample, check_int, check_real, target_moments
+from ._common import format_pvalue
 from .divergence import _atom_reason, _placement_from_moments
 from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
                         mardia_skewness_statistic)
@@ -267,8 +268,7 @@ class SlicedEppsPulley(_Accumulator):
         self.dim = check_int(dim, "dim")
         check_int(num_slices, "num_slices")
         check_int(knots, "knots", minimum=2)
-        if not (isinstance(t_max, (int, float)) and math.isfinite(t_max) and t_max > 0):
-            raise ValueError(f"t_max must be a positive finite number, got {t_max!r}")
+        check_real(t_max, "t_max", strict=True)
         self._frame = _TargetFrame(target, self.dim)
         theta = np.random.default_rng(seed).standard_normal((self.dim, int(num_slices)))
         self.directions = theta / np.linalg.norm(theta, axis=0)
