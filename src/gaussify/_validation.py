@@ -7,16 +7,20 @@ convention: a caller may catch either, whichever the mistake was).
 
 from __future__ import annotations
 
-from typing import Any, Union
+import functools
+import warnings
+from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
 
 __all__ = ["InvalidParameterError", "RandomState", "to_numpy", "check_int", "check_real", "check_n_jobs",
-           "check_random_state", "as_sample", "sample_shape", "target_moments",
+           "check_random_state", "renamed_parameters", "as_sample", "sample_shape", "target_moments",
            "standardize_to_target"]
 
 RandomState = Union[None, int, np.random.Generator]
 """What a ``random_state`` parameter takes: None (fresh entropy), a seed >= 0, or a ``numpy.random.Generator``."""
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -70,6 +74,29 @@ def check_random_state(random_state: Any, name: str = "random_state") -> np.rand
         return np.random.default_rng(random_state)
     raise InvalidParameterError(f"{name} must be None, an integer >= 0 or a numpy.random.Generator, "
                                 f"got {random_state!r}")
+
+
+def renamed_parameters(**renamed: str) -> Callable[[_Function], _Function]:
+    """Decorator keeping old keyword names working for one release: ``@renamed_parameters(seed="random_state")``
+    maps ``seed=`` to ``random_state=`` with a ``FutureWarning`` that names the new name (a ``TypeError`` when
+    both are given). The wrapped function's signature shows the new names only."""
+    def decorate(function: _Function) -> _Function:
+        name = function.__qualname__.removesuffix(".__init__")
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renamed.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{name}() got both {old!r} and its new name {new!r}")
+                    warnings.warn(f"{name}(): the parameter {old!r} is deprecated and will be removed in the next "
+                                  f"release; use {new!r}", FutureWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def as_sample(Z: Any, *, min_rows: int = 2, name: str = "Z") -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._cache import cached_array
-from .._validation import as_sample, check_int, check_random_state, sample_shape, target_moments
+from .._validation import RandomState, as_sample, check_int, check_random_state, sample_shape, target_moments
 from .normality import N_SIM, _upper_pvalue
 
 __all__ = ["batch_pvalue", "BATCH_STATISTICS"]
@@ -131,7 +131,7 @@ def _as_batch(z: Any) -> Any:
 
 
 def batch_pvalue(z: Any, statistic: str = "sigreg+radius", *, target: Any = None, num_slices: int = 256,
-                 n_sim: int = N_SIM, random_state: Any = None) -> float:
+                 n_sim: int = N_SIM, random_state: RandomState = None) -> float:
     r"""Monte Carlo p-value of one batch (a torch tensor or an array, n × d) against N(0, I) or ``target``.
 
     With w_j = L⁻¹(z_j − μ) (target N(μ, LLᵀ)) and K = ``num_slices`` directions θ_k uniform on the sphere:

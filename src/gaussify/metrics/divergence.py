@@ -35,8 +35,8 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln, ndtri
 
 from ._cache import cached_array
-from .._validation import (as_sample, check_int, check_n_jobs, check_random_state, check_real,
-                           standardize_to_target)
+from .._validation import (RandomState, as_sample, check_int, check_n_jobs, check_random_state, check_real,
+                           renamed_parameters, standardize_to_target)
 from .normality import _blas_controller
 
 __all__ = [
@@ -967,19 +967,21 @@ def mmd_to_gaussian(Z: Any, target: Any = None, *, bandwidth: float | None = Non
     return pairs - 2.0 * cross + self_gauss
 
 
-def sliced_wasserstein_to_gaussian(Z: Any, target: Any = None, *, num_slices: int = 128, random_state: Any = 0,
-                                   block_size: int = 16) -> float:
+@renamed_parameters(block_size="slices_per_block")
+def sliced_wasserstein_to_gaussian(Z: Any, target: Any = None, *, num_slices: int = 128,
+                                   random_state: RandomState = 0, slices_per_block: int = 16) -> float:
     r"""Sliced 2-Wasserstein distance SW₂ = (mean_θ W₂²(θᵀy, N(0, 1)))^{1/2} of the sample to the target.
 
     In the target's standard coordinates y = L⁻¹(z − μ), along ``num_slices`` random unit directions θ; W₂² between
     the empirical law of the sorted projections s₍₁₎ ≤ … ≤ s₍ₙ₎ and N(0, 1) is exact:
     W₂² = (1/n) Σ s₍ᵢ₎² − 2 Σ s₍ᵢ₎ [φ(q_{i−1}) − φ(q_i)] + 1, q_i = Φ⁻¹(i/n), because
     ∫_{(i−1)/n}^{i/n} Φ⁻¹(u) du = φ(q_{i−1}) − φ(q_i) and ∫₀¹ Φ⁻¹(u)² du = 1. Projections are processed
-    ``block_size`` slices at a time (memory O(n · block_size)).
+    ``slices_per_block`` slices at a time (memory O(n · slices_per_block); ``block_size``, its old name, is
+    deprecated: elsewhere a block counts rows).
     """
     X = as_sample(Z, min_rows=2)
     check_int(num_slices, "num_slices")
-    check_int(block_size, "block_size")
+    check_int(slices_per_block, "slices_per_block")
     rng = check_random_state(random_state)
     Y = standardize_to_target(X, target)
     n, d = Y.shape
@@ -988,7 +990,7 @@ def sliced_wasserstein_to_gaussian(Z: Any, target: Any = None, *, num_slices: in
     mass = pdf[:-1] - pdf[1:]  # ∫ of Φ⁻¹ over each (i−1)/n … i/n
     theta = _unit(rng.standard_normal((d, num_slices)))
     w2 = np.empty(num_slices)
-    for start in range(0, num_slices, block_size):
-        S = np.sort(Y @ theta[:, start:start + block_size], axis=0)
-        w2[start:start + block_size] = (S**2).mean(axis=0) - 2.0 * (mass @ S) + 1.0
+    for start in range(0, num_slices, slices_per_block):
+        S = np.sort(Y @ theta[:, start:start + slices_per_block], axis=0)
+        w2[start:start + slices_per_block] = (S**2).mean(axis=0) - 2.0 * (mass @ S) + 1.0
     return float(math.sqrt(max(w2.mean(), 0.0)))

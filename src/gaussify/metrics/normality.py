@@ -7,8 +7,9 @@ throughout, only the upper-triangular tiles are formed.
 
 Affine-invariant statistics (Mardia, Henze–Zirkler, BHEP, energy, the fitted radius test) have a null
 law that depends on ``(n, d)`` only, so their exact Monte Carlo p-value is simulated once from
-N(0, I) samples per (statistic, n, d, parameters, n_sim, random_state) and cached in memory and on
-disk, so that later processes (every ``gaussify evaluate`` call) skip the simulation: in
+N(0, I) samples per (statistic, n, d, parameters, n_sim, random_state) and, for an int ``random_state``,
+cached in memory and on disk (None or a ``numpy.random.Generator`` draws a fresh null for each call), so that
+later processes (every ``gaussify evaluate`` call) skip the simulation: in
 ``$GAUSSIFY_CACHE_DIR/monte-carlo/``, by default ``platformdirs.user_cache_dir("gaussify")``
 (``~/.cache/gaussify`` on Linux), one small ``.npy`` file per null, keyed by the gaussify and NumPy
 versions too. Delete the folder to clear the cache; ``GAUSSIFY_CACHE_DIR=""`` disables it (see
@@ -28,7 +29,8 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 from scipy import special, stats
 
-from .._validation import as_sample, check_int, check_random_state, check_real, standardize_to_target
+from .._validation import (RandomState, as_sample, check_int, check_random_state, check_real,
+                           standardize_to_target)
 from ._cache import cached_array
 
 __all__ = [
@@ -270,13 +272,18 @@ def _upper_pvalue(null: np.ndarray, value: float) -> float:
 
 
 def _monte_carlo_pvalue(name: str, value: float, n: int, d: int, params: tuple, *, n_sim: int,
-                        random_state: int, mc_max_n: int, two_sided: bool = False) -> tuple[float, str]:
-    """Monte Carlo p-value of ``value`` and a note when the null was simulated at fewer rows."""
+                        random_state: RandomState, mc_max_n: int, two_sided: bool = False) -> tuple[float, str]:
+    """Monte Carlo p-value of ``value`` and a note when the null was simulated at fewer rows. An int
+    ``random_state`` seeds a null that is cached (the same for every call); None or a Generator draws a fresh one,
+    simulated for this call only."""
     n_sim = check_int(n_sim, "n_sim")
-    seed = check_int(random_state, "random_state", minimum=0)
     mc_max_n = check_int(mc_max_n, "mc_max_n", minimum=20)
     n_null = min(n, max(mc_max_n, d + 2))
-    null = _null_distribution(name, n_null, d, params, n_sim, seed)
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        seed = int(check_random_state(random_state).integers(2**63 - 1))
+        null = _simulate_null(name, n_null, d, params, n_sim, seed)
+    else:
+        null = _null_distribution(name, n_null, d, params, n_sim, check_int(random_state, "random_state", minimum=0))
     pvalue = upper = _upper_pvalue(null, value)
     if two_sided:
         lower = (1 + np.searchsorted(null, value, side="right")) / (n_sim + 1)
@@ -326,7 +333,7 @@ def mardia_skewness_statistic(b1: float, n: int, d: int) -> tuple[float, dict[st
     return n * factor * b1 / 6.0, {"b1": b1, "df": df, "small_sample_factor": factor}
 
 
-def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                     mc_max_n: int = MC_MAX_N, route: Literal["auto", "tensor", "gram"] = "auto",
                     block_size: int = BLOCK_SIZE) -> TestResult:
     """Mardia's multivariate skewness test.
@@ -363,7 +370,7 @@ def mardia_kurtosis_statistic(b2: float, n: int, d: int) -> tuple[float, dict[st
     return (b2 - mean) / math.sqrt(var), {"b2": b2, "mean": mean, "var": var}
 
 
-def mardia_kurtosis(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def mardia_kurtosis(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                     mc_max_n: int = MC_MAX_N) -> TestResult:
     """Mardia's multivariate kurtosis test, standardised with the exact finite-sample moments.
 
@@ -414,7 +421,7 @@ def _henze_zirkler_lognormal(beta: float, d: int) -> tuple[float, float]:
     return math.log(mean**2 / math.sqrt(var + mean**2)), math.sqrt(math.log1p(var / mean**2))
 
 
-def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                   mc_max_n: int = MC_MAX_N, block_size: int = BLOCK_SIZE) -> TestResult:
     """Henze–Zirkler test: the BHEP statistic T_β with β = (1/√2)((2p+1)n/4)^{1/(p+4)}.
 
@@ -438,7 +445,7 @@ def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, rand
     return TestResult("henze_zirkler", stat, pvalue, "lognormal", n, d, details)
 
 
-def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: int = 0,
+def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: RandomState = 0,
                 mc_max_n: int = MC_MAX_N, block_size: int = BLOCK_SIZE) -> TestResult:
     """BHEP test (Baringhaus & Henze 1988, Metrika 35; Epps & Pulley 1983, Biometrika 70) at a fixed β.
 
@@ -520,7 +527,7 @@ def _energy_statistic(X: np.ndarray, block_size: int) -> float:
     return n * (2.0 * float(expected.sum()) / n - pair_mean - sample_mean)
 
 
-def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: int = 0, mc_max_n: int = MC_MAX_N,
+def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: RandomState = 0, mc_max_n: int = MC_MAX_N,
                 block_size: int = BLOCK_SIZE) -> TestResult:
     """Energy test of multivariate normality with estimated parameters (Székely & Rizzo 2005, JMVA 93).
 
@@ -596,7 +603,7 @@ def _doornik_hansen_parts(X: np.ndarray) -> tuple[float, dict[str, Any]]:
                                       "z_skewness": z1.tolist(), "z_kurtosis": z2.tolist()}
 
 
-def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                    mc_max_n: int = MC_MAX_N) -> TestResult:
     """Doornik–Hansen omnibus test (Doornik & Hansen 2008, Oxford Bull. Econ. Stat. 70).
 
@@ -748,7 +755,7 @@ _COORDINATE_MIN_ROWS = {"shapiro": 3, "anderson": 8, "dagostino": 20}
 
 
 def coordinate_tests(Z: Any, test: Literal["shapiro", "anderson", "dagostino"] = "shapiro", *,
-                     random_state: int = 0) -> TestResult:
+                     random_state: RandomState = 0) -> TestResult:
     """Univariate normality test of every column, Holm-corrected (Holm 1979, Scand. J. Statist. 6).
 
     ``"shapiro"``: Shapiro–Wilk with Royston's coefficients and p-value (scipy's ``shapiro``, computed for all
@@ -817,7 +824,7 @@ def _radius_statistic(X: np.ndarray, fitted: bool) -> float:
     return float(_anderson_darling(log_cdf, log_sf)[0])
 
 
-def mahalanobis_radius_test(Z: Any, target: Any = None, *, n_sim: int = N_SIM, random_state: int = 0,
+def mahalanobis_radius_test(Z: Any, target: Any = None, *, n_sim: int = N_SIM, random_state: RandomState = 0,
                             mc_max_n: int = MC_MAX_N) -> TestResult:
     """Squared Mahalanobis radii against their exact null law, Anderson–Darling statistic.
 
@@ -850,7 +857,7 @@ _QUADRATIC = ("henze_zirkler", "energy", "epps_pulley")
 
 
 def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | None = None, max_exact: int = MAX_EXACT,
-                    random_state: int = 0, monte_carlo: bool = False, n_sim: int = N_SIM,
+                    random_state: RandomState = 0, monte_carlo: bool = False, n_sim: int = N_SIM,
                     mc_max_n: int = MC_MAX_N, coordinate_test: str = "shapiro",
                     block_size: int = BLOCK_SIZE) -> dict[str, TestResult]:
     """Run the normality tests named in ``tests`` (default: all of :data:`TEST_NAMES`).

@@ -20,7 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..io import write_text_atomic
-from .._validation import as_sample, check_int, check_n_jobs, check_random_state, check_real, target_moments
+from .._validation import (RandomState, as_sample, check_int, check_n_jobs, check_random_state, check_real,
+                           target_moments)
 from ._common import format_number, format_pvalue
 from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
                          sliced_wasserstein_to_gaussian)
@@ -269,7 +270,7 @@ def _resolve_tests(tests: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = "all", labels: Any = None,
              ci: float | None = None, max_exact: int = MAX_EXACT, monte_carlo: bool = False,
-             random_state: int = 0, n_jobs: int = 1, verbose: bool = False) -> GaussianityReport:
+             random_state: RandomState = 0, n_jobs: int = 1, verbose: bool = False) -> GaussianityReport:
     """How Gaussian is ``Z`` (n × d) relative to ``target`` (None = N(0, I), an int d, a
     :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair)?
 
