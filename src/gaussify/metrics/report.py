@@ -25,26 +25,21 @@ from .._validation import (RandomState, as_sample, check_int, check_n_jobs, chec
 from ._common import format_number, format_pvalue
 from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
                          sliced_wasserstein_to_gaussian)
-from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
+from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS"]
 
 MIN_ROWS = 18
 """Fewest rows :func:`evaluate` takes: its kNN KL (k = 16 neighbours) needs more than k + 1 rows."""
 
-FAST_TESTS = ("mardia_skewness", "mardia_kurtosis", "henze_zirkler", "doornik_hansen", "coordinates",
-              "mahalanobis_radius")
-"""The tests of ``tests="fast"``: those without a simulated null distribution."""
+FAST_TESTS = tuple(spec.name for spec in _TESTS if spec.fast)
+"""The tests of ``tests="fast"``: those with no simulated null, or a cheap one (the radius test's)."""
 
 KNN_ROWS_HIGH_DIM = 10_000
 """Above :data:`RELIABLE_MAX_DIM` dimensions, where the estimate is flagged anyway, the kNN KL runs on a random
 subsample of this many rows (its sd is in the note): a 100,000 × 16 sample takes seconds instead of many minutes."""
 
-_TEST_LABELS = {
-    "mardia_skewness": "Mardia skewness", "mardia_kurtosis": "Mardia kurtosis", "henze_zirkler": "Henze–Zirkler",
-    "energy": "Energy (Székely–Rizzo)", "epps_pulley": "Epps–Pulley (BHEP)", "doornik_hansen": "Doornik–Hansen",
-    "coordinates": "Per-coordinate (Holm)", "mahalanobis_radius": "Mahalanobis radius",
-}
+_TEST_LABELS = {spec.name: spec.label for spec in _TESTS}
 _BOUND_LABELS = {
     "radial_kl": "KL of the radius ‖L⁻¹(z−μ)‖² to χ²_d",
     "marginal_kl": "placement + Σ 1-D negentropies (ICA basis)",
@@ -154,7 +149,7 @@ class GaussianityReport:
         return rows
 
     def _test_rows(self) -> list[tuple[str, str, str, str, str]]:
-        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", format_pvalue(r.pvalue), r.method, r.note)
+        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", format_pvalue(r.pvalue), r.pvalue_source, r.note)
                 for name, r in self.tests.items()]
 
     def to_markdown(self) -> str:
