@@ -3,6 +3,8 @@ of renamed parameters."""
 
 from __future__ import annotations
 
+import inspect
+import re
 import warnings
 
 import numpy as np
@@ -48,3 +50,53 @@ def test_monte_carlo_p_values_take_none_or_a_generator(test):
     assert fresh.pvalue * 20 == pytest.approx(round(fresh.pvalue * 20))
     first, again = (test(Z, n_sim=19, random_state=np.random.default_rng(1)) for _ in range(2))
     assert first == again
+
+
+# ---------------------------------------------------------------------------------------------- the public API walk
+# Every public metrics function that takes an int or a real parameter is called with bad values of it (the cases
+# come from the signatures); each must raise a ValueError or TypeError that names the parameter, before any work.
+_VIEWS = np.random.default_rng(1).standard_normal((6, 5, 2))
+_BASE = {"lidar": {"Z": _VIEWS}, "batch_pvalue": {"z": Z}, "evaluate_streaming": {"source": Z},
+         "placement_bias": {"n": 60, "d": 2}}
+"""The valid arguments each function is called with (``Z``, 60 × 2, where not listed)."""
+_BAD = {
+    "int": [True, 2.5, 16.0, -3, "3"],
+    "real": [True, float("nan"), float("inf"), -1.0, "1.0"],
+    "random_state": [True, -1, 1.5, "0"],
+    "n_jobs": [True, 2.0, 0, -2, "1"],
+}
+
+
+def _kind(parameter: inspect.Parameter) -> str | None:
+    if parameter.name in ("random_state", "n_jobs"):
+        return parameter.name
+    words = set(re.findall(r"\w+", str(parameter.annotation)))
+    return "int" if "int" in words else "real" if "float" in words else None
+
+
+def _cases() -> list:
+    cases = []
+    for name in metrics.__all__:
+        function = getattr(metrics, name)
+        if not inspect.isfunction(function):
+            continue
+        for parameter in inspect.signature(function).parameters.values():
+            kind = _kind(parameter)
+            none_is_bad = kind in ("int", "real", "n_jobs") and parameter.default is not None
+            for value in _BAD.get(kind, []) + [None] * none_is_bad:
+                cases.append(pytest.param(function, parameter.name, value, id=f"{name}-{parameter.name}={value!r}"))
+    return cases
+
+
+def test_the_walk_reaches_every_kind_of_parameter():
+    names = {case.id.split("=")[0] for case in _cases()}
+    assert {"kl_divergence-k", "henze_zirkler-block_size", "evaluate-ci", "placement_bias-n", "lidar-delta",
+            "normality_tests-random_state", "evaluate_streaming-t_max", "negentropy-n_jobs"} <= names
+    assert len(names) > 60
+
+
+@pytest.mark.parametrize("function, name, value", _cases())
+def test_bad_parameter_values_get_an_error_naming_the_parameter(function, name, value):
+    kwargs = {**_BASE.get(function.__name__, {"Z": Z}), name: value}
+    with pytest.raises((TypeError, ValueError), match=rf"\b{name}\b"):
+        function(**kwargs)

@@ -270,8 +270,9 @@ class _MonteCarlo(NamedTuple):
 
 def _monte_carlo(n_sim: Any, random_state: Any, mc_max_n: Any) -> _MonteCarlo:
     """The Monte Carlo options, checked before any work (an int random_state as a plain int: it keys the cache)."""
+    check_random_state(random_state)
     if not (random_state is None or isinstance(random_state, np.random.Generator)):
-        random_state = check_int(random_state, "random_state", minimum=0)
+        random_state = int(random_state)
     return _MonteCarlo(check_int(n_sim, "n_sim"), random_state, check_int(mc_max_n, "mc_max_n", minimum=20))
 
 

@@ -638,6 +638,7 @@ def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = 
     :func:`~gaussify.metrics.atoms`: the column rule exactly, the repeated-row count exactly up to 65,536 distinct
     rows and estimated from a distinct sample of that size above.
     """
+    check_int(radius_bins, "radius_bins", minimum=2)  # the other options are checked under their own names below
     read = read_chunks(source, chunk_size, columns=columns)
     first: tuple[MeanCov, SlicedEppsPulley, RadiusHistogram, Ties] | None = None
     for chunk in read():
