@@ -187,7 +187,8 @@ def test_packaged_interval_is_the_one_fitted_on_the_committed_results():
 def test_error_envelopes_hold_every_sample_and_widen_for_held_out_families():
     rng = np.random.default_rng(0)
     rows = [{"estimator": "default", "d": 2, "n": 500, "family": f"f{i}", "true_kl": t,
-             "estimates": list(t + rng.normal(0.1 * i - 0.2, 0.05, 6))} for i, t in enumerate([0.1, 0.5, 1.0, 2.0, 3.0])]
+             "estimates": list(t + rng.normal(0.1 * i - 0.2, 0.05, 6))}
+            for i, t in enumerate([0.1, 0.5, 1.0, 2.0, 3.0])]
     entry = error_envelopes(rows)["dims"]["2"]
     env = entry["sizes"]["500"]
     for r in rows:

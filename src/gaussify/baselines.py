@@ -39,7 +39,7 @@ from scipy.stats import ortho_group
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .metrics._common import as_sample, check_int, check_real
+from ._validation import as_sample, check_int, check_real
 
 __all__ = ["PCAWhitening", "QuantileGaussianizer", "RBIG", "make_baseline", "BASELINES"]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics._common import as_sample
+from ._validation import as_sample
 
 __all__ = ["score_embedding", "format_table", "to_html_table"]
 

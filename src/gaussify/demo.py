@@ -101,12 +101,12 @@ def run_demo(out: str | Path, *, quick: bool = False, seeds: int = 1,
     returns the comparison rows (scores as 'mean ± sd' strings when ``seeds`` > 1: one stratified split and training
     seed per run). ``quick`` fits the default regularizer only, with few epochs. ``out`` is the demo's own folder:
     it replaces the files it wrote there before (an earlier demo's ``model`` folder included)."""
+    from ._validation import check_int
     from .compare import format_table, to_html_table
     from .datasets import digits
     from .embedder import GaussianEmbedder
     from .io import write_text_atomic
     from .metrics import evaluate
-    from .metrics._common import check_int
     from .plots import figure_to_base64_png, training_curves
 
     check_int(seeds, "seeds")

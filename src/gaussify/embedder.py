@@ -16,8 +16,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
 from ._torchutils import resolve_seed, seeded, torch_device, torch_threads
+from ._validation import check_int, check_n_jobs, check_real
 from .io import check_model_folder, read_model_config, write_model_folder
-from .metrics._common import check_int, check_n_jobs, check_real
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask, Task,
                     few_rows_per_class, knn_indices, mlp, target_kind)

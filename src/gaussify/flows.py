@@ -28,9 +28,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 from ._torchutils import resolve_seed, seeded, torch_device, torch_threads
+from ._validation import as_sample, check_int, check_n_jobs, check_real, standardize_to_target
 from .baselines import PCAWhitening, _Baseline
 from .io import check_model_folder, read_model_config, write_model_folder
-from .metrics._common import check_int, check_n_jobs, check_real
 from .training import TrainingDiverged
 
 __all__ = ["GaussianizingFlow", "FLOWS", "cross_fitted_flow_kl"]
@@ -358,8 +358,6 @@ def cross_fitted_flow_kl(Z: Any, target: Any = None, *, random_state: int | None
     the estimate is unbiased for a lower bound whose gap is the fit error KL(P ‖ p̂) (Gibbs' inequality), so
     a better flow can only raise it. It is slow (two flow fits) and needs rows enough for the flow to fit.
     """
-    from .metrics._common import as_sample, standardize_to_target
-
     Y = standardize_to_target(as_sample(Z, min_rows=8), target)
     n, d = Y.shape
     if n < 2 * (d + 2):

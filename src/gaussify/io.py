@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import target_moments
+
 __all__ = ["read_table", "table_header", "csv_header", "read_target", "write_table", "write_text_atomic", "atomic_path",
            "atomic_directory", "check_output", "check_model_folder", "write_model_folder", "read_model_config",
            "align_columns", "FORMATS"]
@@ -118,8 +120,6 @@ def read_target(path: str | os.PathLike, dim: int) -> tuple[np.ndarray, np.ndarr
     (shape against ``dim``, finite, symmetric, positive definite) are the metrics' own; a failed one raises a
     ``ValueError`` that names the file and what is wrong.
     """
-    from .metrics._common import target_moments
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")

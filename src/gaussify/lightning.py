@@ -88,7 +88,7 @@ class GaussianRegularization(Callback):
         if self.monitor:
             dim, target = self.regularizer.dim, self.regularizer.target
             self._moments = MeanCov(dim)
-            self._slices = SlicedEppsPulley(dim, target, num_slices=self.num_slices, seed=self.seed)
+            self._slices = SlicedEppsPulley(dim, target, num_slices=self.num_slices, random_state=self.seed)
 
     def _regularize(self, pl_module: LightningModule, output: Any) -> dict[str, Any]:
         if not (isinstance(output, Mapping) and "loss" in output and self.key in output):

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import special, stats
 
-from .metrics._common import as_sample, check_int, standardize_to_target
+from ._validation import as_sample, check_int, check_real, standardize_to_target
 
 __all__ = [
     "OrderStatisticBand",
@@ -76,11 +76,8 @@ def _save(fig: Figure, path: Path | None, dpi: float) -> Figure:
 
 
 def _check_level(level: Any, name: str = "envelope") -> float | None:
-    if level is None:
-        return None
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
-        raise ValueError(f"{name} must be a coverage level in (0, 1) or None, got {level!r}")
-    return float(level)
+    """A coverage level in (0, 1), or None (no envelope)."""
+    return None if level is None else check_real(level, name, strict=True, high=1.0)
 
 
 def _select_dims(d: int, dims: Sequence[int] | None, max_dims: int) -> np.ndarray:

@@ -40,8 +40,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from ._validation import as_sample, check_int, check_n_jobs
 from .baselines import make_baseline
-from .metrics._common import as_sample, check_int, check_n_jobs
 from .metrics.divergence import kl_divergence
 
 __all__ = ["most_gaussian_tsne", "TSNESearchResult", "GaussianTSNE", "CRITERIA"]

@@ -8,6 +8,8 @@ tolerances are derived from the binomial / sampling standard errors stated next 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import math
 
@@ -121,7 +123,7 @@ def test_henze_zirkler_equals_literal_transcription(n, d, seed):
         result = henze_zirkler(X)
         assert result.statistic == pytest.approx(T, rel=1e-10)
         assert result.pvalue == pytest.approx(p, rel=1e-9, abs=1e-14)
-        assert result.method == "lognormal"
+        assert result.pvalue_source == "lognormal"
 
 
 @pytest.mark.parametrize("n,d", [(300, 2), (200, 5), (150, 12)])
@@ -248,7 +250,7 @@ def test_energy_equals_literal_transcription(n, d):
     for X in (gaussian(n, d, d), heavy_tailed(n, d, d)):
         result = energy_test(X, n_sim=30)
         assert result.statistic == pytest.approx(energy_literal(X), rel=1e-10)
-        assert result.method == "monte-carlo"
+        assert result.pvalue_source == "monte-carlo"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,20 +477,21 @@ def test_affine_invariance(seed):
 # calibration and power
 
 
-CALIBRATION = {
-    "mardia_skewness": lambda X: mardia_skewness(X),
-    "mardia_kurtosis": lambda X: mardia_kurtosis(X),
-    "henze_zirkler": lambda X: henze_zirkler(X),
-    "doornik_hansen": lambda X: doornik_hansen(X),
-    "coordinates": lambda X: coordinate_tests(X),
-    "energy": lambda X: energy_test(X, n_sim=1000),
-    "epps_pulley": lambda X: epps_pulley(X, n_sim=1000),
-    "mahalanobis_radius": lambda X: mahalanobis_radius_test(X, n_sim=1000),
-    "mardia_skewness[mc]": lambda X: mardia_skewness(X, monte_carlo=True, n_sim=1000),
-    "mardia_kurtosis[mc]": lambda X: mardia_kurtosis(X, monte_carlo=True, n_sim=1000),
-    "henze_zirkler[mc]": lambda X: henze_zirkler(X, monte_carlo=True, n_sim=1000),
-    "doornik_hansen[mc]": lambda X: doornik_hansen(X, monte_carlo=True, n_sim=1000),
-}
+def calibration_runs() -> dict:
+    """Every p-value of every test of the spec table: its asymptotic one (where it has one) and its Monte Carlo
+    one (where it has a null; "[mc]" when it has both), with a null of 1000 draws."""
+    runs = {}
+    for spec in nt._TESTS:
+        both = spec.null is not None and "monte_carlo" in inspect.signature(spec.function).parameters
+        if spec.null is None or both:
+            runs[spec.name] = functools.partial(spec.run, options={})
+        if spec.null is not None:
+            runs[spec.name + ("[mc]" if both else "")] = functools.partial(
+                spec.run, options={"monte_carlo": True, "n_sim": 1000})
+    return runs
+
+
+CALIBRATION = calibration_runs()
 
 
 @pytest.mark.slow
@@ -567,19 +570,20 @@ def test_normality_tests_runs_all_and_matches_individual_calls():
     assert results["coordinates"] == coordinate_tests(X)
     payload = json.loads(json.dumps({name: r.to_dict() for name, r in results.items()}))
     assert payload["doornik_hansen"]["details"]["df"] == 6
-    assert set(payload["energy"]) == {"name", "statistic", "pvalue", "method", "n", "d", "details", "note"}
+    assert set(payload["energy"]) == {"name", "statistic", "pvalue", "pvalue_source", "n", "d", "details", "note"}
     only = normality_tests(X, tests="mardia_kurtosis", monte_carlo=True, n_sim=100)
-    assert list(only) == ["mardia_kurtosis"] and only["mardia_kurtosis"].method == "monte-carlo"
+    assert list(only) == ["mardia_kurtosis"] and only["mardia_kurtosis"].pvalue_source == "monte-carlo"
 
 
 def test_quadratic_tests_subsample_beyond_max_exact_and_say_so():
     X = gaussian(600, 2, 5)
     results = normality_tests(X, max_exact=200, n_sim=50, random_state=1)
-    for name in ("henze_zirkler", "energy", "epps_pulley"):
-        assert results[name].n == 200
-        assert "random subsample of 200 of 600 rows" in results[name].note
-    for name in ("mardia_skewness", "mardia_kurtosis", "doornik_hansen", "coordinates", "mahalanobis_radius"):
-        assert results[name].n == 600 and results[name].note == ""
+    for spec in nt._TESTS:
+        if spec.quadratic:
+            assert results[spec.name].n == 200
+            assert "random subsample of 200 of 600 rows" in results[spec.name].note
+        else:
+            assert results[spec.name].n == 600 and results[spec.name].note == ""
     again = normality_tests(X, tests=["henze_zirkler"], max_exact=200, random_state=1)
     other = normality_tests(X, tests=["henze_zirkler"], max_exact=200, random_state=2)
     assert again["henze_zirkler"] == results["henze_zirkler"]
@@ -597,6 +601,17 @@ def test_monte_carlo_null_is_cached_reproducible_and_capped():
     assert "simulated at n=60 rows" in capped.note and capped.n == 150
 
 
+def test_test_result_unpacks_like_scipy_and_keeps_its_old_field_name_for_one_release():
+    X = gaussian(30, 2, 0)
+    result = henze_zirkler(X)
+    statistic, pvalue = result
+    assert (statistic, pvalue) == (result.statistic, result.pvalue) == (result[0], result[1]) == tuple(result[:])
+    assert len(result) == 2 and result[-1] == result.pvalue
+    with pytest.warns(FutureWarning, match="use TestResult.pvalue_source"):
+        assert result.method == result.pvalue_source == "lognormal"
+    assert nt.TEST_NAMES == tuple(spec.name for spec in nt._TESTS)
+
+
 def test_test_result_is_frozen_and_rejects_nan():
     result = henze_zirkler(gaussian(30, 2, 0))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -610,15 +625,11 @@ def test_test_result_is_frozen_and_rejects_nan():
 # ----------------------------------------------------------------------------------------------
 # bad input
 
-ALL_FUNCTIONS = [
-    lambda X: mardia_skewness(X), lambda X: mardia_kurtosis(X), lambda X: henze_zirkler(X),
-    lambda X: energy_test(X, n_sim=10), lambda X: epps_pulley(X, n_sim=10), lambda X: doornik_hansen(X),
-    lambda X: coordinate_tests(X), lambda X: mahalanobis_radius_test(X, n_sim=10),
-    lambda X: normality_tests(X, n_sim=10),
-]
+ALL_FUNCTIONS = {**{spec.name: functools.partial(spec.run, options={"n_sim": 10}) for spec in nt._TESTS},
+                 "normality_tests": lambda X: normality_tests(X, n_sim=10)}
 
 
-@pytest.mark.parametrize("fn", ALL_FUNCTIONS)
+@pytest.mark.parametrize("fn", ALL_FUNCTIONS.values(), ids=ALL_FUNCTIONS)
 def test_bad_input_raises_clear_errors(fn):
     X = gaussian(40, 3, 0)
     for value in (np.nan, np.inf):
@@ -636,8 +647,10 @@ def test_bad_input_raises_clear_errors(fn):
         fn(np.array([["a", "b"]] * 10))
 
 
-@pytest.mark.parametrize("fn", [mardia_skewness, mardia_kurtosis, henze_zirkler, doornik_hansen])
-def test_covariance_problems_are_named(fn):
+@pytest.mark.parametrize("spec", [spec for spec in nt._TESTS if spec.name != "coordinates"], ids=lambda s: s.name)
+def test_covariance_problems_are_named(spec):
+    """Every test but the per-coordinate one standardises with the sample covariance."""
+    fn = functools.partial(spec.run, options={"n_sim": 10})
     X = gaussian(40, 3, 1)
     with pytest.raises(ValueError, match="n >= d"):
         fn(gaussian(9, 9, 0))

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from gaussify._validation import standardize_to_target
 from gaussify.metrics import atoms, mardia_kurtosis, mardia_skewness, placement_kl
-from gaussify.metrics._common import standardize_to_target
 from gaussify.metrics.streaming import (MardiaMoments, MeanCov, RadiusHistogram, SlicedEppsPulley, Ties, all_reduce,
                                         evaluate_streaming, read_chunks)
 from gaussify.regularizers.sigreg import epps_pulley
@@ -112,7 +112,7 @@ def test_merge_refuses_other_types_and_settings():
     with pytest.raises(TypeError, match="cannot merge RadiusHistogram into MeanCov"):
         MeanCov(2).merge(RadiusHistogram(2))
     with pytest.raises(ValueError, match="different settings"):
-        SlicedEppsPulley(2, seed=0).merge(SlicedEppsPulley(2, seed=1))
+        SlicedEppsPulley(2, random_state=0).merge(SlicedEppsPulley(2, random_state=1))
     with pytest.raises(ValueError, match="different settings"):
         MeanCov(2).merge(MeanCov(3))
 

@@ -89,7 +89,7 @@ class Family:
     min_dim = 1
 
     def __init__(self, d: int) -> None:
-        from ..metrics._common import check_int
+        from .._validation import check_int
 
         self.d = check_int(d, "d", minimum=self.min_dim)
         self.name = type(self).__name__
@@ -110,7 +110,7 @@ class Family:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n rows of the scaled law, shape (n, d)."""
-        from ..metrics._common import check_int
+        from .._validation import check_int
 
         return self._sample(check_int(n, "n"), rng) / self.scale
 
@@ -463,7 +463,7 @@ def plain_knn_kl(Z: Any, *, seed: int = 0) -> dict[int, float]:
     sample W (k-th neighbour only), Ĵ_k = ½ d log(2πe) + E[Ĥ_k(Ŵ_G) + log φ(G)] − Ĥ_k(W) (Gaussian calibration as
     in :func:`gaussify.metrics.negentropy`), placement = :func:`gaussify.metrics.placement_kl`."""
     from ..metrics import placement_kl
-    from ..metrics._common import as_sample
+    from .._validation import as_sample
     from ..metrics.divergence import _neighbour_distances, _whiten
 
     X = as_sample(Z, min_rows=max(KS) + 2)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._cache import cached_array
-from ._common import as_sample, check_int, sample_shape, target_moments
+from .._validation import RandomState, as_sample, check_int, check_random_state, sample_shape, target_moments
 from .normality import N_SIM, _upper_pvalue
 
 __all__ = ["batch_pvalue", "BATCH_STATISTICS"]
@@ -131,7 +131,7 @@ def _as_batch(z: Any) -> Any:
 
 
 def batch_pvalue(z: Any, statistic: str = "sigreg+radius", *, target: Any = None, num_slices: int = 256,
-                 n_sim: int = N_SIM, random_state: Any = None) -> float:
+                 n_sim: int = N_SIM, random_state: RandomState = None) -> float:
     r"""Monte Carlo p-value of one batch (a torch tensor or an array, n × d) against N(0, I) or ``target``.
 
     With w_j = L⁻¹(z_j − μ) (target N(μ, LLᵀ)) and K = ``num_slices`` directions θ_k uniform on the sphere:
@@ -168,13 +168,14 @@ def batch_pvalue(z: Any, statistic: str = "sigreg+radius", *, target: Any = None
         raise ValueError(f"statistic must be one of {list(BATCH_STATISTICS)}, got {statistic!r}")
     num_slices = check_int(num_slices, "num_slices")
     n_sim = check_int(n_sim, "n_sim")
+    rng = check_random_state(random_state)
     batch = _as_batch(z)
     n, d = batch.shape
     if target is not None:
         from ..target import Gaussian
 
         batch = Gaussian(*target_moments(target, d)).whiten(batch)
-    theta = torch.from_numpy(_unit_directions(np.random.default_rng(random_state), (d, num_slices)))
+    theta = torch.from_numpy(_unit_directions(rng, (d, num_slices)))
     components = tuple(statistic.split("+"))
     with torch.no_grad():
         values = _statistics(batch[None], theta.to(device=batch.device, dtype=batch.dtype)[None], components)

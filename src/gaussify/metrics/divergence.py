@@ -10,11 +10,12 @@ For a Gaussian target :math:`Q = N(\mu, \Sigma)` and any :math:`P` with mean :ma
 
 :math:`J` (negentropy, affine invariant: the "shape") is estimated from k-nearest-neighbour distances, the second
 term ("placement") in closed form; every estimate carries a 95% interval from its error measured against exact
-KLs (``gaussify bench accuracy``), which above d = 8 is wide. The lower bounds :func:`radial_kl`, :func:`marginal_negentropy` and :func:`sliced_negentropy` (together
-:func:`kl_lower_bounds`) use 1-D estimates only, calibrated on exact Gaussian samples into one-sided lower
-confidence bounds. A sample with atoms (:func:`atoms`) has KL = +∞ to any Gaussian. Everything here is
-NumPy/SciPy; torch is never imported. ``n_jobs`` (threads of the kNN queries, scipy's ``workers``) is 1 by
-default: on cores shared with other work all-core queries are slower than one thread; -1 uses every core.
+KLs (``gaussify bench accuracy``), which above d = 8 is wide. The lower bounds :func:`radial_kl`,
+:func:`marginal_negentropy` and :func:`sliced_negentropy` (together :func:`kl_lower_bounds`) use 1-D estimates
+only, calibrated on exact Gaussian samples into one-sided lower confidence bounds. A sample with atoms
+(:func:`atoms`) has KL = +∞ to any Gaussian. Everything here is NumPy/SciPy; torch is never imported. ``n_jobs``
+(threads of the kNN queries, scipy's ``workers``) is 1 by default: on cores shared with other work all-core
+queries are slower than one thread; -1 uses every core.
 
 References: Kozachenko & Leonenko (1987), Probl. Inf. Transm. 23; Berrett, Samworth & Yuan (2019), Ann. Statist.
 47(1) "Efficient multivariate entropy estimation via k-nearest neighbour distances"; van Es (1992), Scand. J.
@@ -37,7 +38,8 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln, ndtri
 
 from ._cache import cached_array
-from ._common import as_sample, check_real, standardize_to_target
+from .._validation import (RandomState, as_sample, check_int, check_n_jobs, check_random_state, check_real,
+                           renamed_parameters, standardize_to_target)
 from .normality import _blas_controller
 
 __all__ = [
@@ -251,9 +253,15 @@ def _knn_entropy_terms(X: np.ndarray, weights: np.ndarray, query: np.ndarray, n_
     return (d * np.log(dist) - digamma(np.arange(1, k + 1))) @ weights + digamma(n) + log_vd
 
 
+def _check_knn(k: Any, max_query: Any, random_state: Any, n_jobs: Any) -> None:
+    """Validate the options every kNN estimate takes, before any work."""
+    check_int(k, "k")
+    check_int(max_query, "max_query")
+    check_random_state(random_state)
+    check_n_jobs(n_jobs)
+
+
 def _query_rows(n: int, max_query: int, rng: np.random.Generator) -> np.ndarray:
-    if max_query < 1:
-        raise ValueError(f"max_query must be >= 1, got {max_query}")
     return np.arange(n) if n <= max_query else np.sort(rng.choice(n, size=max_query, replace=False))
 
 
@@ -307,7 +315,7 @@ def _negentropy_parts(X: np.ndarray, k: int, max_query: int, random_state: Any, 
     """Ĥ(W) = mean_q(tᵢ + log φ(wᵢ)) − mean_all log φ(wᵢ): unbiased over the random query subset, and with the
     Gaussian log-density as control variate its subsampling variance is Var(t + log φ)/m instead of Var(t)/m.
     Above ``max_rows`` rows the whole estimate (whitening, tree, queries, reference) runs on a random subsample."""
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     rows = None
     if max_rows is not None and len(X) > max_rows:
         rows = np.sort(rng.choice(len(X), size=max_rows, replace=False))
@@ -344,6 +352,7 @@ def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: A
     neighbours (with a warning). Its measured error: :func:`kl_divergence`'s ``interval``.
     """
     X = as_sample(Z, min_rows=2)
+    _check_knn(k, max_query, random_state, n_jobs)
     if _atoms_of_valid(X):
         return math.inf
     raw = _negentropy_parts(X, k, max_query, random_state, n_jobs).raw
@@ -360,6 +369,7 @@ def entropy_knn(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: 
     bias at P and at the Gaussian. Needs n > d. −∞ for a sample that is not continuous (:func:`atoms`).
     """
     X = as_sample(Z, min_rows=2)
+    _check_knn(k, max_query, random_state, n_jobs)
     if _atoms_of_valid(X):
         return -math.inf
     n, d = X.shape
@@ -377,9 +387,10 @@ def placement_bias(n: int, d: int, *, trace: float | None = None) -> float:
     ``trace`` = tr C in the target's coordinates (d at the target). To first order in 1/n the bias at the target
     is d(d+3)/(4n), since κ ≈ −d(d+1)/(2n).
     """
+    n, d = check_int(n, "n"), check_int(d, "d")
     if n <= d:
         raise ValueError(f"the placement bias needs n > d, got n={n}, d={d}")
-    tr = float(d if trace is None else trace)
+    tr = float(d) if trace is None else check_real(trace, "trace", strict=True)
     return tr / (2.0 * n) - 0.5 * _kappa(n, d)
 
 
@@ -504,10 +515,12 @@ def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None =
     """
     X = as_sample(Z, min_rows=2)
     n, d = X.shape
-    if ci is not None and not 0.0 < ci < 1.0:
-        raise ValueError(f"ci must be a confidence level in (0, 1) such as 0.95, or None; got {ci}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    _check_knn(k, max_query, random_state, n_jobs)
+    if ci is not None:
+        check_real(ci, "ci", strict=True, high=1.0)
+    check_int(n_boot, "n_boot")
+    if max_rows is not None:
+        check_int(max_rows, "max_rows")
     Y = standardize_to_target(X, target)
     mean_y, cov_y = Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d)
     reason = _atoms_of_valid(X)
@@ -852,6 +865,7 @@ def radial_kl(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL, random_
     """
     X = as_sample(Z, min_rows=8)
     _check_level(level)
+    check_random_state(random_state)
     if atoms(X):
         return math.inf
     return _lower_bound(*_radial_parts(standardize_to_target(X, target)), level)
@@ -875,11 +889,13 @@ def marginal_negentropy(Z: Any, *, basis: str = "ica", max_fit: int = _MAX_FIT, 
     X = as_sample(Z, min_rows=16)
     if basis not in ("zca", "ica"):
         raise ValueError(f"basis must be 'zca' or 'ica', got {basis!r}")
+    check_int(max_fit, "max_fit")
     _check_level(level)
+    rng = check_random_state(random_state)
     if _atoms_of_valid(X):
         return math.inf
     W, _, L = _whiten(X)
-    return _lower_bound(*_marginal_parts(W, L, basis, max_fit, np.random.default_rng(random_state)), level)
+    return _lower_bound(*_marginal_parts(W, L, basis, max_fit, rng), level)
 
 
 def sliced_negentropy(Z: Any, *, num_slices: int = _NUM_SLICES, pursuit_steps: int = _PURSUIT_STEPS,
@@ -896,13 +912,14 @@ def sliced_negentropy(Z: Any, *, num_slices: int = _NUM_SLICES, pursuit_steps: i
     :func:`marginal_negentropy` (sum over a basis) is tighter. +∞ for a sample that is not continuous.
     """
     X = as_sample(Z, min_rows=16)
-    if num_slices < 0 or pursuit_steps < 0:
-        raise ValueError("num_slices and pursuit_steps must be >= 0")
+    check_int(num_slices, "num_slices", minimum=0)
+    check_int(pursuit_steps, "pursuit_steps", minimum=0)
+    check_int(max_fit, "max_fit")
     _check_level(level)
+    rng = check_random_state(random_state)
     if _atoms_of_valid(X):
         return math.inf
     W, _, L = _whiten(X)
-    rng = np.random.default_rng(random_state)
     return _lower_bound(*_sliced_parts(W, L, num_slices, pursuit_steps, max_fit, rng), level)
 
 
@@ -920,12 +937,12 @@ def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
     """
     X = as_sample(Z, min_rows=16)
     _check_level(level)
+    rng = check_random_state(random_state)
     names = ("radial_kl", "marginal_kl", "sliced_kl")
     if _atoms_of_valid(X):
         return dict.fromkeys(names, math.inf)
     n, d = X.shape
     each = 1.0 - (1.0 - level) / len(names)
-    rng = np.random.default_rng(random_state)
     Y = standardize_to_target(X, target)
     W, _, L = _whiten(X)
     place = _placement_from_moments(Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d), n, True)
@@ -990,15 +1007,14 @@ def mmd_to_gaussian(Z: Any, target: Any = None, *, bandwidth: float | None = Non
     The estimate is unbiased, so it can be slightly negative when P is the target.
     """
     X = as_sample(Z, min_rows=2)
+    check_int(max_points, "max_points", minimum=2)
+    check_int(block_size, "block_size")
+    rng = check_random_state(random_state)
     Y = standardize_to_target(X, target)
     n, d = Y.shape
-    if bandwidth is not None and not (bandwidth > 0 and math.isfinite(bandwidth)):
-        raise ValueError(f"bandwidth must be a positive finite number or None, got {bandwidth}")
-    s2 = float(d if bandwidth is None else bandwidth**2)
-    if max_points < 2 or block_size < 1:
-        raise ValueError("max_points must be >= 2 and block_size >= 1")
+    s2 = float(d) if bandwidth is None else check_real(bandwidth, "bandwidth", strict=True) ** 2
     if n > max_points:
-        Y = Y[np.random.default_rng(random_state).choice(n, size=max_points, replace=False)]
+        Y = Y[rng.choice(n, size=max_points, replace=False)]
     m = len(Y)
     sq = np.einsum("ij,ij->i", Y, Y)
     cross = (s2 / (s2 + 1.0)) ** (0.5 * d) * np.exp(-0.5 * sq / (s2 + 1.0)).mean()
@@ -1012,27 +1028,30 @@ def mmd_to_gaussian(Z: Any, target: Any = None, *, bandwidth: float | None = Non
     return pairs - 2.0 * cross + self_gauss
 
 
-def sliced_wasserstein_to_gaussian(Z: Any, target: Any = None, *, num_slices: int = 128, random_state: Any = 0,
-                                   block_size: int = 16) -> float:
+@renamed_parameters(block_size="slices_per_block")
+def sliced_wasserstein_to_gaussian(Z: Any, target: Any = None, *, num_slices: int = 128,
+                                   random_state: RandomState = 0, slices_per_block: int = 16) -> float:
     r"""Sliced 2-Wasserstein distance SW₂ = (mean_θ W₂²(θᵀy, N(0, 1)))^{1/2} of the sample to the target.
 
     In the target's standard coordinates y = L⁻¹(z − μ), along ``num_slices`` random unit directions θ; W₂² between
     the empirical law of the sorted projections s₍₁₎ ≤ … ≤ s₍ₙ₎ and N(0, 1) is exact:
     W₂² = (1/n) Σ s₍ᵢ₎² − 2 Σ s₍ᵢ₎ [φ(q_{i−1}) − φ(q_i)] + 1, q_i = Φ⁻¹(i/n), because
     ∫_{(i−1)/n}^{i/n} Φ⁻¹(u) du = φ(q_{i−1}) − φ(q_i) and ∫₀¹ Φ⁻¹(u)² du = 1. Projections are processed
-    ``block_size`` slices at a time (memory O(n · block_size)).
+    ``slices_per_block`` slices at a time (memory O(n · slices_per_block); ``block_size``, its old name, is
+    deprecated: elsewhere a block counts rows).
     """
     X = as_sample(Z, min_rows=2)
-    if num_slices < 1 or block_size < 1:
-        raise ValueError("num_slices and block_size must be >= 1")
+    check_int(num_slices, "num_slices")
+    check_int(slices_per_block, "slices_per_block")
+    rng = check_random_state(random_state)
     Y = standardize_to_target(X, target)
     n, d = Y.shape
     q = ndtri(np.arange(1, n) / n)
     pdf = np.concatenate([[0.0], np.exp(-0.5 * q**2) / math.sqrt(2.0 * math.pi), [0.0]])
     mass = pdf[:-1] - pdf[1:]  # ∫ of Φ⁻¹ over each (i−1)/n … i/n
-    theta = _unit(np.random.default_rng(random_state).standard_normal((d, num_slices)))
+    theta = _unit(rng.standard_normal((d, num_slices)))
     w2 = np.empty(num_slices)
-    for start in range(0, num_slices, block_size):
-        S = np.sort(Y @ theta[:, start:start + block_size], axis=0)
-        w2[start:start + block_size] = (S**2).mean(axis=0) - 2.0 * (mass @ S) + 1.0
+    for start in range(0, num_slices, slices_per_block):
+        S = np.sort(Y @ theta[:, start:start + slices_per_block], axis=0)
+        w2[start:start + slices_per_block] = (S**2).mean(axis=0) - 2.0 * (mass @ S) + 1.0
     return float(math.sqrt(max(w2.mean(), 0.0)))

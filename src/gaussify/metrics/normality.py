@@ -7,8 +7,9 @@ throughout, only the upper-triangular tiles are formed.
 
 Affine-invariant statistics (Mardia, Henze–Zirkler, BHEP, energy, the fitted radius test) have a null
 law that depends on ``(n, d)`` only, so their exact Monte Carlo p-value is simulated once from
-N(0, I) samples per (statistic, n, d, parameters, n_sim, random_state) and cached in memory and on
-disk, so that later processes (every ``gaussify evaluate`` call) skip the simulation: in
+N(0, I) samples per (statistic, n, d, parameters, n_sim, random_state) and, for an int ``random_state``,
+cached in memory and on disk (None or a ``numpy.random.Generator`` draws a fresh null for each call), so that
+later processes (every ``gaussify evaluate`` call) skip the simulation: in
 ``$GAUSSIFY_CACHE_DIR/monte-carlo/``, by default ``platformdirs.user_cache_dir("gaussify")``
 (``~/.cache/gaussify`` on Linux), one small ``.npy`` file per null, keyed by the gaussify and NumPy
 versions too. Delete the folder to clear the cache; ``GAUSSIFY_CACHE_DIR=""`` disables it (see
@@ -19,17 +20,20 @@ a non-degenerate limit law as n → ∞) and the result's ``note`` says so.
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 import zlib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence
 
 import numpy as np
 from scipy import special, stats
 
+from .._validation import (RandomState, as_sample, check_int, check_random_state, check_real,
+                           standardize_to_target)
 from ._cache import cached_array
-from ._common import as_sample, check_int, standardize_to_target
 
 __all__ = [
     "TestResult",
@@ -63,15 +67,11 @@ _MAX_CONDITION = 1e12
 _HYP1F1_MAX_D = 64  # SciPy's hyp1f1(-1/2, d/2, -x) is accurate for all x up to here (overflows from d ≈ 82)
 _LOG_TINY = math.log(np.finfo(np.float64).tiny)
 
-TEST_NAMES = ("mardia_skewness", "mardia_kurtosis", "henze_zirkler", "energy", "epps_pulley",
-              "doornik_hansen", "coordinates", "mahalanobis_radius")
-
-
 @dataclass(frozen=True)
 class TestResult:
-    """Outcome of one normality test.
+    """Outcome of one normality test; unpacks like SciPy's results: ``statistic, pvalue = henze_zirkler(Z)``.
 
-    ``method`` says where the p-value comes from: ``"asymptotic"`` (limit law), ``"lognormal"``
+    ``pvalue_source`` says where the p-value comes from: ``"asymptotic"`` (limit law), ``"lognormal"``
     (Henze–Zirkler's moment-matched lognormal), ``"monte-carlo"`` (simulated null) or
     ``"exact"``. ``n`` is the number of rows the statistic was computed on; ``note`` announces
     anything that changed the computation (subsampling, a capped Monte Carlo null).
@@ -82,11 +82,27 @@ class TestResult:
     name: str
     statistic: float
     pvalue: float
-    method: str
+    pvalue_source: str
     n: int
     d: int
     details: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+
+    def __iter__(self) -> Iterator[float]:
+        return iter((self.statistic, self.pvalue))
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return (self.statistic, self.pvalue)[index]
+
+    def __len__(self) -> int:
+        return 2
+
+    @property
+    def method(self) -> str:
+        """Deprecated name of :attr:`pvalue_source`."""
+        warnings.warn("TestResult.method is deprecated and will be removed in the next release; use "
+                      "TestResult.pvalue_source", FutureWarning, stacklevel=2)
+        return self.pvalue_source
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.statistic) and math.isfinite(self.pvalue)):
@@ -98,7 +114,7 @@ class TestResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (NumPy scalars and arrays become Python floats and lists)."""
         return {"name": self.name, "statistic": float(self.statistic), "pvalue": float(self.pvalue),
-                "method": self.method, "n": int(self.n), "d": int(self.d),
+                "pvalue_source": self.pvalue_source, "n": int(self.n), "d": int(self.d),
                 "details": _jsonable(self.details), "note": self.note}
 
 
@@ -233,15 +249,31 @@ def _anderson_darling(log_cdf: np.ndarray, log_sf: np.ndarray) -> np.ndarray:
 # Monte Carlo nulls
 
 
-def _null_statistics() -> dict[str, Callable[..., float]]:
-    return {
-        "mardia_skewness": lambda X: _mardia_skewness_parts(X, "auto", BLOCK_SIZE)[0],
-        "mardia_kurtosis": lambda X: _mardia_kurtosis_parts(X)[0],
-        "bhep": lambda X, beta: _bhep_statistic(X, beta, BLOCK_SIZE),
-        "energy": lambda X: _energy_statistic(X, BLOCK_SIZE),
-        "doornik_hansen": lambda X: _doornik_hansen_parts(X)[0],
-        "radius": lambda X, fitted: _radius_statistic(X, fitted),
-    }
+@dataclass(frozen=True)
+class _Null:
+    """A statistic whose null is simulated: ``statistic(X, *params)`` of N(0, I) samples. ``name`` keys the cache
+    and seeds the simulation (renaming it changes every Monte Carlo p-value of the statistic); ``two_sided`` for a
+    statistic that departs from its null both ways."""
+
+    name: str
+    statistic: Callable[..., float]
+    two_sided: bool = False
+
+
+class _MonteCarlo(NamedTuple):
+    """Validated Monte Carlo options of a test (see :func:`_monte_carlo`)."""
+
+    n_sim: int
+    random_state: RandomState
+    mc_max_n: int
+
+
+def _monte_carlo(n_sim: Any, random_state: Any, mc_max_n: Any) -> _MonteCarlo:
+    """The Monte Carlo options, checked before any work (an int random_state as a plain int: it keys the cache)."""
+    check_random_state(random_state)
+    if not (random_state is None or isinstance(random_state, np.random.Generator)):
+        random_state = int(random_state)
+    return _MonteCarlo(check_int(n_sim, "n_sim"), random_state, check_int(mc_max_n, "mc_max_n", minimum=20))
 
 
 @lru_cache(maxsize=256)
@@ -255,7 +287,7 @@ def _null_distribution(name: str, n: int, d: int, params: tuple, n_sim: int, see
 
 def _simulate_null(name: str, n: int, d: int, params: tuple, n_sim: int, seed: int) -> np.ndarray:
     """The statistic ``name`` of ``n_sim`` N(0, I_d) samples of n rows, sorted."""
-    statistic = _null_statistics()[name]
+    statistic = _NULLS[name].statistic
     rng = np.random.default_rng([seed, n, d, zlib.crc32(name.encode())])
     with _blas_controller().limit(limits=1, user_api="blas"):  # many small matrix products
         sims = np.fromiter((statistic(rng.standard_normal((n, d)), *params) for _ in range(n_sim)),
@@ -269,21 +301,36 @@ def _upper_pvalue(null: np.ndarray, value: float) -> float:
     return float((1 + null.size - np.searchsorted(null, value, side="left")) / (null.size + 1))
 
 
-def _monte_carlo_pvalue(name: str, value: float, n: int, d: int, params: tuple, *, n_sim: int,
-                        random_state: int, mc_max_n: int, two_sided: bool = False) -> tuple[float, str]:
-    """Monte Carlo p-value of ``value`` and a note when the null was simulated at fewer rows."""
-    n_sim = check_int(n_sim, "n_sim")
-    seed = check_int(random_state, "random_state", minimum=0)
-    mc_max_n = check_int(mc_max_n, "mc_max_n", minimum=20)
-    n_null = min(n, max(mc_max_n, d + 2))
-    null = _null_distribution(name, n_null, d, params, n_sim, seed)
-    pvalue = upper = _upper_pvalue(null, value)
-    if two_sided:
-        lower = (1 + np.searchsorted(null, value, side="right")) / (n_sim + 1)
+def _monte_carlo_pvalue(null: _Null, value: float, n: int, d: int, params: tuple,
+                        mc: _MonteCarlo) -> tuple[float, str]:
+    """Monte Carlo p-value of ``value`` and a note when the null was simulated at fewer rows. An int
+    ``random_state`` seeds a null that is cached (the same for every call); None or a Generator draws a fresh one,
+    simulated for this call only."""
+    n_null = min(n, max(mc.mc_max_n, d + 2))
+    if isinstance(mc.random_state, int):
+        sims = _null_distribution(null.name, n_null, d, params, mc.n_sim, mc.random_state)
+    else:
+        seed = int(check_random_state(mc.random_state).integers(2**63 - 1))
+        sims = _simulate_null(null.name, n_null, d, params, mc.n_sim, seed)
+    pvalue = upper = _upper_pvalue(sims, value)
+    if null.two_sided:
+        lower = (1 + np.searchsorted(sims, value, side="right")) / (mc.n_sim + 1)
         pvalue = min(1.0, 2.0 * min(upper, lower))
     note = "" if n_null == n else (f"Monte Carlo null simulated at n={n_null} rows (the scaled statistic's "
                                    f"null law converges as n grows); the statistic uses all {n} rows")
     return float(pvalue), note
+
+
+def _result(name: str, statistic: float, shape: tuple[int, int], details: dict[str, Any], mc: _MonteCarlo | None,
+            *, asymptotic: tuple[float, str] | None = None, params: tuple = ()) -> TestResult:
+    """The one ending of every test with a simulated null: the Monte Carlo p-value against its null (``params``
+    are the null statistic's) when ``mc`` is given, else the ``asymptotic`` (p-value, source)."""
+    n, d = shape
+    if mc is None:
+        pvalue, source = asymptotic
+        return TestResult(name, statistic, pvalue, source, n, d, details)
+    pvalue, note = _monte_carlo_pvalue(_SPECS[name].null, statistic, n, d, params, mc)
+    return TestResult(name, statistic, pvalue, "monte-carlo", n, d, details, note)
 
 
 def _join(*notes: str) -> str:
@@ -326,7 +373,7 @@ def mardia_skewness_statistic(b1: float, n: int, d: int) -> tuple[float, dict[st
     return n * factor * b1 / 6.0, {"b1": b1, "df": df, "small_sample_factor": factor}
 
 
-def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                     mc_max_n: int = MC_MAX_N, route: Literal["auto", "tensor", "gram"] = "auto",
                     block_size: int = BLOCK_SIZE) -> TestResult:
     """Mardia's multivariate skewness test.
@@ -340,15 +387,11 @@ def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ra
     if route not in ("auto", "tensor", "gram"):
         raise ValueError(f"route must be 'auto', 'tensor' or 'gram', got {route!r}")
     block_size = check_int(block_size, "block_size")
+    mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
-    n, d = X.shape
     stat, details = _mardia_skewness_parts(X, route, block_size)
-    if monte_carlo:
-        pvalue, note = _monte_carlo_pvalue("mardia_skewness", stat, n, d, (), n_sim=n_sim,
-                                           random_state=random_state, mc_max_n=mc_max_n)
-        return TestResult("mardia_skewness", stat, pvalue, "monte-carlo", n, d, details, note)
-    return TestResult("mardia_skewness", stat, float(stats.chi2.sf(stat, details["df"])), "asymptotic", n, d,
-                      details)
+    return _result("mardia_skewness", stat, X.shape, details, mc if monte_carlo else None,
+                   asymptotic=(float(stats.chi2.sf(stat, details["df"])), "asymptotic"))
 
 
 def _mardia_kurtosis_parts(X: np.ndarray) -> tuple[float, dict[str, Any]]:
@@ -363,7 +406,7 @@ def mardia_kurtosis_statistic(b2: float, n: int, d: int) -> tuple[float, dict[st
     return (b2 - mean) / math.sqrt(var), {"b2": b2, "mean": mean, "var": var}
 
 
-def mardia_kurtosis(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def mardia_kurtosis(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                     mc_max_n: int = MC_MAX_N) -> TestResult:
     """Mardia's multivariate kurtosis test, standardised with the exact finite-sample moments.
 
@@ -372,14 +415,11 @@ def mardia_kurtosis(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ra
     the statistic z = (b_{2,p} − E)/√Var gets a two-sided normal p-value (equal-tailed under Monte Carlo).
     The asymptotic moments p(p+2) and 8p(p+2)/n are badly off when p is not small next to n.
     """
+    mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=4)
-    n, d = X.shape
     stat, details = _mardia_kurtosis_parts(X)
-    if monte_carlo:
-        pvalue, note = _monte_carlo_pvalue("mardia_kurtosis", stat, n, d, (), n_sim=n_sim,
-                                           random_state=random_state, mc_max_n=mc_max_n, two_sided=True)
-        return TestResult("mardia_kurtosis", stat, pvalue, "monte-carlo", n, d, details, note)
-    return TestResult("mardia_kurtosis", stat, float(2.0 * special.ndtr(-abs(stat))), "asymptotic", n, d, details)
+    return _result("mardia_kurtosis", stat, X.shape, details, mc if monte_carlo else None,
+                   asymptotic=(float(2.0 * special.ndtr(-abs(stat))), "asymptotic"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -414,7 +454,7 @@ def _henze_zirkler_lognormal(beta: float, d: int) -> tuple[float, float]:
     return math.log(mean**2 / math.sqrt(var + mean**2)), math.sqrt(math.log1p(var / mean**2))
 
 
-def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                   mc_max_n: int = MC_MAX_N, block_size: int = BLOCK_SIZE) -> TestResult:
     """Henze–Zirkler test: the BHEP statistic T_β with β = (1/√2)((2p+1)n/4)^{1/(p+4)}.
 
@@ -424,21 +464,17 @@ def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, rand
     Comm. Statist. Theory Methods 19), or Monte Carlo. The pairwise sum runs in tiles.
     """
     block_size = check_int(block_size, "block_size")
+    mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
-    n, d = X.shape
-    beta = _henze_zirkler_beta(n, d)
+    beta = _henze_zirkler_beta(*X.shape)
     stat = _bhep_statistic(X, beta, block_size, "henze_zirkler")
-    log_mean, log_sd = _henze_zirkler_lognormal(beta, d)
+    log_mean, log_sd = _henze_zirkler_lognormal(beta, X.shape[1])
     details = {"beta": beta, "lognormal_log_mean": log_mean, "lognormal_log_sd": log_sd}
-    if monte_carlo:
-        pvalue, note = _monte_carlo_pvalue("bhep", stat, n, d, (beta,), n_sim=n_sim,
-                                           random_state=random_state, mc_max_n=mc_max_n)
-        return TestResult("henze_zirkler", stat, pvalue, "monte-carlo", n, d, details, note)
-    pvalue = float(stats.lognorm.sf(stat, log_sd, scale=math.exp(log_mean)))
-    return TestResult("henze_zirkler", stat, pvalue, "lognormal", n, d, details)
+    return _result("henze_zirkler", stat, X.shape, details, mc if monte_carlo else None, params=(beta,),
+                   asymptotic=(float(stats.lognorm.sf(stat, log_sd, scale=math.exp(log_mean))), "lognormal"))
 
 
-def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: int = 0,
+def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: RandomState = 0,
                 mc_max_n: int = MC_MAX_N, block_size: int = BLOCK_SIZE) -> TestResult:
     """BHEP test (Baringhaus & Henze 1988, Metrika 35; Epps & Pulley 1983, Biometrika 70) at a fixed β.
 
@@ -450,15 +486,12 @@ def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: 
     tests live in :func:`coordinate_tests`. With β fixed, T_β has a non-degenerate limit law that has no
     closed form, so the p-value is Monte Carlo.
     """
-    if not (isinstance(beta, (int, float, np.floating)) and math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}")
+    beta = check_real(beta, "beta", strict=True)
     block_size = check_int(block_size, "block_size")
+    mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
-    n, d = X.shape
-    stat = _bhep_statistic(X, float(beta), block_size, "epps_pulley")
-    pvalue, note = _monte_carlo_pvalue("bhep", stat, n, d, (float(beta),), n_sim=n_sim,
-                                       random_state=random_state, mc_max_n=mc_max_n)
-    return TestResult("epps_pulley", stat, pvalue, "monte-carlo", n, d, {"beta": float(beta)}, note)
+    stat = _bhep_statistic(X, beta, block_size, "epps_pulley")
+    return _result("epps_pulley", stat, X.shape, {"beta": beta}, mc, params=(beta,))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -521,7 +554,7 @@ def _energy_statistic(X: np.ndarray, block_size: int) -> float:
     return n * (2.0 * float(expected.sum()) / n - pair_mean - sample_mean)
 
 
-def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: int = 0, mc_max_n: int = MC_MAX_N,
+def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: RandomState = 0, mc_max_n: int = MC_MAX_N,
                 block_size: int = BLOCK_SIZE) -> TestResult:
     """Energy test of multivariate normality with estimated parameters (Székely & Rizzo 2005, JMVA 93).
 
@@ -531,12 +564,9 @@ def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: int = 0, mc_max_n: 
     invariant, its null depends on (n, d) only: Monte Carlo p-value. The pairwise sum runs in tiles.
     """
     block_size = check_int(block_size, "block_size")
+    mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
-    n, d = X.shape
-    stat = _energy_statistic(X, block_size)
-    pvalue, note = _monte_carlo_pvalue("energy", stat, n, d, (), n_sim=n_sim, random_state=random_state,
-                                       mc_max_n=mc_max_n)
-    return TestResult("energy", stat, pvalue, "monte-carlo", n, d, {}, note)
+    return _result("energy", _energy_statistic(X, block_size), X.shape, {}, mc)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -597,7 +627,7 @@ def _doornik_hansen_parts(X: np.ndarray) -> tuple[float, dict[str, Any]]:
                                       "z_skewness": z1.tolist(), "z_kurtosis": z2.tolist()}
 
 
-def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: int = 0,
+def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                    mc_max_n: int = MC_MAX_N) -> TestResult:
     """Doornik–Hansen omnibus test (Doornik & Hansen 2008, Oxford Bull. Econ. Stat. 70).
 
@@ -608,14 +638,11 @@ def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ran
     rotations, so its Monte Carlo null (simulated from N(0, I)) is exact for diagonal covariances and a
     close approximation otherwise.
     """
+    mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=8)
-    n, d = X.shape
     stat, details = _doornik_hansen_parts(X)
-    if monte_carlo:
-        pvalue, note = _monte_carlo_pvalue("doornik_hansen", stat, n, d, (), n_sim=n_sim,
-                                           random_state=random_state, mc_max_n=mc_max_n)
-        return TestResult("doornik_hansen", stat, pvalue, "monte-carlo", n, d, details, note)
-    return TestResult("doornik_hansen", stat, float(stats.chi2.sf(stat, 2 * d)), "asymptotic", n, d, details)
+    return _result("doornik_hansen", stat, X.shape, details, mc if monte_carlo else None,
+                   asymptotic=(float(stats.chi2.sf(stat, details["df"])), "asymptotic"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -749,7 +776,7 @@ _COORDINATE_MIN_ROWS = {"shapiro": 3, "anderson": 8, "dagostino": 20}
 
 
 def coordinate_tests(Z: Any, test: Literal["shapiro", "anderson", "dagostino"] = "shapiro", *,
-                     random_state: int = 0) -> TestResult:
+                     random_state: RandomState = 0) -> TestResult:
     """Univariate normality test of every column, Holm-corrected (Holm 1979, Scand. J. Statist. 6).
 
     ``"shapiro"``: Shapiro–Wilk with Royston's coefficients and p-value (scipy's ``shapiro``, computed for all
@@ -762,13 +789,14 @@ def coordinate_tests(Z: Any, test: Literal["shapiro", "anderson", "dagostino"] =
     """
     if test not in _COORDINATE_MIN_ROWS:
         raise ValueError(f"test must be one of {sorted(_COORDINATE_MIN_ROWS)}, got {test!r}")
+    rng = check_random_state(random_state)
     X = as_sample(Z, min_rows=_COORDINATE_MIN_ROWS[test])
     name = f"coordinate_tests({test})"
     n, d = X.shape
     note = ""
     if test == "shapiro":
         if n > SHAPIRO_MAX_N:
-            rows = np.sort(np.random.default_rng(random_state).choice(n, SHAPIRO_MAX_N, replace=False))
+            rows = np.sort(rng.choice(n, SHAPIRO_MAX_N, replace=False))
             X = X[rows]
             note = f"Shapiro–Wilk on a random subsample of {SHAPIRO_MAX_N} of {n} rows (random_state={random_state})"
             name = f"coordinate_tests(shapiro) on its random subsample of {SHAPIRO_MAX_N} rows"
@@ -818,7 +846,7 @@ def _radius_statistic(X: np.ndarray, fitted: bool) -> float:
     return float(_anderson_darling(log_cdf, log_sf)[0])
 
 
-def mahalanobis_radius_test(Z: Any, target: Any = None, *, n_sim: int = N_SIM, random_state: int = 0,
+def mahalanobis_radius_test(Z: Any, target: Any = None, *, n_sim: int = N_SIM, random_state: RandomState = 0,
                             mc_max_n: int = MC_MAX_N) -> TestResult:
     """Squared Mahalanobis radii against their exact null law, Anderson–Darling statistic.
 
@@ -830,28 +858,76 @@ def mahalanobis_radius_test(Z: Any, target: Any = None, *, n_sim: int = N_SIM, r
     far too conservative (0.004 rejection at α = 0.05), so both cases use a Monte Carlo p-value; the
     statistic's null depends on (n, d) only.
     """
+    mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
     n, d = X.shape
     fitted = target is None
     if not fitted:
         X = standardize_to_target(X, target)
-    stat = _radius_statistic(X, fitted)
-    pvalue, note = _monte_carlo_pvalue("radius", stat, n, d, (fitted,), n_sim=n_sim,
-                                       random_state=random_state, mc_max_n=mc_max_n)
     law = f"beta({d / 2:g}, {(n - d - 1) / 2:g}) of n d²/(n-1)²" if fitted else f"chi2({d}) of d²"
-    return TestResult("mahalanobis_radius", stat, pvalue, "monte-carlo", n, d,
-                      {"law": law, "fitted": fitted, "statistic": "anderson-darling"}, note)
+    return _result("mahalanobis_radius", _radius_statistic(X, fitted), (n, d),
+                   {"law": law, "fitted": fitted, "statistic": "anderson-darling"}, mc, params=(fitted,))
 
 
 # ----------------------------------------------------------------------------------------------
 # all tests
 
 
-_QUADRATIC = ("henze_zirkler", "energy", "epps_pulley")
+@dataclass(frozen=True)
+class _TestSpec:
+    """One normality test: the one place it is declared (everything that lists the tests reads :data:`_TESTS`).
+
+    ``name``: its key in :data:`TEST_NAMES`, in :func:`normality_tests` and in its results; ``label``: its name in
+    reports; ``function``: the test, ``function(Z, **options) -> TestResult``; ``null``: the statistic whose null
+    :func:`_result` simulates (None: the test has none); ``quadratic``: O(n²), so :func:`normality_tests` runs it on
+    a subsample beyond ``max_exact`` rows; ``fast``: one of :func:`~gaussify.metrics.evaluate`'s ``tests="fast"``
+    (no simulated null, or a cheap one); ``renamed``: (option of :func:`normality_tests`, parameter of
+    ``function``) pairs where the two names differ."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    label: str
+    function: Callable[..., TestResult]
+    null: _Null | None = None
+    quadratic: bool = False
+    fast: bool = False
+    renamed: tuple[tuple[str, str], ...] = ()
+
+    def run(self, X: Any, options: dict[str, Any]) -> TestResult:
+        """The test on ``X`` with those of :func:`normality_tests`' ``options`` that its function takes."""
+        parameters = inspect.signature(self.function).parameters
+        renamed = dict(self.renamed)
+        return self.function(X, **{renamed.get(key, key): value for key, value in options.items()
+                                   if renamed.get(key, key) in parameters})
+
+
+_BHEP = _Null("bhep", lambda X, beta: _bhep_statistic(X, beta, BLOCK_SIZE))
+_TESTS = (
+    _TestSpec("mardia_skewness", "Mardia skewness", mardia_skewness,
+              _Null("mardia_skewness", lambda X: _mardia_skewness_parts(X, "auto", BLOCK_SIZE)[0]), fast=True),
+    _TestSpec("mardia_kurtosis", "Mardia kurtosis", mardia_kurtosis,
+              _Null("mardia_kurtosis", lambda X: _mardia_kurtosis_parts(X)[0], two_sided=True), fast=True),
+    _TestSpec("henze_zirkler", "Henze–Zirkler", henze_zirkler, _BHEP, quadratic=True, fast=True),
+    _TestSpec("energy", "Energy (Székely–Rizzo)", energy_test,
+              _Null("energy", lambda X: _energy_statistic(X, BLOCK_SIZE)), quadratic=True),
+    _TestSpec("epps_pulley", "Epps–Pulley (BHEP)", epps_pulley, _BHEP, quadratic=True),
+    _TestSpec("doornik_hansen", "Doornik–Hansen", doornik_hansen,
+              _Null("doornik_hansen", lambda X: _doornik_hansen_parts(X)[0]), fast=True),
+    _TestSpec("coordinates", "Per-coordinate (Holm)", coordinate_tests, fast=True,
+              renamed=(("coordinate_test", "test"),)),
+    _TestSpec("mahalanobis_radius", "Mahalanobis radius", mahalanobis_radius_test, _Null("radius", _radius_statistic),
+              fast=True),
+)
+"""Every normality test, in the order :func:`normality_tests` runs them."""
+_SPECS = {spec.name: spec for spec in _TESTS}
+_NULLS = {spec.null.name: spec.null for spec in _TESTS if spec.null is not None}
+TEST_NAMES = tuple(_SPECS)
+"""The names of the tests of :func:`normality_tests`, in order."""
 
 
 def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | None = None, max_exact: int = MAX_EXACT,
-                    random_state: int = 0, monte_carlo: bool = False, n_sim: int = N_SIM,
+                    random_state: RandomState = 0, monte_carlo: bool = False, n_sim: int = N_SIM,
                     mc_max_n: int = MC_MAX_N, coordinate_test: str = "shapiro",
                     block_size: int = BLOCK_SIZE) -> dict[str, TestResult]:
     """Run the normality tests named in ``tests`` (default: all of :data:`TEST_NAMES`).
@@ -868,31 +944,25 @@ def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | 
     if unknown:
         raise ValueError(f"unknown test(s) {unknown}; choose from {list(TEST_NAMES)}")
     max_exact = check_int(max_exact, "max_exact", minimum=3)
+    check_int(block_size, "block_size")
+    _monte_carlo(n_sim, random_state, mc_max_n)
+    rng = check_random_state(random_state)
     X = as_sample(Z, min_rows=3)
     n = X.shape[0]
-    mc = {"n_sim": n_sim, "random_state": random_state, "mc_max_n": mc_max_n}
-    runners: dict[str, Callable[[np.ndarray], TestResult]] = {
-        "mardia_skewness": lambda A: mardia_skewness(A, monte_carlo=monte_carlo, block_size=block_size, **mc),
-        "mardia_kurtosis": lambda A: mardia_kurtosis(A, monte_carlo=monte_carlo, **mc),
-        "henze_zirkler": lambda A: henze_zirkler(A, monte_carlo=monte_carlo, block_size=block_size, **mc),
-        "energy": lambda A: energy_test(A, block_size=block_size, **mc),
-        "epps_pulley": lambda A: epps_pulley(A, block_size=block_size, **mc),
-        "doornik_hansen": lambda A: doornik_hansen(A, monte_carlo=monte_carlo, **mc),
-        "coordinates": lambda A: coordinate_tests(A, coordinate_test, random_state=random_state),
-        "mahalanobis_radius": lambda A: mahalanobis_radius_test(A, target, **mc),
-    }
+    options = {"target": target, "monte_carlo": monte_carlo, "n_sim": n_sim, "random_state": random_state,
+               "mc_max_n": mc_max_n, "coordinate_test": coordinate_test, "block_size": block_size}
+    specs = [_SPECS[name] for name in names]
     subsample = None
-    if n > max_exact and any(name in _QUADRATIC for name in names):
-        rows = np.random.default_rng(random_state).choice(n, max_exact, replace=False)
-        subsample = X[np.sort(rows)]
+    if n > max_exact and any(spec.quadratic for spec in specs):
+        subsample = X[np.sort(rng.choice(n, max_exact, replace=False))]
     results = {}
-    for name in names:
-        if name in _QUADRATIC and subsample is not None:
-            result = runners[name](subsample)
+    for spec in specs:
+        if spec.quadratic and subsample is not None:
+            result = spec.run(subsample, options)
             note = (f"O(n²) statistic on a random subsample of {max_exact} of {n} rows "
                     f"(max_exact={max_exact}, random_state={random_state})")
             result = replace(result, note=_join(note, result.note))
         else:
-            result = runners[name](X)
-        results[name] = result
+            result = spec.run(X, options)
+        results[spec.name] = result
     return results

@@ -20,29 +20,26 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..io import write_text_atomic
-from ._common import as_sample, format_number, format_pvalue, target_moments
+from .._validation import (RandomState, as_sample, check_int, check_n_jobs, check_random_state, check_real,
+                           target_moments)
+from ._common import format_number, format_pvalue
 from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
                          sliced_wasserstein_to_gaussian)
-from .normality import MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
+from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS"]
 
 MIN_ROWS = 18
 """Fewest rows :func:`evaluate` takes: its kNN KL (k = 16 neighbours) needs more than k + 1 rows."""
 
-FAST_TESTS = ("mardia_skewness", "mardia_kurtosis", "henze_zirkler", "doornik_hansen", "coordinates",
-              "mahalanobis_radius")
-"""The tests of ``tests="fast"``: those without a simulated null distribution."""
+FAST_TESTS = tuple(spec.name for spec in _TESTS if spec.fast)
+"""The tests of ``tests="fast"``: those with no simulated null, or a cheap one (the radius test's)."""
 
 KNN_ROWS_HIGH_DIM = 10_000
 """Above :data:`RELIABLE_MAX_DIM` dimensions, where its measured interval is wide anyway, the kNN KL runs on a random
 subsample of this many rows (its sd is in the note): a 100,000 × 16 sample takes seconds instead of many minutes."""
 
-_TEST_LABELS = {
-    "mardia_skewness": "Mardia skewness", "mardia_kurtosis": "Mardia kurtosis", "henze_zirkler": "Henze–Zirkler",
-    "energy": "Energy (Székely–Rizzo)", "epps_pulley": "Epps–Pulley (BHEP)", "doornik_hansen": "Doornik–Hansen",
-    "coordinates": "Per-coordinate (Holm)", "mahalanobis_radius": "Mahalanobis radius",
-}
+_TEST_LABELS = {spec.name: spec.label for spec in _TESTS}
 _BOUND_LABELS = {
     "radial_kl": "KL of the radius ‖L⁻¹(z−μ)‖² to χ²_d",
     "marginal_kl": "placement + Σ 1-D negentropies (ICA basis)",
@@ -98,8 +95,7 @@ class GaussianityReport:
 
     def rejected(self, alpha: float = 0.05) -> list[str]:
         """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        check_real(alpha, "alpha", strict=True, high=1.0)
         names = list(self.tests)
         adjusted = _holm(np.array([self.tests[name].pvalue for name in names])) if names else []
         return [name for name, p in zip(names, adjusted) if p < alpha]
@@ -160,7 +156,7 @@ class GaussianityReport:
         return rows
 
     def _test_rows(self) -> list[tuple[str, str, str, str, str]]:
-        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", format_pvalue(r.pvalue), r.method, r.note)
+        return [(_TEST_LABELS[name], f"{r.statistic:.4g}", format_pvalue(r.pvalue), r.pvalue_source, r.note)
                 for name, r in self.tests.items()]
 
     def to_markdown(self) -> str:
@@ -280,7 +276,7 @@ def _resolve_tests(tests: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = "all", labels: Any = None,
              ci: float | None = None, max_exact: int = MAX_EXACT, monte_carlo: bool = False,
-             random_state: int = 0, n_jobs: int = 1, verbose: bool = False) -> GaussianityReport:
+             random_state: RandomState = 0, n_jobs: int = 1, verbose: bool = False) -> GaussianityReport:
     """How Gaussian is ``Z`` (n × d) relative to ``target`` (None = N(0, I), an int d, a
     :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair)?
 
@@ -299,6 +295,11 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     n, d = X.shape
     target_moments(target, d)  # validate early, before any long computation
     names = _resolve_tests(tests)
+    if ci is not None:
+        check_real(ci, "ci", strict=True, high=1.0)
+    check_int(max_exact, "max_exact", minimum=3)
+    check_random_state(random_state)  # each stage seeds itself from the same random_state
+    check_n_jobs(n_jobs)
     label_array = None
     if labels is not None:
         label_array = np.asarray(labels).reshape(-1)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import eigh
 
-from ._common import _to_numpy, as_sample, check_real
+from .._validation import as_sample, check_real, to_numpy
 
 __all__ = ["rankme", "lidar"]
 
@@ -62,7 +62,7 @@ def lidar(Z: Any, labels: Any = None, *, delta: float = 1e-4, eps: float = 1e-7)
     check_real(delta, "delta", strict=True)
     check_real(eps, "eps")
     if labels is None:
-        views = _to_numpy(Z)
+        views = to_numpy(Z)
         if views.ndim != 3:
             raise ValueError(f"Z must have shape (n_classes, n_views, d) when labels is not given, got {views.shape}")
         n_classes, n_views, dim = views.shape
@@ -70,7 +70,7 @@ def lidar(Z: Any, labels: Any = None, *, delta: float = 1e-4, eps: float = 1e-7)
         codes = np.repeat(np.arange(n_classes), n_views)
     else:
         X = as_sample(Z)
-        names = np.asarray(_to_numpy(labels)).reshape(-1)
+        names = np.asarray(to_numpy(labels)).reshape(-1)
         if names.shape[0] != X.shape[0]:
             raise ValueError(f"labels has {names.shape[0]} entries but Z has {X.shape[0]} rows")
         codes = np.unique(names, return_inverse=True)[1].reshape(-1)

@@ -35,7 +35,9 @@ import numpy as np
 from scipy import special, stats
 from scipy.linalg import solve_triangular
 
-from ._common import as_sample, check_int, format_pvalue, target_moments
+from .._validation import (RandomState, as_sample, check_int, check_random_state, check_real, renamed_parameters,
+                           target_moments)
+from ._common import format_pvalue
 from .divergence import _atom_reason, _placement_from_moments
 from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
                         mardia_skewness_statistic)
@@ -249,7 +251,8 @@ class MardiaMoments(_Accumulator):
 class SlicedEppsPulley(_Accumulator):
     r"""Empirical characteristic-function sums of K fixed random slices, in the target's coordinates.
 
-    With w = L⁻¹(z − μ) and unit directions θ_k (drawn once from ``seed``, identical on every rank), the sums
+    With w = L⁻¹(z − μ) and unit directions θ_k (drawn once from ``random_state``: an int makes them identical on
+    every rank, as merging needs; ``seed`` is its deprecated name), the sums
     Σᵢ cos(t_m θ_kᵀwᵢ) and Σᵢ sin(t_m θ_kᵀwᵢ) at the knots t_m = m·t_max/(knots − 1) give each slice's
     Epps–Pulley statistic (Epps & Pulley 1983, Biometrika 70), as in SIGReg (Balestriero & LeCun 2025):
 
@@ -262,15 +265,15 @@ class SlicedEppsPulley(_Accumulator):
 
     _sums = ("cos_sum", "sin_sum")
 
+    @renamed_parameters(seed="random_state")
     def __init__(self, dim: int, target: Any = None, *, num_slices: int = 64, knots: int = 17, t_max: float = 3.0,
-                 seed: int = 0) -> None:
+                 random_state: RandomState = 0) -> None:
         self.dim = check_int(dim, "dim")
         check_int(num_slices, "num_slices")
         check_int(knots, "knots", minimum=2)
-        if not (isinstance(t_max, (int, float)) and math.isfinite(t_max) and t_max > 0):
-            raise ValueError(f"t_max must be a positive finite number, got {t_max!r}")
+        check_real(t_max, "t_max", strict=True)
         self._frame = _TargetFrame(target, self.dim)
-        theta = np.random.default_rng(seed).standard_normal((self.dim, int(num_slices)))
+        theta = check_random_state(random_state).standard_normal((self.dim, int(num_slices)))
         self.directions = theta / np.linalg.norm(theta, axis=0)
         self.step = float(t_max) / (knots - 1)
         t = self.step * np.arange(knots)
@@ -623,17 +626,19 @@ class StreamingResult:
 def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = CHUNK_SIZE,
                        columns: Sequence[str] | None = None, num_slices: int = 64, knots: int = 17,
                        t_max: float = 3.0, radius_bins: int = 20, skewness: bool = True, bias_correct: bool = True,
-                       random_state: int = 0, distributed: bool = False) -> StreamingResult:
+                       random_state: RandomState = 0, distributed: bool = False) -> StreamingResult:
     """Mean, covariance, placement KL, Mardia tests, sliced Epps–Pulley and radius summary in two chunked passes.
 
     ``source``: see :func:`read_chunks`. Memory is O(chunk_size · d + d³) whatever the number of rows;
     ``skewness=False`` drops the d²(d+1)/2 third-moment tensor and its O(d³) work per row.
     ``distributed=True``: every rank of the initialised ``torch.distributed`` group passes its own shard
     (at least one row each); the accumulators are merged with :func:`all_reduce` after each pass, and every rank
-    returns the result of the concatenated shards. ``random_state`` seeds the Epps–Pulley directions. The
-    continuity check (``atoms``) follows :func:`~gaussify.metrics.atoms`: the column rule exactly, the repeated-row
-    count exactly up to 65,536 distinct rows and estimated from a distinct sample of that size above.
+    returns the result of the concatenated shards. ``random_state`` seeds the Epps–Pulley directions (keep an int
+    when ``distributed``: every rank must draw the same). The continuity check (``atoms``) follows
+    :func:`~gaussify.metrics.atoms`: the column rule exactly, the repeated-row count exactly up to 65,536 distinct
+    rows and estimated from a distinct sample of that size above.
     """
+    check_int(radius_bins, "radius_bins", minimum=2)  # the other options are checked under their own names below
     read = read_chunks(source, chunk_size, columns=columns)
     first: tuple[MeanCov, SlicedEppsPulley, RadiusHistogram, Ties] | None = None
     for chunk in read():
@@ -641,8 +646,8 @@ def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = 
         if first is None:
             d = X.shape[1]
             first = (MeanCov(d), SlicedEppsPulley(d, target, num_slices=num_slices, knots=knots, t_max=t_max,
-                                                   seed=random_state), RadiusHistogram(d, target, bins=radius_bins),
-                     Ties(d))
+                                                   random_state=random_state),
+                     RadiusHistogram(d, target, bins=radius_bins), Ties(d))
         for acc in first:
             acc.update(X)
     if first is None or first[0].n == 0:
