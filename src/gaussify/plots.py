@@ -347,7 +347,7 @@ def qq_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = None, ma
         Ranks drawn per panel at most, both extremes included (the curves use every point).
     title : str, optional
         The figure's title (default: one naming n and d).
-    path : str or path-like, optional
+    path : str or os.PathLike, optional
         Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
     dpi : float, default 150
         Resolution of the saved file.
@@ -412,7 +412,7 @@ def mahalanobis_qq(Z: Any, target: Any = None, *, fitted: bool = True, envelope:
         Ranks drawn per panel at most, both extremes included (the curves use every point).
     title : str, optional
         The figure's title (default: one naming n and d).
-    path : str or path-like, optional
+    path : str or os.PathLike, optional
         Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
     dpi : float, default 150
         Resolution of the saved file.
@@ -531,7 +531,7 @@ def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[
         Seeds the rows drawn (``numpy.random.default_rng(random_state)``).
     title : str, optional
         The figure's title (default: one naming n and d).
-    path : str or path-like, optional
+    path : str or os.PathLike, optional
         Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
     dpi : float, default 150
         Resolution of the saved file.
@@ -636,7 +636,7 @@ def marginals_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = N
         Columns shown when ``dims`` is not given.
     title : str, optional
         The figure's title (default: one naming n and d).
-    path : str or path-like, optional
+    path : str or os.PathLike, optional
         Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
     dpi : float, default 150
         Resolution of the saved file.
@@ -697,7 +697,7 @@ def projection_qq(Z: Any, target: Any = None, *, num_projections: int = 6, rando
         Ranks drawn per panel at most, both extremes included (the curves use every point).
     title : str, optional
         The figure's title (default: one naming n and d).
-    path : str or path-like, optional
+    path : str or os.PathLike, optional
         Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
     dpi : float, default 150
         Resolution of the saved file.
@@ -753,7 +753,7 @@ def training_curves(history: Mapping[str, Sequence[float]], *, logy: bool | None
         Label of the y-axis.
     title : str or None, default "Training curves"
         The axes' title (None: none).
-    path : str or path-like, optional
+    path : str or os.PathLike, optional
         Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
     dpi : float, default 150
         Resolution of the saved file.
