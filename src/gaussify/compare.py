@@ -78,13 +78,46 @@ def _trustworthiness(X: np.ndarray, Z: np.ndarray, random_state: int) -> float:
 
 def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_train: Any = None, X_test: Any = None,
                     random_state: int = 0, n_jobs: int = 1) -> dict[str, float]:
-    """Scores of the held-out embedding ``Z_test`` (n × d, at least :data:`gaussify.metrics.MIN_ROWS` rows), see
-    the module docstring.
+    r"""Scores of the held-out embedding ``Z_test`` on the yardstick of the module docstring.
 
     Keys: kl, negentropy, placement, kl_lower_bound, min_pvalue always; knn_accuracy and linear_accuracy
     (knn_r2 and linear_r2 for continuous targets) when ``y_test``, ``Z_train`` and ``y_train`` are given;
-    trustworthiness when the inputs ``X_test`` (n × p) are given. ``n_jobs`` (1 by default, -1 for all cores) goes to
-    the kNN searches of the KL estimate. Raises ``ValueError`` when shapes disagree.
+    trustworthiness when the inputs ``X_test`` are given. Raises ``ValueError`` when shapes disagree.
+
+    Parameters
+    ----------
+    Z_test : array-like of shape (n, d)
+        The held-out embedding, at least :data:`gaussify.metrics.MIN_ROWS` rows.
+    y_test : array-like of shape (n,), optional
+        Its class labels or continuous targets.
+    Z_train : array-like of shape (m, d), optional
+        The training embedding the probes are fitted on (with ``y_train``).
+    y_train : array-like of shape (m,), optional
+        Its labels or targets.
+    X_test : array-like of shape (n, p), optional
+        The inputs of ``Z_test``, for the trustworthiness.
+    random_state : int, default 0
+        Seeds the evaluation and the trustworthiness subset.
+    n_jobs : int, default 1
+        Threads of the kNN searches of the KL estimate (-1 for all cores).
+
+    Returns
+    -------
+    dict of str to float
+        The scores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.compare import score_embedding
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 100)
+    >>> Z = rng.standard_normal((200, 2)) + 3.0 * y[:, None]
+    >>> scores = score_embedding(Z[1::2], y[1::2], Z_train=Z[::2], y_train=y[::2])
+    >>> sorted(scores)
+    ['kl', 'kl_lower_bound', 'knn_accuracy', 'linear_accuracy', 'min_pvalue', 'negentropy', 'placement']
+    >>> scores["knn_accuracy"] > 0.9, scores["placement"] > 1.0
+    (True, True)
     """
     from .metrics import MIN_ROWS, evaluate
     from .metrics.normality import _holm
@@ -138,8 +171,31 @@ def _numeric(rows: Sequence[Mapping[str, Any]], column: str) -> bool:
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A markdown table of ``rows`` (dicts), one column per key of ``columns`` (default: every key, in order of
-    first appearance); numeric columns are right-aligned, absent values shown as a dash."""
+    r"""A markdown table of ``rows`` (dicts), numeric columns right-aligned, absent values shown as a dash.
+
+    Numbers are shown to 3 decimals, or 3 significant digits when tiny or huge.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        One dict per row.
+    columns : sequence of str, optional
+        The keys to show, in order (default: every key, in order of first appearance).
+
+    Returns
+    -------
+    str
+        The markdown table.
+
+    Examples
+    --------
+    >>> from gaussify.compare import format_table
+    >>> print(format_table([{"method": "pca", "kl": 0.41}, {"method": "flow", "kl": 0.0123, "note": "best"}]))
+    | method | kl | note |
+    |---|---:|---|
+    | pca | 0.410 | — |
+    | flow | 0.012 | best |
+    """
     columns = _columns(rows, columns)
     if not columns:
         raise ValueError("format_table needs at least one column")
@@ -150,7 +206,28 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
 
 
 def to_html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """The same table as :func:`format_table`, as an escaped HTML ``<table>``."""
+    r"""The same table as :func:`format_table`, as an escaped HTML ``<table>``.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        One dict per row.
+    columns : sequence of str, optional
+        The keys to show, in order (default: every key, in order of first appearance).
+
+    Returns
+    -------
+    str
+        The HTML table.
+
+    Examples
+    --------
+    >>> from gaussify.compare import to_html_table
+    >>> print(to_html_table([{"method": "a < b", "kl": 0.5}]).replace("<tr>", "\n<tr>"))
+    <table><thead>
+    <tr><th>method</th><th>kl</th></tr></thead><tbody>
+    <tr><td>a &lt; b</td><td>0.500</td></tr></tbody></table>
+    """
     columns = _columns(rows, columns)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_format_value(row.get(c)))}</td>" for c in columns) + "</tr>"

@@ -31,13 +31,39 @@ def _suffix(path: Path) -> str:
 
 def read_table(path: str | os.PathLike, labels: str | None = None, *,
                mmap: bool = False) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """Read a numeric table; returns ``(X, y, column_names)``, the names ``None`` when the file has none.
+    r"""Read a numeric table; returns ``(X, y, column_names)``, the names ``None`` when the file has none.
 
-    ``labels`` names a column (csv/parquet) kept apart as ``y`` (any dtype, no empty cells); every
-    other column must be numeric and finite. A CSV whose first row is all numbers has no header: it
-    is read as data (its columns have no names). ``.npy`` files hold a 2-D array (no column
-    names, so no label column); ``mmap=True`` memory-maps them instead of loading. Every error is a
-    ``ValueError`` (or ``FileNotFoundError``) naming the file and, where it applies, row and column.
+    A CSV whose first row is all numbers has no header: it is read as data (its columns have no names). ``.npy``
+    files hold a 2-D array (no column names, so no label column). Every error is a ``ValueError`` (or
+    ``FileNotFoundError``) naming the file and, where it applies, row and column.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npy``, ``.csv`` or ``.parquet`` file.
+    labels : str, optional
+        A column (csv/parquet) kept apart as ``y`` (any dtype, no empty cells); every other column must be numeric
+        and finite.
+    mmap : bool, default False
+        Memory-map a ``.npy`` file instead of loading it.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        The numeric columns, float64 (as stored for ``.npy``), shape (n, d).
+    y : numpy.ndarray or None
+        The label column, or None.
+    column_names : list of str or None
+        The names of the columns of X, or None when the file has none.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.io import read_table, write_table
+    >>> _ = write_table("embedding.csv", np.arange(6.0).reshape(3, 2), columns=["a", "b"])
+    >>> X, y, names = read_table("embedding.csv", labels="b")
+    >>> X.tolist(), y.tolist(), names
+    ([[0.0], [2.0], [4.0]], [1.0, 3.0, 5.0], ['a'])
     """
     path, suffix = _existing(path)
     if suffix == ".npy":
@@ -74,10 +100,34 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
 
 
 def table_header(path: str | os.PathLike, labels: str | None = None) -> tuple[int | None, list[str]]:
-    """``(rows, feature column names)`` of a table from its header or metadata, without reading the data
-    (``.npy``: the memory-mapped shape; ``.parquet``: the file metadata; ``.csv``: the header row). The row
-    count is None for ``.csv``: counting its rows means reading it all. Columns without names (``.npy``, a
-    CSV without a header row) are named ``x0, x1, …``."""
+    r"""``(rows, feature column names)`` of a table from its header or metadata, without reading the data.
+
+    ``.npy``: the memory-mapped shape; ``.parquet``: the file metadata; ``.csv``: the header row. The row count is
+    None for ``.csv``: counting its rows means reading it all. Columns without names (``.npy``, a CSV without a
+    header row) are named ``x0, x1, …``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npy``, ``.csv`` or ``.parquet`` file.
+    labels : str, optional
+        A label column to leave out of the names (it must exist).
+
+    Returns
+    -------
+    rows : int or None
+        The number of rows (None for ``.csv``).
+    names : list of str
+        The feature column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.io import table_header
+    >>> np.save("embedding.npy", np.zeros((4, 2)))
+    >>> table_header("embedding.npy")
+    (4, ['x0', 'x1'])
+    """
     path, suffix = _existing(path)
     if suffix == ".npy":
         X = _load_npy(path, labels, mmap=True)
@@ -100,8 +150,29 @@ def table_header(path: str | os.PathLike, labels: str | None = None) -> tuple[in
 
 
 def csv_header(path: str | os.PathLike) -> list[str] | None:
-    """The column names in a CSV file's first row, or None when every cell of that row is a number (the file
-    has no header row: its first row is data)."""
+    r"""The column names in a CSV file's first row, or None when every cell of that row is a number.
+
+    A first row of numbers means the file has no header row: its first row is data.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.csv`` file.
+
+    Returns
+    -------
+    list of str or None
+        The names, or None for a file without a header row.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from gaussify.io import csv_header
+    >>> _ = Path("named.csv").write_text("a,b\n1,2\n")
+    >>> _ = Path("bare.csv").write_text("1,2\n3,4\n")
+    >>> csv_header("named.csv"), csv_header("bare.csv")
+    (['a', 'b'], None)
+    """
     import pandas as pd
 
     try:
@@ -112,13 +183,36 @@ def csv_header(path: str | os.PathLike) -> list[str] | None:
 
 
 def read_target(path: str | os.PathLike, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The Gaussian target N(mean, cov) stored at ``path`` for ``dim``-column embeddings, as float64 arrays.
+    r"""The Gaussian target N(mean, cov) stored at ``path`` for ``dim``-column embeddings, as float64 arrays.
 
-    ``path`` is a ``.json`` file ``{"mean": [...], "cov": [[...]]}``, a ``.npz`` file with arrays ``mean``
-    and ``cov``, or a model folder written by ``gaussify fit``: its config records no target because
-    :class:`~gaussify.GaussianEmbedder` always trains towards N(0, I_k), k = ``n_components``. The checks
-    (shape against ``dim``, finite, symmetric, positive definite) are the metrics' own; a failed one raises a
-    ``ValueError`` that names the file and what is wrong.
+    The checks (shape against ``dim``, finite, symmetric, positive definite) are the metrics' own; a failed one
+    raises a ``ValueError`` that names the file and what is wrong.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.json`` file ``{"mean": [...], "cov": [[...]]}``, a ``.npz`` file with arrays ``mean`` and ``cov``, or a
+        model folder written by ``gaussify fit``: its config records no target because
+        :class:`~gaussify.GaussianEmbedder` always trains towards N(0, I_k), k = ``n_components``.
+    dim : int
+        The number of columns of the embeddings.
+
+    Returns
+    -------
+    mean : numpy.ndarray
+        Shape (dim,).
+    cov : numpy.ndarray
+        Shape (dim, dim).
+
+    Examples
+    --------
+    >>> import json
+    >>> from pathlib import Path
+    >>> from gaussify.io import read_target
+    >>> _ = Path("target.json").write_text(json.dumps({"mean": [1.0, 0.0], "cov": [[2.0, 0.0], [0.0, 1.0]]}))
+    >>> mean, cov = read_target("target.json", 2)
+    >>> mean.tolist(), cov.tolist()
+    ([1.0, 0.0], [[2.0, 0.0], [0.0, 1.0]])
     """
     path = Path(path)
     if not path.exists():
@@ -251,8 +345,33 @@ def _check_finite(path: Path, X: np.ndarray, columns: list[str] | None, first_li
 
 def align_columns(X: np.ndarray, columns: list[str] | None, expected: list[str] | None, path: str | os.PathLike
                   ) -> np.ndarray:
-    """``X``'s columns in the order ``expected`` (the names a model was fitted on), matched by name; by position
-    when either side has no names. ``ValueError`` naming the missing and the extra columns."""
+    r"""``X``'s columns in the order ``expected`` (the names a model was fitted on), matched by name.
+
+    By position when either side has no names. ``ValueError`` naming the missing and the extra columns.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The table, shape (n, d).
+    columns : list of str or None
+        Its column names.
+    expected : list of str or None
+        The names in the order wanted.
+    path : str or os.PathLike
+        The file X was read from, for the messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        X with its columns reordered.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.io import align_columns
+    >>> align_columns(np.array([[1.0, 2.0]]), ["b", "a"], ["a", "b"], "new.csv").tolist()
+    [[2.0, 1.0]]
+    """
     if columns is None or expected is None:
         return X  # by position; the model checks the number of columns
     missing = [name for name in expected if name not in columns]
@@ -267,9 +386,41 @@ def align_columns(X: np.ndarray, columns: list[str] | None, expected: list[str] 
 
 def check_output(path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool = False,
                  formats: tuple[str, ...] | None = FORMATS, option: str = "output") -> Path:
-    """Check an output file before any work is done: a known format (``formats``; ``None`` for any), not a
-    folder, not one of ``inputs`` (even with ``overwrite``: the input would be destroyed while being read)
-    and, unless ``overwrite``, not an existing file. Returns the path; raises ``ValueError``."""
+    r"""Check an output file before any work is done; returns the path, raises ``ValueError``.
+
+    The file must have a known format, not be a folder, not be one of ``inputs`` (even with ``overwrite``: the input
+    would be destroyed while being read) and, unless ``overwrite``, not exist.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file.
+    inputs : tuple of path-like, default ()
+        The files the command reads.
+    overwrite : bool, default False
+        Allow replacing an existing file.
+    formats : tuple of str or None, default FORMATS
+        The allowed extensions; ``None`` for any.
+    option : str, default "output"
+        The option's name in the messages.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from gaussify.io import check_output
+    >>> str(check_output("embedding.csv"))
+    'embedding.csv'
+    >>> _ = Path("embedding.csv").write_text("a\n1\n")
+    >>> check_output("embedding.csv")
+    Traceback (most recent call last):
+        ...
+    ValueError: output embedding.csv: already exists; pass --overwrite to replace it
+    """
     path = Path(path)
     if formats is not None and path.suffix.lower() not in formats:
         raise ValueError(f"{option} {path}: unsupported file type {path.suffix or '(none)'}; "
@@ -288,12 +439,43 @@ def check_output(path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool
 
 def check_model_folder(directory: str | os.PathLike, *, files: tuple[str, ...], config: str, model_format: str,
                        overwrite: bool = False) -> Path:
-    """Check that saving a model to ``directory`` destroys nothing the user owns.
+    r"""Check that saving a model to ``directory`` destroys nothing the user owns; returns the resolved path.
 
     Allowed: a new path, an empty folder, or (with ``overwrite``) an earlier model of ``model_format``, i.e. a
     folder whose ``config`` file declares that format and which holds nothing but the model's ``files``. Refused
-    always: a file, a folder with anything else in it, and the current folder or one that contains it. Returns
-    the resolved path; raises ``ValueError``."""
+    always (``ValueError``): a file, a folder with anything else in it, and the current folder or one that contains
+    it.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The model folder.
+    files : tuple of str
+        The names of the files a model folder holds.
+    config : str
+        The name of its config file.
+    model_format : str
+        The format its config must declare.
+    overwrite : bool, default False
+        Allow replacing an earlier model.
+
+    Returns
+    -------
+    pathlib.Path
+        The resolved folder.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from gaussify.io import check_model_folder
+    >>> check_model_folder("model", files=("config.json",), config="config.json", model_format="demo/1").name
+    'model'
+    >>> _ = Path("notes").mkdir(), Path("notes/todo.txt").write_text("keep me")
+    >>> check_model_folder("notes", files=("config.json",), config="config.json", model_format="demo/1")
+    Traceback (most recent call last):
+        ...
+    ValueError: notes: is not empty and not a gaussify model folder (it holds todo.txt); choose a new or empty folder
+    """
     path = Path(directory).resolve()
     if path == Path.cwd().resolve() or path in Path.cwd().resolve().parents:
         raise ValueError(f"{directory}: is the current folder or contains it; save the model to a new folder")
@@ -319,10 +501,36 @@ def check_model_folder(directory: str | os.PathLike, *, files: tuple[str, ...], 
 
 def write_model_folder(directory: str | os.PathLike, config: dict, weights: dict, *, config_file: str,
                        weights_file: str, parts: dict[str, Any] | None = None) -> None:
-    """Write ``weights`` (name → torch tensor, or name → NumPy array) as safetensors and ``config`` as JSON into
-    ``directory`` through :func:`atomic_directory` (complete or absent; never pickle). ``parts`` maps a subfolder
-    name to a fitted model whose ``save`` writes it there (e.g. an estimator's post-hoc map), inside the same
-    atomic write. Check ``directory`` first with :func:`check_model_folder`."""
+    r"""Write ``weights`` as safetensors and ``config`` as JSON into ``directory``, atomically.
+
+    The write goes through :func:`atomic_directory` (complete or absent; never pickle). Check ``directory`` first
+    with :func:`check_model_folder`.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The model folder.
+    config : dict
+        JSON-ready configuration.
+    weights : dict
+        Name → torch tensor, or name → NumPy array.
+    config_file : str
+        The config's file name.
+    weights_file : str
+        The weights' file name.
+    parts : dict, optional
+        Maps a subfolder name to a fitted model whose ``save`` writes it there (e.g. an estimator's post-hoc map),
+        inside the same atomic write.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.io import read_model_config, write_model_folder
+    >>> write_model_folder("model", {"format": "demo/1"}, {"scale": np.ones(2)}, config_file="config.json",
+    ...                    weights_file="weights.safetensors")
+    >>> read_model_config("model", config_file="config.json", model_format="demo/1")
+    {'format': 'demo/1'}
+    """
     with atomic_directory(directory) as staging:
         if all(isinstance(value, np.ndarray) for value in weights.values()):
             from safetensors.numpy import save_file
@@ -338,8 +546,32 @@ def write_model_folder(directory: str | os.PathLike, config: dict, weights: dict
 
 
 def read_model_config(directory: str | os.PathLike, *, config_file: str, model_format: str) -> dict:
-    """The JSON config of the model saved in ``directory``: ``FileNotFoundError`` without one, ``ValueError``
-    unless it declares ``model_format``."""
+    r"""The JSON config of the model saved in ``directory``.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The model folder.
+    config_file : str
+        The config's file name.
+    model_format : str
+        The format the config must declare.
+
+    Returns
+    -------
+    dict
+        The config; ``FileNotFoundError`` without one, ``ValueError`` unless it declares ``model_format``.
+
+    Examples
+    --------
+    >>> import json
+    >>> from pathlib import Path
+    >>> from gaussify.io import read_model_config
+    >>> Path("model").mkdir()
+    >>> _ = Path("model/config.json").write_text(json.dumps({"format": "demo/1", "params": {"n_components": 2}}))
+    >>> read_model_config("model", config_file="config.json", model_format="demo/1")["params"]
+    {'n_components': 2}
+    """
     config_path = Path(directory) / config_file
     if not config_path.is_file():
         raise FileNotFoundError(f"no gaussify model in {directory} (missing {config_file})")
@@ -366,9 +598,31 @@ def _same_path(a: Path, b: Path) -> bool:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary file beside ``path``; when the block succeeds it is renamed over ``path`` (atomic on
-    POSIX), otherwise deleted, so a crash never leaves half a file. Parent folders are created. The file gets
-    the permissions a plain ``open`` would give it (0666 minus the umask), not mkstemp's private 0600."""
+    r"""Yield a temporary file beside ``path``, renamed over ``path`` when the block succeeds (atomic on POSIX).
+
+    Otherwise it is deleted, so a crash never leaves half a file. Parent folders are created. The file gets the
+    permissions a plain ``open`` would give it (0666 minus the umask), not mkstemp's private 0600.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write to.
+
+    Examples
+    --------
+    >>> import os
+    >>> import numpy as np
+    >>> from gaussify.io import atomic_path
+    >>> with atomic_path("embedding.npy") as tmp:
+    ...     np.save(tmp, np.zeros((3, 2)))
+    >>> os.listdir(".")
+    ['embedding.npy']
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".gaussify-", suffix=path.suffix, dir=path.parent)
@@ -384,10 +638,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def atomic_directory(directory: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty staging folder beside ``directory``; when the block succeeds it replaces ``directory``
-    (two renames: the old folder is moved aside first, then removed), otherwise it is deleted, so the folder
-    is complete or absent. Like :func:`atomic_path`, it gets a plain ``mkdir``'s permissions (0777 minus
-    the umask), not mkdtemp's private 0700."""
+    r"""Yield an empty staging folder beside ``directory`` that replaces it when the block succeeds.
+
+    Two renames: the old folder is moved aside first, then removed; otherwise the staging folder is deleted, so
+    the folder is complete or absent. Like :func:`atomic_path`, it gets a plain ``mkdir``'s permissions (0777 minus
+    the umask), not mkdtemp's private 0700.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The folder to write.
+
+    Yields
+    ------
+    pathlib.Path
+        The staging folder to fill.
+
+    Examples
+    --------
+    >>> import os
+    >>> from gaussify.io import atomic_directory
+    >>> with atomic_directory("model") as staging:
+    ...     _ = (staging / "config.json").write_text("{}")
+    >>> os.listdir("."), os.listdir("model")
+    (['model'], ['config.json'])
+    """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".gaussify-", dir=directory.parent))
@@ -419,14 +694,53 @@ def _plain_mode(bits: int) -> int:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
+    r"""Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (parent folders are created).
+    text : str
+        Its new content.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from gaussify.io import write_text_atomic
+    >>> write_text_atomic("reports/summary.md", "KL 0.01 nats\n")
+    >>> Path("reports/summary.md").read_text(encoding="utf-8")
+    'KL 0.01 nats\n'
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
 def write_table(path: str | os.PathLike, Z: np.ndarray, columns: list[str] | None = None) -> Path:
-    """Write an (n, k) array atomically (:func:`atomic_path`); csv/parquet columns are ``columns``
-    (default ``z0..z{k-1}``)."""
+    r"""Write an (n, k) array atomically (:func:`atomic_path`) as ``.npy``, ``.csv`` or ``.parquet``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its extension picks the format.
+    Z : numpy.ndarray
+        The array, shape (n, k).
+    columns : list of str, optional
+        The csv/parquet column names (default ``z0..z{k-1}``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.io import table_header, write_table
+    >>> str(write_table("embedding.parquet", np.zeros((3, 2))))
+    'embedding.parquet'
+    >>> table_header("embedding.parquet")
+    (3, ['z0', 'z1'])
+    """
     path = Path(path)
     suffix = _suffix(path)
     with atomic_path(path) as tmp:

@@ -116,7 +116,26 @@ def _standardized(Z: Any, target: Any) -> np.ndarray:
 
 
 class OrderStatisticBand(NamedTuple):
-    """Pointwise quantiles of the order statistics X_(i) of n iid draws (``ranks`` are 0-based)."""
+    r"""Pointwise quantiles of the order statistics X_(i) of n iid draws (``ranks`` are 0-based).
+
+    Attributes
+    ----------
+    ranks : numpy.ndarray
+        The 0-based ranks i.
+    center : numpy.ndarray
+        Median of X_(i): the QQ plot's theoretical quantile.
+    lower : numpy.ndarray
+        (1 − level)/2 quantile of X_(i).
+    upper : numpy.ndarray
+        (1 + level)/2 quantile of X_(i).
+
+    Examples
+    --------
+    >>> from gaussify.plots import order_statistic_band
+    >>> ranks, center, lower, upper = order_statistic_band(5)
+    >>> ranks.tolist(), bool((lower < center).all() and (center < upper).all())
+    ([0, 1, 2, 3, 4], True)
+    """
 
     ranks: np.ndarray
     center: np.ndarray  # median of X_(i): the QQ plot's theoretical quantile
@@ -126,7 +145,7 @@ class OrderStatisticBand(NamedTuple):
 
 def order_statistic_band(n: int, level: float = 0.95, *, dist: Any = None,
                          ranks: Sequence[int] | np.ndarray | None = None) -> OrderStatisticBand:
-    """Exact pointwise band for the order statistics of ``n`` iid draws from ``dist``.
+    r"""Exact pointwise band for the order statistics of ``n`` iid draws from ``dist``.
 
     The i-th smallest of n iid U(0, 1) variables is Beta(i, n − i + 1), and X_(i) = F⁻¹(U_(i))
     for any continuous F, so the p-quantile of X_(i) is F⁻¹(I⁻¹_p(i, n − i + 1)) with I⁻¹ the
@@ -134,7 +153,30 @@ def order_statistic_band(n: int, level: float = 0.95, *, dist: Any = None,
     *Order Statistics*, 3rd ed., 2003, §2.1). Each order statistic lies outside its own band
     with probability exactly 1 − ``level``; the band is pointwise, not simultaneous.
 
-    ``dist`` is anything with a ``ppf`` (a frozen ``scipy.stats`` distribution); default N(0, 1).
+    Parameters
+    ----------
+    n : int
+        Number of iid draws.
+    level : float, default 0.95
+        Coverage of each order statistic's band, in (0, 1).
+    dist : scipy.stats distribution, optional
+        Anything with a ``ppf`` (a frozen ``scipy.stats`` distribution); default N(0, 1).
+    ranks : sequence of int, optional
+        The 0-based ranks to compute (default: all n).
+
+    Returns
+    -------
+    OrderStatisticBand
+        Ranks, medians and band ends.
+
+    Examples
+    --------
+    >>> from gaussify.plots import order_statistic_band
+    >>> band = order_statistic_band(5)
+    >>> band.center.round(2).tolist()
+    [-1.13, -0.49, 0.0, 0.49, 1.13]
+    >>> bool(abs(band.lower + band.upper[::-1]).max() < 1e-12)  # N(0, 1) is symmetric
+    True
     """
     n = check_int(n, "n")
     level = _check_level(level, "level")
@@ -174,7 +216,7 @@ def _marker_size(m: int) -> float:
 
 def fitted_mahalanobis_band(n: int, d: int, level: float = 0.95, *,
                             ranks: Sequence[int] | np.ndarray | None = None) -> OrderStatisticBand:
-    """Pointwise band for the sorted D²ᵢ = (zᵢ − z̄)ᵀ S⁻¹ (zᵢ − z̄) of a Gaussian sample (S unbiased).
+    r"""Pointwise band for the sorted D²ᵢ = (zᵢ − z̄)ᵀ S⁻¹ (zᵢ − z̄) of a Gaussian sample (S unbiased).
 
     Each n D²ᵢ / (n − 1)² is exactly Beta(d/2, (n − d − 1)/2) (Gnanadesikan & Kettenring 1972),
     but the D²ᵢ are not independent (they sum to (n − 1) d), and the middle order statistics vary
@@ -187,6 +229,31 @@ def fitted_mahalanobis_band(n: int, d: int, level: float = 0.95, *,
     E[W 1{W ≤ q}] = d F_{d+2}(q):  v_fit / v_iid = 1 + [2q²f²/d + 2qf (F_{d+2}(q) − p)] / (p(1 − p)).
     ρ → 1 in the tails, where the iid band is right. In simulation (n = 30…1000, d = 1…20) the
     overall pointwise coverage is 95% ± 0.3 points and each rank's within about ±1.5 points per side.
+
+    Parameters
+    ----------
+    n : int
+        Rows of the sample (at least d + 2).
+    d : int
+        Its dimension.
+    level : float, default 0.95
+        Pointwise coverage, in (0, 1).
+    ranks : sequence of int, optional
+        The 0-based ranks to compute (default: all n).
+
+    Returns
+    -------
+    OrderStatisticBand
+        Ranks, medians and band ends.
+
+    Examples
+    --------
+    >>> from gaussify.plots import fitted_mahalanobis_band, order_statistic_band
+    >>> from scipy import stats
+    >>> fitted = fitted_mahalanobis_band(200, 2, ranks=[100])
+    >>> iid = order_statistic_band(200, dist=stats.beta(1.0, 98.5, scale=199**2 / 200), ranks=[100])
+    >>> bool(fitted.center[0] == iid.center[0] and iid.lower[0] < fitted.lower[0] < fitted.upper[0] < iid.upper[0])
+    True
     """
     n, d = check_int(n, "n"), check_int(d, "d")
     if n < d + 2:
@@ -255,14 +322,52 @@ def _finish_grid(fig: Figure, axes: list[Axes], title: str, xlabel: str, ylabel:
 def qq_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = None, max_dims: int = 8,
             envelope: float | None = 0.95, max_points: int = 2000, title: str | None = None,
             path: str | Path | None = None, dpi: float = 150) -> Figure:
-    """Normal QQ plot of each coordinate against a fixed N(0, 1), in target standard coordinates.
+    r"""Normal QQ plot of each coordinate against a fixed N(0, 1), in target standard coordinates.
 
     Panel j plots the sorted s_(i)j against the median of the i-th N(0, 1) order statistic,
     Φ⁻¹(median Beta(i, n − i + 1)), with the exact pointwise ``envelope`` of that order
-    statistic (see :func:`order_statistic_band`); ``None`` hides it. Columns are *not*
+    statistic (see :func:`order_statistic_band`). Columns are *not*
     re-standardised, so a wrong mean shifts the points off y = x and a wrong scale tilts them
-    (Wilk & Gnanadesikan 1968, Biometrika 55:1). ``dims`` picks columns (default: the first
-    ``max_dims``); at most ``max_points`` ranks per panel are drawn, both extremes included.
+    (Wilk & Gnanadesikan 1968, Biometrika 55:1).
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point.
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target whose standard coordinates are plotted: None for N(0, I), an int d for N(0, I_d), a
+        :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair.
+    dims : sequence of int, optional
+        The columns to show (default: the first ``max_dims``).
+    max_dims : int, default 8
+        Columns shown when ``dims`` is not given.
+    envelope : float or None, default 0.95
+        Level of the pointwise envelope; None hides it.
+    max_points : int, default 2000
+        Ranks drawn per panel at most, both extremes included (the curves use every point).
+    title : str, optional
+        The figure's title (default: one naming n and d).
+    path : str or os.PathLike, optional
+        Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
+    dpi : float, default 150
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.plots import qq_plot
+    >>> Z = np.random.default_rng(0).standard_normal((200, 2))
+    >>> fig = qq_plot(Z, path="qq.png")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['dim 0', 'dim 1']
+    >>> from pathlib import Path
+    >>> Path("qq.png").is_file()
+    True
     """
     path = _check_path(path)
     level = _check_level(envelope)
@@ -283,15 +388,47 @@ def qq_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = None, ma
 def mahalanobis_qq(Z: Any, target: Any = None, *, fitted: bool = True, envelope: float | None = 0.95,
                    max_points: int = 2000, title: str | None = None, path: str | Path | None = None,
                    dpi: float = 150) -> Figure:
-    """Chi-square QQ plot of squared Mahalanobis distances (Healy 1968, Appl. Statist. 17:157).
+    r"""Chi-square QQ plot of squared Mahalanobis distances (Healy 1968, Appl. Statist. 17:157).
 
     Left panel: D²ᵢ = (zᵢ − μ)ᵀ Σ⁻¹ (zᵢ − μ) w.r.t. the target, exactly χ²_d under the target,
     so it sees shape *and* placement. Right panel (``fitted=True``): D²ᵢ w.r.t. the sample mean
     and the unbiased (n − 1) covariance, whose exact null law is n D²ᵢ / (n − 1)² ~
     Beta(d/2, (n − d − 1)/2) (Gnanadesikan & Kettenring 1972, Biometrics 28:81) — affine
     invariant, so it sees shape only. Envelopes: the exact order-statistic band of χ²_d on the
-    left, :func:`fitted_mahalanobis_band` on the right. Needs n ≥ d + 2 and a non-singular
-    sample covariance when ``fitted``.
+    left, :func:`fitted_mahalanobis_band` on the right.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point.
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target whose standard coordinates are plotted: None for N(0, I), an int d for N(0, I_d), a
+        :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair.
+    fitted : bool, default True
+        Add the fitted-covariance panel (needs n ≥ d + 2 and a non-singular sample covariance).
+    envelope : float or None, default 0.95
+        Level of the pointwise envelope; None hides it.
+    max_points : int, default 2000
+        Ranks drawn per panel at most, both extremes included (the curves use every point).
+    title : str, optional
+        The figure's title (default: one naming n and d).
+    path : str or os.PathLike, optional
+        Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
+    dpi : float, default 150
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One or two panels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.plots import mahalanobis_qq
+    >>> fig = mahalanobis_qq(np.random.default_rng(0).standard_normal((200, 2)))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['w.r.t. the target', 'w.r.t. the fitted mean and covariance']
     """
     path = _check_path(path)
     level = _check_level(envelope)
@@ -365,15 +502,52 @@ def _class_colors(k: int) -> np.ndarray:
 def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[int] | None = None,
               max_dims: int = 5, kind: str = "scatter", max_points: int = 5000, random_state: Any = 0,
               title: str | None = None, path: str | Path | None = None, dpi: float = 150) -> Figure:
-    """Lower-triangle pair plot in target standard coordinates with the target's 1/2/3-sigma circles.
+    r"""Lower-triangle pair plot in target standard coordinates with the target's 1/2/3-sigma circles.
 
-    Off-diagonal: scatter (``kind="scatter"``, at most ``max_points`` random rows drawn with
-    ``numpy.random.default_rng(random_state)``, optionally coloured by ``labels``) or hexbin
-    of all rows (log counts). Every 2-D marginal of N(0, I) is N(0, I₂), whose r-sigma circle
+    Every 2-D marginal of N(0, I) is N(0, I₂), whose r-sigma circle
     holds 1 − exp(−r²/2) of the mass (39%, 86%, 99%). Diagonal: density histogram of all rows
     with the N(0, 1) density (and each class's share as an outline). One axes per panel:
-    k(k + 1)/2 for k shown dims; d = 1 gives the marginal only. Up to 20 classes get a
-    legend entry each; more are coloured along viridis without a legend.
+    k(k + 1)/2 for k shown dims; d = 1 gives the marginal only.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point.
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target whose standard coordinates are plotted: None for N(0, I), an int d for N(0, I_d), a
+        :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair.
+    labels : array-like of shape (n,), optional
+        Colour the scatter by class. Up to 20 classes get a legend entry each; more are coloured along viridis
+        without a legend.
+    dims : sequence of int, optional
+        The columns to show (default: the first ``max_dims``).
+    max_dims : int, default 5
+        Columns shown when ``dims`` is not given.
+    kind : {"scatter", "hexbin"}, default "scatter"
+        Off-diagonal: scatter of at most ``max_points`` random rows, or hexbin of all rows (log counts).
+    max_points : int, default 5000
+        Rows the scatter draws at most.
+    random_state : None | int | Generator, default 0
+        Seeds the rows drawn (``numpy.random.default_rng(random_state)``).
+    title : str, optional
+        The figure's title (default: one naming n and d).
+    path : str or os.PathLike, optional
+        Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
+    dpi : float, default 150
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The panels of the lower triangle.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.plots import pair_plot
+    >>> Z = np.random.default_rng(0).standard_normal((200, 2))
+    >>> len(pair_plot(Z, labels=Z[:, 0] > 0).axes)
+    3
     """
     path = _check_path(path)
     if kind not in ("scatter", "hexbin"):
@@ -444,10 +618,41 @@ def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[
 
 def marginals_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = None, max_dims: int = 16,
                    title: str | None = None, path: str | Path | None = None, dpi: float = 150) -> Figure:
-    """Histogram of each coordinate (all rows, target standard coordinates) with the N(0, 1) density.
+    r"""Histogram of each coordinate (all rows, target standard coordinates) with the N(0, 1) density.
 
     Each panel notes the coordinate's mean and standard deviation, which are 0 and 1 under the
-    target. ``dims`` picks columns (default: the first ``max_dims``); one axes per column.
+    target.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point.
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target whose standard coordinates are plotted: None for N(0, I), an int d for N(0, I_d), a
+        :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair.
+    dims : sequence of int, optional
+        The columns to show (default: the first ``max_dims``); one axes per column.
+    max_dims : int, default 16
+        Columns shown when ``dims`` is not given.
+    title : str, optional
+        The figure's title (default: one naming n and d).
+    path : str or os.PathLike, optional
+        Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
+    dpi : float, default 150
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.plots import marginals_plot
+    >>> fig = marginals_plot(np.random.default_rng(0).standard_normal((200, 3)), dims=[0, 2])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['dim 0', 'dim 2']
     """
     path = _check_path(path)
     S = _standardized(Z, target)
@@ -469,12 +674,46 @@ def marginals_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = N
 def projection_qq(Z: Any, target: Any = None, *, num_projections: int = 6, random_state: Any = 0,
                   envelope: float | None = 0.95, max_points: int = 2000, title: str | None = None,
                   path: str | Path | None = None, dpi: float = 150) -> Figure:
-    """Normal QQ plots of random one-dimensional projections uᵀs, ‖u‖ = 1, in target standard coordinates.
+    r"""Normal QQ plots of random one-dimensional projections uᵀs, ‖u‖ = 1, in target standard coordinates.
 
     Under the target uᵀs ~ N(0, 1) exactly for every unit u, and the law of s is fixed by the
     laws of all its projections (Cramér & Wold 1936), so departures in directions the
-    coordinate axes miss show here. Directions are normalised N(0, I) vectors from
-    ``numpy.random.default_rng(random_state)``; panels, envelope and thinning as in :func:`qq_plot`.
+    coordinate axes miss show here. Panels, envelope and thinning as in :func:`qq_plot`.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point.
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target whose standard coordinates are plotted: None for N(0, I), an int d for N(0, I_d), a
+        :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair.
+    num_projections : int, default 6
+        Random unit directions, one panel each.
+    random_state : None | int | Generator, default 0
+        Directions are normalised N(0, I) vectors from ``numpy.random.default_rng(random_state)``.
+    envelope : float or None, default 0.95
+        Level of the pointwise envelope; None hides it.
+    max_points : int, default 2000
+        Ranks drawn per panel at most, both extremes included (the curves use every point).
+    title : str, optional
+        The figure's title (default: one naming n and d).
+    path : str or os.PathLike, optional
+        Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
+    dpi : float, default 150
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per projection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.plots import projection_qq
+    >>> fig = projection_qq(np.random.default_rng(0).standard_normal((200, 2)), num_projections=3)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['projection 1', 'projection 2', 'projection 3']
     """
     path = _check_path(path)
     level = _check_level(envelope)
@@ -498,10 +737,39 @@ def projection_qq(Z: Any, target: Any = None, *, num_projections: int = 6, rando
 def training_curves(history: Mapping[str, Sequence[float]], *, logy: bool | None = None, xlabel: str = "epoch",
                     ylabel: str = "loss", title: str | None = "Training curves",
                     path: str | Path | None = None, dpi: float = 150) -> Figure:
-    """One line per named series (e.g. ``{"task": [...], "reg": [...]}``) against steps 1, 2, …
+    r"""One line per named series (e.g. ``{"task": [...], "reg": [...]}``) against steps 1, 2, …
 
-    ``logy=None`` uses a log y-axis exactly when every value is positive. Raises ``ValueError``
-    for an empty history, an empty series or a non-finite value (it names the series and step).
+    Raises ``ValueError`` for an empty history, an empty series or a non-finite value (it names the series and step).
+
+    Parameters
+    ----------
+    history : mapping of str to sequence of float
+        The series, by name.
+    logy : bool, optional
+        ``logy=None`` uses a log y-axis exactly when every value is positive.
+    xlabel : str, default "epoch"
+        Label of the x-axis.
+    ylabel : str, default "loss"
+        Label of the y-axis.
+    title : str or None, default "Training curves"
+        The axes' title (None: none).
+    path : str or os.PathLike, optional
+        Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
+    dpi : float, default 150
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes.
+
+    Examples
+    --------
+    >>> from gaussify.plots import training_curves
+    >>> fig = training_curves({"task": [3.0, 2.0, 1.5], "reg": [0.5, 0.2, 0.1]})
+    >>> ax = fig.axes[0]
+    >>> [line.get_label() for line in ax.get_lines()], ax.get_yscale()
+    (['task', 'reg'], 'log')
     """
     path = _check_path(path)
     if not isinstance(history, Mapping) or not history:
@@ -534,7 +802,27 @@ def training_curves(history: Mapping[str, Sequence[float]], *, logy: bool | None
 
 
 def figure_to_base64_png(fig: Figure, dpi: float = 100) -> str:
-    """PNG of ``fig`` encoded as base64 ASCII: the payload of ``data:image/png;base64,<payload>``."""
+    r"""PNG of ``fig`` encoded as base64 ASCII: the payload of ``data:image/png;base64,<payload>``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    dpi : float, default 100
+        Resolution of the PNG.
+
+    Returns
+    -------
+    str
+        The base64 text.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from gaussify.plots import figure_to_base64_png
+    >>> figure_to_base64_png(Figure(figsize=(1, 1)))[:11]  # the PNG signature
+    'iVBORw0KGgo'
+    """
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     buf = io.BytesIO()

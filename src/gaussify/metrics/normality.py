@@ -69,12 +69,38 @@ _LOG_TINY = math.log(np.finfo(np.float64).tiny)
 
 @dataclass(frozen=True)
 class TestResult:
-    """Outcome of one normality test; unpacks like SciPy's results: ``statistic, pvalue = henze_zirkler(Z)``.
+    r"""Outcome of one normality test; unpacks like SciPy's results: ``statistic, pvalue = henze_zirkler(Z)``.
 
-    ``pvalue_source`` says where the p-value comes from: ``"asymptotic"`` (limit law), ``"lognormal"``
-    (Henze–Zirkler's moment-matched lognormal), ``"monte-carlo"`` (simulated null) or
-    ``"exact"``. ``n`` is the number of rows the statistic was computed on; ``note`` announces
-    anything that changed the computation (subsampling, a capped Monte Carlo null).
+    Attributes
+    ----------
+    name : str
+        The test.
+    statistic : float
+        Its value on the sample.
+    pvalue : float
+        Its p-value, in [0, 1].
+    pvalue_source : str
+        Where the p-value comes from: ``"asymptotic"`` (limit law), ``"lognormal"`` (Henze–Zirkler's moment-matched
+        lognormal), ``"monte-carlo"`` (simulated null) or ``"exact"``.
+    n : int
+        The number of rows the statistic was computed on.
+    d : int
+        The dimension.
+    details : dict
+        Intermediate quantities of the test (degrees of freedom, smoothing parameter, per-column values …).
+    note : str
+        Announces anything that changed the computation (subsampling, a capped Monte Carlo null).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import henze_zirkler
+    >>> result = henze_zirkler(np.random.default_rng(0).standard_normal((200, 2)))
+    >>> statistic, pvalue = result
+    >>> (statistic, pvalue) == (result.statistic, result.pvalue), result.pvalue_source
+    (True, 'lognormal')
+    >>> result.to_dict()["name"]
+    'henze_zirkler'
     """
 
     __test__ = False  # not a pytest test class
@@ -376,13 +402,46 @@ def mardia_skewness_statistic(b1: float, n: int, d: int) -> tuple[float, dict[st
 def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                     mc_max_n: int = MC_MAX_N, route: Literal["auto", "tensor", "gram"] = "auto",
                     block_size: int = BLOCK_SIZE) -> TestResult:
-    """Mardia's multivariate skewness test.
+    r"""Mardia's multivariate skewness test.
 
     b_{1,p} = (1/n²) Σ_ij (w_iᵀ S⁻¹ w_j)³ with w_i = z_i − z̄ and S the MLE covariance; the statistic
     n k b_{1,p}/6 is χ² with p(p+1)(p+2)/6 degrees of freedom, k = 1 for n >= 20 and
     k = (p+1)(n+1)(n+3)/(n((n+1)(p+1) − 6)) below (Mardia 1970, Biometrika 57; Mardia 1974, Sankhyā B 36).
-    ``route="tensor"`` computes b_{1,p} as the squared norm of the third-moment tensor in O(n p³);
-    ``"gram"`` sums the cubed Gram matrix in tiles in O(n² p); ``"auto"`` takes the cheaper one.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 3).
+    monte_carlo : bool, default False
+        Replace the χ² p-value by a Monte Carlo one.
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind a Monte Carlo p-value.
+    random_state : None | int | Generator, default 0
+        Seeds the simulated null (an int one is cached in memory and on disk).
+    mc_max_n : int, default MC_MAX_N
+        Largest n the null is simulated at; larger samples reuse the null at this size (the note says so).
+    route : {"auto", "tensor", "gram"}, default "auto"
+        ``"tensor"`` computes b_{1,p} as the squared norm of the third-moment tensor in O(n p³); ``"gram"`` sums the
+        cubed Gram matrix in tiles in O(n² p); ``"auto"`` takes the cheaper one.
+    block_size : int, default BLOCK_SIZE
+        Rows per side of a tile of the pairwise sum.
+
+    Returns
+    -------
+    TestResult
+        ``statistic, pvalue = result`` unpacks like SciPy's results; the details hold b1, df and the
+        small-sample factor k.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import mardia_skewness
+    >>> rng = np.random.default_rng(0)
+    >>> statistic, pvalue = mardia_skewness(rng.standard_normal((200, 2)))
+    >>> pvalue > 0.05
+    True
+    >>> mardia_skewness(rng.exponential(size=(200, 2))).pvalue < 0.05
+    True
     """
     if route not in ("auto", "tensor", "gram"):
         raise ValueError(f"route must be 'auto', 'tensor' or 'gram', got {route!r}")
@@ -408,12 +467,45 @@ def mardia_kurtosis_statistic(b2: float, n: int, d: int) -> tuple[float, dict[st
 
 def mardia_kurtosis(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                     mc_max_n: int = MC_MAX_N) -> TestResult:
-    """Mardia's multivariate kurtosis test, standardised with the exact finite-sample moments.
+    r"""Mardia's multivariate kurtosis test, standardised with the exact finite-sample moments.
 
     b_{2,p} = (1/n) Σ_i ‖S^{-1/2}(z_i − z̄)‖⁴ (MLE S). Under normality E b_{2,p} = p(p+2)(n−1)/(n+1) and
     Var b_{2,p} = 8p(p+2)(n−3)(n−p−1)(n−p+1)/((n+1)²(n+3)(n+5)) exactly (Mardia 1974, Sankhyā B 36);
     the statistic z = (b_{2,p} − E)/√Var gets a two-sided normal p-value (equal-tailed under Monte Carlo).
     The asymptotic moments p(p+2) and 8p(p+2)/n are badly off when p is not small next to n.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 4).
+    monte_carlo : bool, default False
+        Replace the normal p-value by a Monte Carlo one.
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind a Monte Carlo p-value.
+    random_state : None | int | Generator, default 0
+        Seeds the simulated null (an int one is cached in memory and on disk).
+    mc_max_n : int, default MC_MAX_N
+        Largest n the null is simulated at; larger samples reuse the null at this size (the note says so).
+
+    Returns
+    -------
+    TestResult
+        ``statistic, pvalue = result`` unpacks like SciPy's results; the details hold b2 and its exact null mean
+        and variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import mardia_kurtosis
+    >>> rng = np.random.default_rng(0)
+    >>> mardia_kurtosis(rng.standard_normal((200, 2))).pvalue > 0.05
+    True
+
+    A uniform square has light tails, so z < 0:
+
+    >>> result = mardia_kurtosis(rng.uniform(-1.0, 1.0, (200, 2)))
+    >>> result.statistic < 0, result.pvalue < 0.05
+    (True, True)
     """
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=4)
@@ -456,12 +548,43 @@ def _henze_zirkler_lognormal(beta: float, d: int) -> tuple[float, float]:
 
 def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                   mc_max_n: int = MC_MAX_N, block_size: int = BLOCK_SIZE) -> TestResult:
-    """Henze–Zirkler test: the BHEP statistic T_β with β = (1/√2)((2p+1)n/4)^{1/(p+4)}.
+    r"""Henze–Zirkler test: the BHEP statistic T_β with β = (1/√2)((2p+1)n/4)^{1/(p+4)}.
 
     T_β = (1/n) Σ_jk exp(−β²‖y_j − y_k‖²/2) − 2(1+β²)^{−p/2} Σ_j exp(−β²‖y_j‖²/(2(1+β²))) + n(1+2β²)^{−p/2},
     y_j = S^{-1/2}(z_j − z̄) with the MLE covariance (divisor n, as in R's MVN and pingouin). The p-value
     is the upper tail of the lognormal with the mean and variance of T_β given by Henze & Zirkler (1990,
     Comm. Statist. Theory Methods 19), or Monte Carlo. The pairwise sum runs in tiles.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 3).
+    monte_carlo : bool, default False
+        Replace the lognormal p-value by a Monte Carlo one.
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind a Monte Carlo p-value.
+    random_state : None | int | Generator, default 0
+        Seeds the simulated null (an int one is cached in memory and on disk).
+    mc_max_n : int, default MC_MAX_N
+        Largest n the null is simulated at; larger samples reuse the null at this size (the note says so).
+    block_size : int, default BLOCK_SIZE
+        Rows per side of a tile of the pairwise sum.
+
+    Returns
+    -------
+    TestResult
+        ``statistic, pvalue = result`` unpacks like SciPy's results; the details hold β and the lognormal's
+        log-scale mean and sd.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import henze_zirkler
+    >>> rng = np.random.default_rng(0)
+    >>> henze_zirkler(rng.standard_normal((200, 2))).pvalue > 0.05
+    True
+    >>> henze_zirkler(rng.uniform(-1.0, 1.0, (200, 2))).pvalue < 0.05
+    True
     """
     block_size = check_int(block_size, "block_size")
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
@@ -476,7 +599,7 @@ def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, rand
 
 def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: RandomState = 0,
                 mc_max_n: int = MC_MAX_N, block_size: int = BLOCK_SIZE) -> TestResult:
-    """BHEP test (Baringhaus & Henze 1988, Metrika 35; Epps & Pulley 1983, Biometrika 70) at a fixed β.
+    r"""BHEP test (Baringhaus & Henze 1988, Metrika 35; Epps & Pulley 1983, Biometrika 70) at a fixed β.
 
     The multivariate, affine-invariant Epps–Pulley statistic: the weighted L² distance
     n ∫ |ψ_n(t) − e^{−‖t‖²/2}|² φ_β(t) dt between the empirical characteristic function of the whitened
@@ -485,6 +608,37 @@ def epps_pulley(Z: Any, *, beta: float = 1.0, n_sim: int = N_SIM, random_state: 
     not per-coordinate Epps–Pulley tests: it is consistent against every alternative, and per-coordinate
     tests live in :func:`coordinate_tests`. With β fixed, T_β has a non-degenerate limit law that has no
     closed form, so the p-value is Monte Carlo.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 3).
+    beta : float, default 1.0
+        The smoothing parameter β > 0.
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind the Monte Carlo p-value.
+    random_state : None | int | Generator, default 0
+        Seeds the simulated null (an int one is cached in memory and on disk).
+    mc_max_n : int, default MC_MAX_N
+        Largest n the null is simulated at; larger samples reuse the null at this size (the note says so).
+    block_size : int, default BLOCK_SIZE
+        Rows per side of a tile of the pairwise sum.
+
+    Returns
+    -------
+    TestResult
+        ``statistic, pvalue = result`` unpacks like SciPy's results; the details hold β.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import epps_pulley
+    >>> rng = np.random.default_rng(0)
+    >>> result = epps_pulley(rng.standard_normal((200, 2)))
+    >>> result.pvalue > 0.05, result.pvalue_source
+    (True, 'monte-carlo')
+    >>> epps_pulley(rng.uniform(-1.0, 1.0, (200, 2))).pvalue < 0.05
+    True
     """
     beta = check_real(beta, "beta", strict=True)
     block_size = check_int(block_size, "block_size")
@@ -556,12 +710,40 @@ def _energy_statistic(X: np.ndarray, block_size: int) -> float:
 
 def energy_test(Z: Any, *, n_sim: int = N_SIM, random_state: RandomState = 0, mc_max_n: int = MC_MAX_N,
                 block_size: int = BLOCK_SIZE) -> TestResult:
-    """Energy test of multivariate normality with estimated parameters (Székely & Rizzo 2005, JMVA 93).
+    r"""Energy test of multivariate normality with estimated parameters (Székely & Rizzo 2005, JMVA 93).
 
     n E_n = n (2/n Σ_i E‖y_i − G‖ − E‖G − G'‖ − (1/n²) Σ_jk ‖y_j − y_k‖), G, G' ~ N(0, I) independent,
     y_i = S^{-1/2}(z_i − z̄) with the unbiased covariance; E‖a − G‖ = √2 Γ((d+1)/2)/Γ(d/2)
     ₁F₁(−1/2; d/2; −‖a‖²/2) and E‖G − G'‖ = 2Γ((d+1)/2)/Γ(d/2) in closed form. The statistic is affine
     invariant, its null depends on (n, d) only: Monte Carlo p-value. The pairwise sum runs in tiles.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 3).
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind the Monte Carlo p-value.
+    random_state : None | int | Generator, default 0
+        Seeds the simulated null (an int one is cached in memory and on disk).
+    mc_max_n : int, default MC_MAX_N
+        Largest n the null is simulated at; larger samples reuse the null at this size (the note says so).
+    block_size : int, default BLOCK_SIZE
+        Rows per side of a tile of the pairwise sum.
+
+    Returns
+    -------
+    TestResult
+        ``statistic, pvalue = result`` unpacks like SciPy's results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import energy_test
+    >>> rng = np.random.default_rng(0)
+    >>> energy_test(rng.standard_normal((200, 2))).pvalue > 0.05
+    True
+    >>> energy_test(rng.uniform(-1.0, 1.0, (200, 2))).pvalue < 0.05
+    True
     """
     block_size = check_int(block_size, "block_size")
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
@@ -629,7 +811,7 @@ def _doornik_hansen_parts(X: np.ndarray) -> tuple[float, dict[str, Any]]:
 
 def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, random_state: RandomState = 0,
                    mc_max_n: int = MC_MAX_N) -> TestResult:
-    """Doornik–Hansen omnibus test (Doornik & Hansen 2008, Oxford Bull. Econ. Stat. 70).
+    r"""Doornik–Hansen omnibus test (Doornik & Hansen 2008, Oxford Bull. Econ. Stat. 70).
 
     The data are standardised column-wise and orthogonalised with the symmetric inverse root of the
     correlation matrix, y_i = H Λ^{-1/2} Hᵀ V^{-1/2}(z_i − z̄); each coordinate's skewness √b₁ goes through
@@ -637,6 +819,36 @@ def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ran
     E = z₁ᵀz₁ + z₂ᵀz₂ is χ²(2p). The statistic is invariant to location and column scales but not to
     rotations, so its Monte Carlo null (simulated from N(0, I)) is exact for diagonal covariances and a
     close approximation otherwise.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 8).
+    monte_carlo : bool, default False
+        Replace the χ²(2p) p-value by a Monte Carlo one.
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind a Monte Carlo p-value.
+    random_state : None | int | Generator, default 0
+        Seeds the simulated null (an int one is cached in memory and on disk).
+    mc_max_n : int, default MC_MAX_N
+        Largest n the null is simulated at; larger samples reuse the null at this size (the note says so).
+
+    Returns
+    -------
+    TestResult
+        ``statistic, pvalue = result`` unpacks like SciPy's results; the details hold df and each coordinate's
+        skewness, kurtosis, z₁ and z₂.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import doornik_hansen
+    >>> rng = np.random.default_rng(0)
+    >>> result = doornik_hansen(rng.standard_normal((200, 2)))
+    >>> result.pvalue > 0.05, result.details["df"]
+    (True, 4)
+    >>> doornik_hansen(rng.uniform(-1.0, 1.0, (200, 2))).pvalue < 0.05
+    True
     """
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=8)
@@ -777,15 +989,41 @@ _COORDINATE_MIN_ROWS = {"shapiro": 3, "anderson": 8, "dagostino": 20}
 
 def coordinate_tests(Z: Any, test: Literal["shapiro", "anderson", "dagostino"] = "shapiro", *,
                      random_state: RandomState = 0) -> TestResult:
-    """Univariate normality test of every column, Holm-corrected (Holm 1979, Scand. J. Statist. 6).
+    r"""Univariate normality test of every column, Holm-corrected (Holm 1979, Scand. J. Statist. 6).
 
-    ``"shapiro"``: Shapiro–Wilk with Royston's coefficients and p-value (scipy's ``shapiro``, computed for all
-    columns at once; above 5000 rows it runs on an announced random subsample of 5000, the range where that
-    approximation is validated); ``"anderson"``: Anderson–Darling with estimated mean and variance and the
-    D'Agostino–Stephens p-value; ``"dagostino"``: D'Agostino–Pearson K² (scipy's ``normaltest``, computed
-    from one pass of central moments, n >= 20). The statistic is that of the coordinate with the smallest
-    p-value; the p-value is the smallest Holm-adjusted one, so the test rejects when any coordinate does,
-    with family-wise error at most α.
+    The statistic is that of the coordinate with the smallest p-value; the p-value is the smallest Holm-adjusted
+    one, so the test rejects when any coordinate does, with family-wise error at most α.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 3; 8 for ``"anderson"``, 20 for ``"dagostino"``).
+    test : {"shapiro", "anderson", "dagostino"}, default "shapiro"
+        ``"shapiro"``: Shapiro–Wilk with Royston's coefficients and p-value (scipy's ``shapiro``, computed for all
+        columns at once; above 5000 rows it runs on an announced random subsample of 5000, the range where that
+        approximation is validated); ``"anderson"``: Anderson–Darling with estimated mean and variance and the
+        D'Agostino–Stephens p-value; ``"dagostino"``: D'Agostino–Pearson K² (scipy's ``normaltest``, computed
+        from one pass of central moments, n >= 20).
+    random_state : None | int | Generator, default 0
+        Seeds the Shapiro–Wilk subsample.
+
+    Returns
+    -------
+    TestResult
+        The details hold each column's statistic, p-value and Holm-adjusted p-value, and the most significant
+        column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import coordinate_tests
+    >>> rng = np.random.default_rng(0)
+    >>> coordinate_tests(rng.standard_normal((200, 2))).pvalue > 0.05
+    True
+    >>> Z = np.column_stack([rng.standard_normal(200), rng.uniform(-1.0, 1.0, 200)])
+    >>> result = coordinate_tests(Z, "anderson")
+    >>> result.pvalue < 0.05, result.details["most_significant_column"]
+    (True, 1)
     """
     if test not in _COORDINATE_MIN_ROWS:
         raise ValueError(f"test must be one of {sorted(_COORDINATE_MIN_ROWS)}, got {test!r}")
@@ -848,7 +1086,7 @@ def _radius_statistic(X: np.ndarray, fitted: bool) -> float:
 
 def mahalanobis_radius_test(Z: Any, target: Any = None, *, n_sim: int = N_SIM, random_state: RandomState = 0,
                             mc_max_n: int = MC_MAX_N) -> TestResult:
-    """Squared Mahalanobis radii against their exact null law, Anderson–Darling statistic.
+    r"""Squared Mahalanobis radii against their exact null law, Anderson–Darling statistic.
 
     With ``target`` N(μ, Σ) given: d_i² = (z_i − μ)ᵀ Σ⁻¹ (z_i − μ) are iid χ²_d
     under H0: Z ~ target (this tests the placement as well as the shape). With ``target=None`` the mean and
@@ -857,6 +1095,40 @@ def mahalanobis_radius_test(Z: Any, target: Any = None, *, n_sim: int = N_SIM, r
     are exchangeable but not independent (their sum is fixed), which makes the asymptotic KS/AD p-value
     far too conservative (0.004 rejection at α = 0.05), so both cases use a Monte Carlo p-value; the
     statistic's null depends on (n, d) only.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 3).
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target (an int d for N(0, I_d), a :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair);
+        None tests against the fitted mean and covariance.
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind the Monte Carlo p-value.
+    random_state : None | int | Generator, default 0
+        Seeds the simulated null (an int one is cached in memory and on disk).
+    mc_max_n : int, default MC_MAX_N
+        Largest n the null is simulated at; larger samples reuse the null at this size (the note says so).
+
+    Returns
+    -------
+    TestResult
+        ``statistic, pvalue = result`` unpacks like SciPy's results; the details hold the null law and whether
+        the radii were fitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import mahalanobis_radius_test
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.standard_normal((200, 2))
+    >>> mahalanobis_radius_test(Z).pvalue > 0.05
+    True
+
+    Against N(0, I₂) a scaled sample fails, though its shape is Gaussian:
+
+    >>> mahalanobis_radius_test(1.5 * Z, target=2).pvalue < 0.05
+    True
     """
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
@@ -930,14 +1202,46 @@ def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | 
                     random_state: RandomState = 0, monte_carlo: bool = False, n_sim: int = N_SIM,
                     mc_max_n: int = MC_MAX_N, coordinate_test: str = "shapiro",
                     block_size: int = BLOCK_SIZE) -> dict[str, TestResult]:
-    """Run the normality tests named in ``tests`` (default: all of :data:`TEST_NAMES`).
+    r"""Run the normality tests named in ``tests`` (default: all of :data:`TEST_NAMES`).
 
-    The O(n²) statistics (Henze–Zirkler, energy, Epps–Pulley) use every row up to ``max_exact`` rows and
-    a random subsample of ``max_exact`` rows beyond (the result's ``n`` and ``note`` say so; the subsample
-    is drawn from ``random_state``). ``monte_carlo=True`` gives the tests that also have an asymptotic
-    p-value (Mardia, Henze–Zirkler, Doornik–Hansen) their Monte Carlo p-value; energy, Epps–Pulley and
-    the radius test always use it. ``target`` is used by the radius test only: given, the radii are
-    taken w.r.t. the target, which tests placement too.
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least 3).
+    target : None | int | Gaussian | tuple, optional
+        Used by the radius test only: given, the radii are taken w.r.t. the target, which tests placement too.
+    tests : str or sequence of str, optional
+        Names from :data:`TEST_NAMES` (default: all).
+    max_exact : int, default MAX_EXACT
+        The O(n²) statistics (Henze–Zirkler, energy, Epps–Pulley) use every row up to ``max_exact`` rows and a
+        random subsample of ``max_exact`` rows beyond (the result's ``n`` and ``note`` say so).
+    random_state : None | int | Generator, default 0
+        Seeds that subsample and the Monte Carlo nulls.
+    monte_carlo : bool, default False
+        Give the tests that also have an asymptotic p-value (Mardia, Henze–Zirkler, Doornik–Hansen) their Monte
+        Carlo p-value; energy, Epps–Pulley and the radius test always use it.
+    n_sim : int, default N_SIM
+        Simulated N(0, I) samples behind a Monte Carlo p-value.
+    mc_max_n : int, default MC_MAX_N
+        Largest n a null is simulated at.
+    coordinate_test : str, default "shapiro"
+        The ``test`` of :func:`coordinate_tests`.
+    block_size : int, default BLOCK_SIZE
+        Rows per side of a tile of the pairwise sums.
+
+    Returns
+    -------
+    dict of str to TestResult
+        One result per test, in the order of ``tests``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import normality_tests
+    >>> rng = np.random.default_rng(0)
+    >>> results = normality_tests(rng.uniform(-1.0, 1.0, (200, 2)), tests=["henze_zirkler", "mardia_kurtosis"])
+    >>> {name: result.pvalue < 0.05 for name, result in results.items()}
+    {'henze_zirkler': True, 'mardia_kurtosis': True}
     """
     names = TEST_NAMES if tests is None else tuple([tests] if isinstance(tests, str) else tests)
     unknown = [name for name in names if name not in TEST_NAMES]

@@ -49,12 +49,55 @@ _BOUND_LABELS = {
 
 @dataclass
 class GaussianityReport:
-    """How far a sample Z (n × d) is from a Gaussian target; built by :func:`evaluate`.
+    r"""How far a sample Z (n × d) is from a Gaussian target; built by :func:`evaluate`.
 
     ``kl`` is KL(P ‖ target) = ``negentropy`` + ``placement_kl`` (nats; +∞ for a sample that is not continuous),
     ``bounds`` are lower confidence bounds on it that hold jointly at 95% (:func:`~gaussify.metrics.kl_lower_bounds`;
     empty when the KL is infinite), ``kl_lower_bound`` is their maximum, ``tests`` maps a test name to its
-    :class:`~gaussify.metrics.TestResult`, ``notes`` lists everything that changed the computation.
+    :class:`~gaussify.metrics.TestResult`, ``notes`` lists everything that changed the computation. It renders as
+    text (``str(report)``), markdown (:meth:`to_markdown`), JSON (:meth:`to_dict`), PNG plots (:meth:`plot`) and a
+    self-contained HTML page (:meth:`to_html`).
+
+    Attributes
+    ----------
+    n : int
+        Rows of the sample.
+    d : int
+        Its dimension.
+    kl_estimate : KLEstimate
+        The KL estimate with its split and measured interval (:func:`~gaussify.metrics.kl_divergence`).
+    bounds : dict of str to float
+        The calibrated lower bounds on the KL, in nats.
+    sliced_wasserstein : float
+        SW₂ to the target (:func:`~gaussify.metrics.sliced_wasserstein_to_gaussian`).
+    tests : dict of str to TestResult
+        The normality tests that were run.
+    notes : list of str
+        What changed the computation (subsamples, unreliable estimates, skipped bounds).
+    sample : numpy.ndarray
+        The sample itself (for the plots; not in :meth:`to_dict`).
+    target : object
+        The target as given.
+    labels : numpy.ndarray or None
+        Class labels that colour the pair plot.
+    created : str
+        ISO time stamp (UTC) of the report.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import evaluate
+    >>> rng = np.random.default_rng(0)
+    >>> report = evaluate(rng.uniform(-1.0, 1.0, (200, 2)), tests="fast")
+    >>> report.kl == report.negentropy + report.placement_kl
+    True
+    >>> report.kl_lower_bound > 0.1, "henze_zirkler" in report.rejected(alpha=0.05)
+    (True, True)
+    >>> print(report.to_markdown())  # doctest: +ELLIPSIS
+    **Gaussianity of 200 × 2 sample** — KL ... nats (95% interval ...); normality rejected at level 0.05 ...
+    <BLANKLINE>
+    | divergence (nats) | value | meaning |
+    ...
     """
 
     n: int
@@ -277,19 +320,57 @@ def _resolve_tests(tests: str | Sequence[str] | None) -> tuple[str, ...]:
 def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = "all", labels: Any = None,
              ci: float | None = None, max_exact: int = MAX_EXACT, monte_carlo: bool = False,
              random_state: RandomState = 0, n_jobs: int = 1, verbose: bool = False) -> GaussianityReport:
-    """How Gaussian is ``Z`` (n × d) relative to ``target`` (None = N(0, I), an int d, a
-    :class:`gaussify.Gaussian` or a ``(mean, cov)`` pair)?
+    r"""How Gaussian is ``Z`` (n × d) relative to ``target``?
 
     Computes :func:`~gaussify.metrics.kl_divergence` (with its measured 95% interval, and a bootstrap interval of
     the sampling noise when ``ci`` is given), the lower
     confidence bounds :func:`~gaussify.metrics.kl_lower_bounds` (radial, placement + ICA marginals, placement + best
-    slice; jointly at 95%), the sliced Wasserstein distance, and the normality tests ``tests``: ``"all"``,
-    ``"fast"`` (:data:`FAST_TESTS`, no simulated nulls), ``"none"`` or a list of names from
-    :data:`~gaussify.metrics.TEST_NAMES`. O(n²) tests run on an announced random subsample of ``max_exact`` rows
-    beyond that size; above d = 8 the kNN KL runs on a random subsample of :data:`KNN_ROWS_HIGH_DIM` rows (its
-    interval is then wide and the bounds are the numbers to trust). A sample that is not continuous
-    (:func:`~gaussify.metrics.atoms`) reads KL = ∞ and skips the bounds. Memory is linear in n. ``n_jobs``: threads
-    of the kNN searches (1 by default, -1 for all cores).
+    slice; jointly at 95%), the sliced Wasserstein distance, and the normality tests ``tests``. O(n²) tests run on an
+    announced random subsample of ``max_exact`` rows beyond that size; above d = 8 the kNN KL runs on a random
+    subsample of :data:`KNN_ROWS_HIGH_DIM` rows (its interval is then wide and the bounds are the numbers to trust).
+    A sample that is not continuous (:func:`~gaussify.metrics.atoms`) reads KL = ∞ and skips the bounds. Memory is
+    linear in n.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point (at least :data:`MIN_ROWS`).
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target: None for N(0, I), an int d for N(0, I_d), a :class:`gaussify.Gaussian` or a
+        ``(mean, cov)`` pair.
+    tests : str or sequence of str, default "all"
+        ``"all"``, ``"fast"`` (:data:`FAST_TESTS`, no simulated nulls), ``"none"`` or a list of names from
+        :data:`~gaussify.metrics.TEST_NAMES`.
+    labels : array-like of shape (n,), optional
+        Class labels that colour the report's pair plot.
+    ci : float, optional
+        Level of the bootstrap interval of the KL (sampling noise only).
+    max_exact : int, default MAX_EXACT
+        Rows the O(n²) tests use at most.
+    monte_carlo : bool, default False
+        Monte Carlo p-values for the tests that also have an asymptotic one.
+    random_state : None | int | Generator, default 0
+        Seeds every stage (each seeds itself from it).
+    n_jobs : int, default 1
+        Threads of the kNN searches (-1 for all cores).
+    verbose : bool, default False
+        Show a progress bar over the stages.
+
+    Returns
+    -------
+    GaussianityReport
+        Everything measured, with its verdict and renderings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import evaluate
+    >>> rng = np.random.default_rng(0)
+    >>> report = evaluate(rng.standard_normal((200, 2)), tests="fast")
+    >>> report.kl_estimate.reliable, report.rejected()
+    (True, [])
+    >>> report.verdict()  # doctest: +ELLIPSIS
+    'KL ... nats (95% interval ...); no test rejects normality at level 0.05 (Holm across 6 tests).'
     """
     X = as_sample(Z, min_rows=MIN_ROWS)
     n, d = X.shape

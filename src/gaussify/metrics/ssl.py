@@ -27,37 +27,88 @@ def _effective_rank(spectrum: np.ndarray, eps: float) -> float:
 
 
 def rankme(Z: Any, *, eps: float = 1e-7) -> float:
-    """RankMe: the effective rank of the embedding matrix Z (n × d), exp(−Σ_k p_k log p_k) with
-    p_k = σ_k / ‖σ‖₁ + ε over its singular values σ_k (Z as it is, not centred, as in the paper).
+    r"""RankMe: the effective rank of the embedding matrix Z (n × d).
 
-    Invariant to the order of the rows, to orthogonal maps of the columns and to the scale of Z; r equal
+    exp(−Σ_k p_k log p_k) with p_k = σ_k / ‖σ‖₁ + ε over its singular values σ_k (Z as it is, not centred, as in
+    the paper). Invariant to the order of the rows, to orthogonal maps of the columns and to the scale of Z; r equal
     singular values give r, an isotropic Gaussian sample with n ≫ d gives ≈ d, a collapsed embedding ≈ 1.
 
     Reference: Garrido, Balestriero, Najman & LeCun, "RankMe: Assessing the downstream performance of
     pretrained self-supervised representations by their rank", ICML 2023 (ε = 1e-7 there).
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The embedding, one row per sample.
+    eps : float, default 1e-7
+        ε added to each normalised singular value.
+
+    Returns
+    -------
+    float
+        The effective rank, between 1 and min(n, d).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import rankme
+    >>> Z = np.random.default_rng(0).standard_normal((500, 2))
+    >>> round(rankme(Z), 2), round(rankme(np.column_stack([Z[:, 0], Z[:, 0]])), 2)
+    (2.0, 1.0)
     """
     check_real(eps, "eps")
     return _effective_rank(np.linalg.svd(as_sample(Z), compute_uv=False), eps)
 
 
 def lidar(Z: Any, labels: Any = None, *, delta: float = 1e-4, eps: float = 1e-7) -> float:
-    r"""LiDAR: the effective rank of the linear discriminant matrix of surrogate classes, the augmented views
-    of each source sample.
+    r"""LiDAR: the effective rank of the linear discriminant matrix of surrogate classes (the views of each sample).
 
-    ``Z`` is (n_classes, n_views, d), or (N, d) with ``labels`` (N,) naming each row's source sample. With
-    class means μ_c, their mean μ̄ and C classes over N rows,
+    The surrogate classes are the augmented views of each source sample. With class means μ_c, their mean μ̄ and
+    C classes over N rows,
 
     .. math::
         \Sigma_b = \frac{1}{C-1}\sum_c (\mu_c - \bar\mu)(\mu_c - \bar\mu)^\top, \quad
         \Sigma_w = \frac{1}{N-C}\sum_{c}\sum_{i \in c} (z_i - \mu_c)(z_i - \mu_c)^\top + \delta I,
 
     and LiDAR = exp(−Σ_k p_k log p_k), p_k = λ_k / ‖λ‖₁ + ε over the eigenvalues λ_k of
-    Σ_w^{-1/2} Σ_b Σ_w^{-1/2} (the generalised eigenvalues of (Σ_b, Σ_w)). δ = 1e-4 as in the paper (absolute,
-    in the embedding's units); it keeps Σ_w invertible when the views agree exactly in some direction.
+    Σ_w^{-1/2} Σ_b Σ_w^{-1/2} (the generalised eigenvalues of (Σ_b, Σ_w)).
     Invariant to the order of the classes and of the views within a class; at most min(d, C − 1).
 
     Reference: Thilak, Huang, Saremi, Dinh, Goh, Nakkiran, Susskind & Littwin, "LiDAR: Sensing Linear Probing
     Performance in Joint Embedding SSL Architectures", ICLR 2024.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_classes, n_views, d) or (N, d)
+        The views: (n_classes, n_views, d), or (N, d) with ``labels``.
+    labels : array-like of shape (N,), optional
+        The source sample of each row of a 2-D ``Z``.
+    delta : float, default 1e-4
+        δ, as in the paper (absolute, in the embedding's units); it keeps Σ_w invertible when the views agree
+        exactly in some direction.
+    eps : float, default 1e-7
+        ε added to each normalised eigenvalue.
+
+    Returns
+    -------
+    float
+        The effective rank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import lidar
+    >>> rng = np.random.default_rng(0)
+
+    20 samples × 8 views in 4-D, but the samples differ in 2 directions only:
+
+    >>> sources = np.concatenate([rng.standard_normal((20, 1, 2)), np.zeros((20, 1, 2))], axis=2)
+    >>> views = sources + 0.1 * rng.standard_normal((20, 8, 4))
+    >>> 1.5 < lidar(views) < 2.5
+    True
+    >>> labels = np.repeat(np.arange(20), 8)
+    >>> lidar(views.reshape(160, 4), labels) == lidar(views)
+    True
     """
     check_real(delta, "delta", strict=True)
     check_real(eps, "eps")

@@ -573,14 +573,47 @@ def _check_numeric(path: Path, bad: list[str]) -> None:
 # --------------------------------------------------------------------------------------------- evaluation
 @dataclass(frozen=True)
 class StreamingResult:
-    """What :func:`evaluate_streaming` measured on n rows in d dimensions.
+    r"""What :func:`evaluate_streaming` measured on n rows in d dimensions.
 
-    ``placement_kl`` is KL(N(mean, cov) ‖ target) in nats (bias-corrected and clipped at 0 as in
-    :func:`~gaussify.metrics.placement_kl`); ``epps_pulley`` summarises :class:`SlicedEppsPulley`
-    (``statistic``: the mean over slices, SIGReg's value; ``null_mean``: its expectation under the target);
-    ``radius`` is :meth:`RadiusHistogram.compute`; ``mardia_skewness`` is None when it was skipped; ``atoms`` says
-    why the sample is not continuous (its KL to any Gaussian is then +∞; the rule of
-    :func:`~gaussify.metrics.atoms`, from :class:`Ties` and :class:`TieCounts`), None when it is.
+    ``str(result)`` is a text table of it.
+
+    Attributes
+    ----------
+    n : int
+        Rows read.
+    d : int
+        Their dimension.
+    mean : numpy.ndarray
+        The sample mean, shape (d,).
+    cov : numpy.ndarray
+        The unbiased sample covariance, shape (d, d).
+    placement_kl : float
+        KL(N(mean, cov) ‖ target) in nats (bias-corrected and clipped at 0 as in
+        :func:`~gaussify.metrics.placement_kl`).
+    mardia_skewness : TestResult or None
+        Mardia's skewness test; None when it was skipped.
+    mardia_kurtosis : TestResult
+        Mardia's kurtosis test.
+    epps_pulley : dict
+        Summarises :class:`SlicedEppsPulley` (``statistic``: the mean over slices, SIGReg's value; ``null_mean``:
+        its expectation under the target).
+    radius : dict
+        :meth:`RadiusHistogram.compute`.
+    atoms : str or None
+        Why the sample is not continuous (its KL to any Gaussian is then +∞; the rule of
+        :func:`~gaussify.metrics.atoms`, from :class:`Ties` and :class:`TieCounts`), None when it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import evaluate_streaming
+    >>> result = evaluate_streaming(np.random.default_rng(0).standard_normal((500, 2)), chunk_size=100)
+    >>> result.n, result.atoms, result.mardia_kurtosis.pvalue > 0.05
+    (500, None, True)
+    >>> print(result)  # doctest: +ELLIPSIS
+    Gaussianity of a 500 x 2 sample, streamed in two passes:
+      placement KL (fitted Gaussian to target)  ... nats
+    ...
     """
 
     n: int
@@ -627,16 +660,57 @@ def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = 
                        columns: Sequence[str] | None = None, num_slices: int = 64, knots: int = 17,
                        t_max: float = 3.0, radius_bins: int = 20, skewness: bool = True, bias_correct: bool = True,
                        random_state: RandomState = 0, distributed: bool = False) -> StreamingResult:
-    """Mean, covariance, placement KL, Mardia tests, sliced Epps–Pulley and radius summary in two chunked passes.
+    r"""Mean, covariance, placement KL, Mardia tests, sliced Epps–Pulley and radius summary in two chunked passes.
 
-    ``source``: see :func:`read_chunks`. Memory is O(chunk_size · d + d³) whatever the number of rows;
-    ``skewness=False`` drops the d²(d+1)/2 third-moment tensor and its O(d³) work per row.
-    ``distributed=True``: every rank of the initialised ``torch.distributed`` group passes its own shard
-    (at least one row each); the accumulators are merged with :func:`all_reduce` after each pass, and every rank
-    returns the result of the concatenated shards. ``random_state`` seeds the Epps–Pulley directions (keep an int
-    when ``distributed``: every rank must draw the same). The continuity check (``atoms``) follows
+    Memory is O(chunk_size · d + d³) whatever the number of rows. The continuity check (``atoms``) follows
     :func:`~gaussify.metrics.atoms`: the column rule exactly, the repeated-row count exactly up to 65,536 distinct
     rows and estimated from a distinct sample of that size above.
+
+    Parameters
+    ----------
+    source : array, path or iterable of chunks
+        See :func:`read_chunks`: an array, a ``.npy``, ``.parquet`` or ``.csv`` path, or a re-iterable source of
+        (m, d) chunks.
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target: None for N(0, I), an int d for N(0, I_d), a :class:`gaussify.Gaussian` or a
+        ``(mean, cov)`` pair.
+    chunk_size : int, default CHUNK_SIZE
+        Rows per chunk read from a path.
+    columns : sequence of str, optional
+        The columns of a ``.parquet`` or ``.csv`` file to read (default: all).
+    num_slices : int, default 64
+        Random slices of the sliced Epps–Pulley statistic (:class:`SlicedEppsPulley`).
+    knots : int, default 17
+        Knots of its characteristic-function integral on [0, ``t_max``].
+    t_max : float, default 3.0
+        Upper end of that integral.
+    radius_bins : int, default 20
+        Equiprobable χ²_d bins of the radius histogram (:class:`RadiusHistogram`).
+    skewness : bool, default True
+        ``skewness=False`` drops the d²(d+1)/2 third-moment tensor and its O(d³) work per row.
+    bias_correct : bool, default True
+        Bias-correct the placement KL (:func:`~gaussify.metrics.placement_kl`).
+    random_state : None | int | Generator, default 0
+        Seeds the Epps–Pulley directions (keep an int when ``distributed``: every rank must draw the same).
+    distributed : bool, default False
+        Every rank of the initialised ``torch.distributed`` group passes its own shard (at least one row each); the
+        accumulators are merged with :func:`all_reduce` after each pass, and every rank returns the result of the
+        concatenated shards.
+
+    Returns
+    -------
+    StreamingResult
+        The statistics of all rows read.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.metrics import evaluate_streaming
+    >>> rng = np.random.default_rng(0)
+    >>> chunks = [rng.standard_normal((100, 2)) + 0.5 for _ in range(5)]
+    >>> result = evaluate_streaming(chunks)
+    >>> result.n, bool(abs(result.placement_kl - 0.25) < 0.1)
+    (500, True)
     """
     check_int(radius_bins, "radius_bins", minimum=2)  # the other options are checked under their own names below
     read = read_chunks(source, chunk_size, columns=columns)
