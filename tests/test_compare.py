@@ -5,7 +5,7 @@ import pytest
 
 from gaussify.compare import TRUST_MAX_ROWS, _trustworthiness, format_table, score_embedding, to_html_table
 
-GAUSSIAN_KEYS = {"kl", "negentropy", "placement", "kl_lower_bound", "min_pvalue"}
+GAUSSIAN_KEYS = {"kl", "kl_low", "kl_high", "negentropy", "placement", "kl_lower_bound", "min_pvalue"}
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,7 @@ def test_scores_of_a_gaussian_sample(gaussian_split):
     # the gap at |z_1| < 0.2 removes ~16% of the mass: a small but real departure from N(0, I)
     assert 0.0 <= scores["kl"] < 0.15 and 0.0 <= scores["negentropy"] <= scores["kl"] + 1e-12
     assert scores["kl"] == pytest.approx(scores["negentropy"] + scores["placement"])
+    assert scores["kl_low"] <= scores["kl"] <= scores["kl_high"]
     assert 0.0 <= scores["min_pvalue"] <= 1.0
     assert scores["knn_accuracy"] == 1.0 and scores["linear_accuracy"] == 1.0
     assert scores["trustworthiness"] == pytest.approx(1.0)

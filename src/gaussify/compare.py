@@ -2,7 +2,8 @@ r"""Score embeddings on one yardstick, shared by ``gaussify demo`` and the quali
 
 :func:`score_embedding` measures a held-out embedding Z as given (nothing is standardised) against N(0, I):
 
-- ``kl`` = KL(P_Z ‖ N(0, I)) = ``negentropy`` + ``placement`` in nats (kNN estimate, exact split), and
+- ``kl`` = KL(P_Z ‖ N(0, I)) = ``negentropy`` + ``placement`` in nats (kNN estimate, exact split), with
+  ``kl_low`` and ``kl_high``, the ends of its 95% interval from the measured error, and
   ``kl_lower_bound``, the largest of the calibrated lower confidence bounds (1-D estimates, any dimension)
   (:func:`gaussify.metrics.evaluate`, ``tests="fast"``);
 - ``min_pvalue`` = min_i p̃_i, with p̃ Holm's (1979, Scand. J. Statist. 6) step-down adjusted p-values across
@@ -80,9 +81,9 @@ def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_t
                     random_state: int = 0, n_jobs: int = 1) -> dict[str, float]:
     r"""Scores of the held-out embedding ``Z_test`` on the yardstick of the module docstring.
 
-    Keys: kl, negentropy, placement, kl_lower_bound, min_pvalue always; knn_accuracy and linear_accuracy
-    (knn_r2 and linear_r2 for continuous targets) when ``y_test``, ``Z_train`` and ``y_train`` are given;
-    trustworthiness when the inputs ``X_test`` are given. Raises ``ValueError`` when shapes disagree.
+    Keys: kl, kl_low, kl_high, negentropy, placement, kl_lower_bound, min_pvalue always; knn_accuracy and
+    linear_accuracy (knn_r2 and linear_r2 for continuous targets) when ``y_test``, ``Z_train`` and ``y_train``
+    are given; trustworthiness when the inputs ``X_test`` are given. Raises ``ValueError`` when shapes disagree.
 
     Parameters
     ----------
@@ -115,7 +116,8 @@ def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_t
     >>> Z = rng.standard_normal((200, 2)) + 3.0 * y[:, None]
     >>> scores = score_embedding(Z[1::2], y[1::2], Z_train=Z[::2], y_train=y[::2])
     >>> sorted(scores)
-    ['kl', 'kl_lower_bound', 'knn_accuracy', 'linear_accuracy', 'min_pvalue', 'negentropy', 'placement']
+    ['kl', 'kl_high', 'kl_low', 'kl_lower_bound', 'knn_accuracy', 'linear_accuracy', 'min_pvalue', 'negentropy',
+     'placement']
     >>> scores["knn_accuracy"] > 0.9, scores["placement"] > 1.0
     (True, True)
     """
@@ -138,8 +140,10 @@ def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_t
             raise ValueError(f"X_test has {X.shape[0]} rows but Z_test has {n}")
     report = evaluate(Z, d, tests="fast", random_state=random_state, n_jobs=n_jobs)
     pvalues = np.array([result.pvalue for result in report.tests.values()])
-    scores = {"kl": report.kl, "negentropy": report.negentropy, "placement": report.placement_kl,
-              "kl_lower_bound": report.kl_lower_bound, "min_pvalue": float(_holm(pvalues).min())}
+    low, high = report.kl_estimate.interval or (math.nan, math.nan)
+    scores = {"kl": report.kl, "kl_low": low, "kl_high": high, "negentropy": report.negentropy,
+              "placement": report.placement_kl, "kl_lower_bound": report.kl_lower_bound,
+              "min_pvalue": float(_holm(pvalues).min())}
     if probe:
         scores.update(_probe_scores(Z_fit, targets[0], Z, targets[1]))
     if X_test is not None:

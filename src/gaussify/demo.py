@@ -12,8 +12,8 @@ __all__ = ["run_demo", "DEMO_REGULARIZERS"]
 DEMO_REGULARIZERS = ("swd", "sigreg", "mmd", "moments")
 """Regularizers compared in 2-D in the full demo; the estimator's default is also fitted in 8-D."""
 
-COLUMNS = ("method", "dim", "kl", "negentropy", "placement", "min_pvalue", "knn_accuracy", "trustworthiness",
-           "seconds")
+COLUMNS = ("method", "dim", "kl", "kl_low", "kl_high", "negentropy", "placement", "min_pvalue", "knn_accuracy",
+           "trustworthiness", "seconds")
 
 
 def _fit_embedders(X_train, y_train, X_test, configs, epochs, seed, echo):

@@ -531,7 +531,7 @@ class Config:
                 for n in self.sizes if n <= self.max_size.get(d, n) and n > d + max(KS) + 1]
 
 
-FULL = {"families": (*FAMILIES, *FLOW_FAMILIES), "dims": (2, 4, 8, 16, 32), "sizes": (200, 1000, 5000, 20000),
+FULL = {"families": (*FAMILIES, *FLOW_FAMILIES), "dims": (2, 4, 8, 16, 32), "sizes": (200, 500, 1000, 5000, 20000),
         "mc_draws": 200_000, "max_size": {16: 5000, 32: 5000}}
 """The full grid (about 30 min on one shared core with nothing cached): n = 20,000 only up to d = 8."""
 QUICK = {"families": tuple(FAMILIES), "dims": (2, 4), "sizes": (500,), "mc_draws": 20_000, "repetitions": (2, 2),
