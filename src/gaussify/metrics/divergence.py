@@ -658,7 +658,7 @@ def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None =
 
     The split is exact (see the module docstring). Every estimate carries ``interval``, a 95% interval from the
     estimator's error measured by ``gaussify bench accuracy`` against exact KLs of 12 laws at d = 2 … 32 and
-    n = 200 … 20,000, reaching at least 1.96 sampling sds either side (:func:`_measured_interval`;
+    n = 200 … 20,000 (5 sizes), reaching at least 1.96 sampling sds either side (:func:`_measured_interval`;
     ``benchmarks/results/accuracy.md``): it covers the estimator's bias as well as its noise, and ``reliable`` says
     whether it is narrow (:data:`RELIABLE_WIDTH`).
     Above d = 8 it is wide: there the kNN estimate can miss most of the KL, and :func:`kl_lower_bounds` tell more.
