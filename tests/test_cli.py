@@ -113,6 +113,13 @@ def test_help_everywhere():
         assert result.exit_code == 0 and "Usage" in result.output
 
 
+def test_fit_help_lists_every_registered_regularizer():
+    from gaussify.regularizers import REGISTRY
+
+    help_text = " ".join(runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "400"}).output.split())
+    assert all(f"{name}," in help_text for name in REGISTRY)
+
+
 def test_write_table_is_atomic_and_checks_the_extension(tmp_path):
     with pytest.raises(ValueError, match="unsupported file type"):
         write_table(tmp_path / "z.txt", np.zeros((2, 2)))

@@ -91,7 +91,7 @@ def host_syncs(monkeypatch):
 
 def _step(reg, x: torch.Tensor, weight: torch.Tensor) -> None:
     z = x @ weight
-    (reg(Posterior(z, z, 0.1 * z)) if reg.name == "kl" else reg(z)).backward()
+    (reg(Posterior(z, z, 0.1 * z)) if reg.takes == "posterior" else reg(z)).backward()
 
 
 @pytest.mark.parametrize("name", list(REGISTRY) + ["swd+0.1*knn"])

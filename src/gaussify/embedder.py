@@ -40,7 +40,8 @@ noise; benchmarks/results/post.md)."""
 
 
 class Encoder(nn.Module):
-    """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` for ``"kl"``."""
+    """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` when ``stochastic`` (for a
+    regularizer that takes a posterior)."""
 
     def __init__(self, n_features: int, n_components: int, hidden: tuple[int, ...], stochastic: bool) -> None:
         super().__init__()
@@ -80,9 +81,9 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     n_components
         embedding dimension k.
     regularizer
-        a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``, ``"knn"``,
-        ``"moments"``, ``"adversarial"``, ``"kl"``) or a weighted sum such as ``"swd+0.01*knn"``;
-        ``"kl"`` makes the encoder stochastic.
+        a name of :data:`gaussify.regularizers.REGISTRY` or a weighted sum such as ``"swd+0.01*knn"``; one
+        that takes a posterior (``"kl"``, :attr:`Regularizer.takes <gaussify.regularizers.base.Regularizer.takes>`)
+        makes the encoder stochastic.
     weight
         the regularizer's weight, or ``"auto"``: a Lagrange multiplier held by dual ascent so that the
         batches' KL to the target (a kNN estimate in nats, bias-corrected) stays at ``gaussianity_level``
@@ -215,8 +216,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
 
     def _stochastic(self) -> bool:
-        """The ``"kl"`` regularizer needs a stochastic encoder (a posterior per point)."""
-        return parse_spec(self.regularizer, REGISTRY) == [(1.0, "kl")]
+        """A regularizer that takes a posterior (``"kl"``) needs a stochastic encoder (a posterior per point)."""
+        return any(REGISTRY[part].takes == "posterior" for _, part in parse_spec(self.regularizer, REGISTRY))
 
     # ----------------------------------------------------------------------------- fit
     def fit(self, X, y=None) -> "GaussianEmbedder":
@@ -334,7 +335,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         return torch.cat(parts).numpy().astype(np.float64) if parts else np.empty((0, self.n_components))
 
     def transform(self, X) -> np.ndarray:
-        """Embed X in eval mode (the mean for ``"kl"``): a row's embedding never depends on its batch."""
+        """Embed X in eval mode (the posterior mean for a stochastic encoder): a row's embedding never depends on
+        its batch."""
         check_is_fitted(self, "encoder_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):

@@ -1,10 +1,11 @@
 """Lightning integration: :class:`GaussianRegularization` adds a Gaussian regularizer to any LightningModule.
 
 The module's ``training_step`` returns ``{"loss": task_loss, "z": embeddings, ...}`` (a
-:class:`~gaussify.Posterior` for ``kl``); the callback makes the loss ``task_loss + weight · regularizer(z)``
-and logs the penalty, a running Gaussianity estimate and the RankMe of the epoch's last batch. Under Lightning's
-DDP strategies the regularizer and RankMe see the global batch (:mod:`gaussify.distributed`) and the running
-estimate is merged across ranks, so every rank logs the single-process values.
+:class:`~gaussify.Posterior` for a regularizer that takes one, such as ``kl``); the callback makes the loss
+``task_loss + weight · regularizer(z)`` and logs the penalty, a running Gaussianity estimate and the RankMe of the
+epoch's last batch. Under Lightning's DDP strategies the regularizer and RankMe see the global batch
+(:mod:`gaussify.distributed`) and the running estimate is merged across ranks, so every rank logs the
+single-process values.
 
 Needs ``pip install gaussify[lightning]``.
 """
@@ -25,7 +26,7 @@ except ImportError as err:  # pragma: no cover - exercised with lightning hidden
 from .distributed import gather_with_grad
 from .metrics.ssl import rankme as effective_rank
 from .metrics.streaming import MeanCov, SlicedEppsPulley, all_reduce
-from .regularizers import Posterior, Regularizer
+from .regularizers import Regularizer
 
 __all__ = ["GaussianRegularization"]
 
@@ -99,7 +100,7 @@ class GaussianRegularization(Callback):
         penalty = self.regularizer(z)
         pl_module.log(f"{self.prefix}/{self.regularizer.name or type(self.regularizer).__name__}",
                       penalty.detach(), on_step=True, on_epoch=True, sync_dist=True)
-        sample = (z.sample if isinstance(z, Posterior) else z).detach()
+        sample = (z.sample if self.regularizer.takes == "posterior" else z).detach()
         if self.rankme:
             self._last_batch = sample
         if self._moments is not None:

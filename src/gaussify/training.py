@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .regularizers import KLDivergence, NearestNeighborKL, Posterior, Regularizer
+from .regularizers import NearestNeighborKL, Posterior, Regularizer
 from .tasks import Task
 
 __all__ = ["TrainingDiverged", "DualWeight", "TrainResult", "train"]
@@ -116,7 +116,7 @@ def _batch_loss(encoder, regularizer, task, X, idx, weight, generator):
     n = idx.shape[0]
     if weight == 0:  # a plain fit: the regularizer is not computed at all
         return task_loss, task_loss, task_loss.new_zeros(()), z[:n]
-    reg_input = Posterior(*(t[:n] for t in out)) if isinstance(regularizer, KLDivergence) else z[:n]
+    reg_input = Posterior(*(t[:n] for t in out)) if regularizer.takes == "posterior" else z[:n]
     reg_loss = regularizer(reg_input)
     return task_loss + weight * reg_loss, task_loss, reg_loss, z[:n]
 

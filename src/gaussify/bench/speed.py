@@ -204,7 +204,7 @@ def _regularizer_cases(n: int, d: int, slices: int, device: Any) -> list[_Case]:
     cases = []
     for name in REGISTRY:
         reg = make_regularizer(name, d, seed=0, **options.get(name, {})).to(device)
-        if name == "kl":
+        if reg.takes == "posterior":
             def loss(reg=reg):
                 return reg(Posterior(z, z, logvar))
         else:

@@ -13,10 +13,12 @@ from torch.autograd.function import once_differentiable
 from ..distributed import broadcast_seed, gather_with_grad
 from ..target import Gaussian, TargetLike, as_target
 
-__all__ = ["Regularizer", "check_batch", "compute_dtype", "FINITE_CHECKS"]
+__all__ = ["Regularizer", "check_batch", "compute_dtype", "FINITE_CHECKS", "TAKES"]
 
 FINITE_CHECKS = ("auto", "now", "deferred", "off")
 """Values of :attr:`Regularizer.check_finite`."""
+TAKES = ("points", "posterior")
+"""Values of :attr:`Regularizer.takes`: an (n, d) batch of points, or a :class:`~gaussify.Posterior`."""
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -103,6 +105,10 @@ class Regularizer(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    takes: ClassVar[str] = "points"
+    """What ``forward`` takes (one of :data:`TAKES`): ``"points"``, z of shape (n, d), or ``"posterior"``, a
+    :class:`~gaussify.Posterior` (the encoder must then be stochastic, e.g. end in a
+    :class:`~gaussify.GaussianHead`); training, the estimator, Lightning and the benchmarks dispatch on it."""
     min_batch: ClassVar[int] = 2
     _check_finite: str = "auto"
     equal_rank_batches: bool = False

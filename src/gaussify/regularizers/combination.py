@@ -42,7 +42,7 @@ class Combination(Regularizer):
 
     Each part sees the batch once gathered (the parts' own ``penalty`` is called, so the batch is
     gathered under ``torch.distributed`` only once) and draws its random directions from its own
-    seed (``seed + j``). ``"kl"`` cannot be a part: it takes a posterior, not a batch of points.
+    seed (``seed + j``). Every part takes points (:attr:`Regularizer.takes`); so does the sum.
 
     Args:
         target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
@@ -57,6 +57,10 @@ class Combination(Regularizer):
         super().__init__(target, seed=seed)
         if not parts:
             raise ValueError("a combination needs at least one part")
+        for _, part in parts:
+            if part.takes != "points":
+                raise ValueError(f"{type(part).__name__} cannot be a part of a combination: it takes a "
+                                 f"{part.takes}, not a batch of points")
         self.coefficients = [float(c) for c, _ in parts]
         self.parts = nn.ModuleList(part for _, part in parts)
         self.min_batch = max(part.min_batch for part in self.parts)

@@ -86,6 +86,7 @@ class KLDivergence(Regularizer):
     """
 
     name: ClassVar[str] = "kl"
+    takes: ClassVar[str] = "posterior"
     min_batch: ClassVar[int] = 1
 
     def __init__(self, target: TargetLike, *, seed: int | None = None) -> None:
