@@ -80,12 +80,14 @@ def test_half_precision_is_computed_in_float32(name):
 
 
 LOW_PRECISION = [torch.bfloat16, torch.float16]
-_NO_ARITHMETIC = (torch.ops.aten._to_copy.default, torch.ops.aten.detach.default)
+_NO_ARITHMETIC = (torch.ops.aten._to_copy.default, torch.ops.aten.detach.default, torch.ops.aten.copy_.default,
+                  torch.ops.aten.new_empty_strided.default)
 
 
 class _LowPrecisionOps(TorchDispatchMode):
-    """Names of the operations, other than dtype conversions and ``detach`` (no arithmetic: the engine detaches
-    the gradient it stores in a leaf's ``.grad``), that read or write a low-precision tensor."""
+    """Names of the operations, other than dtype conversions, copies and ``detach`` (no arithmetic: the engine
+    detaches the gradient it stores in a leaf's ``.grad``, and copies it into the leaf's layout when the gradient's
+    strides differ, e.g. after a transpose), that read or write a low-precision tensor."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -233,7 +235,7 @@ def test_general_target_equals_whitened_standard_case(name):
 # SIGReg compares characteristic functions under a Gaussian window on |t| <= 3: it barely sees the
 # tails, so a free cloud of 600 points stalls at negentropy 0.15-0.21 nats (measured) while its statistic
 # falls far below the null level. Inside an encoder, which cannot place points one by one, it does well.
-KL_REACHED = {"mmd": 0.08, "swd": 0.08, "cramer-wold": 0.08, "sigreg": 0.25, "knn": 0.08}
+KL_REACHED = {"sigreg": 0.25}  # 0.08 for the others
 
 
 @pytest.mark.parametrize("name", DIVERGENCES)
@@ -252,7 +254,7 @@ def test_optimising_a_uniform_cube_makes_it_gaussian(name):
         opt.step()
     end = kl_divergence(cloud.detach().numpy()).value
     assert start > 0.25
-    assert end < KL_REACHED[name], f"{name}: KL {start:.3f} -> {end:.3f}"
+    assert end < KL_REACHED.get(name, 0.08), f"{name}: KL {start:.3f} -> {end:.3f}"
 
 
 def test_random_directions_redrawn_and_seeded():
