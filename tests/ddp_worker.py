@@ -41,7 +41,7 @@ def make_model(name: str) -> torch.nn.Module:
 def step(name: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, with_task: bool, equal_sizes: bool):
     """One forward/backward; returns (regularizer value, task loss, flat parameter gradient). With equal local
     batches the gather skips the exchange of sizes (``equal_rank_batches``)."""
-    reg = make_regularizer(name, DIM, seed=11).double()
+    reg = make_regularizer(name, DIM, random_state=11).double()
     reg.equal_rank_batches = equal_sizes
     out = model(x)
     z = out.mean if takes_posterior(name) else out

@@ -174,4 +174,4 @@ def test_fit_with_a_flow_on_top(table, tmp_path):
     assert moved.exit_code == 0, moved.output
     assert (tmp_path / "m" / "post" / "flow.safetensors").is_file()
     bad = invoke("fit", table / "train.csv", "--labels", "label", "--model", tmp_path / "m2", "--post", "nope", *FAST)
-    assert bad.exit_code == 2 and "post must be None or one of" in bad.output
+    assert bad.exit_code == 2 and "post must be one of (None," in bad.output

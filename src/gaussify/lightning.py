@@ -23,6 +23,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised with lightning hidden from sys.modules
     raise ImportError("gaussify.lightning needs Lightning; install it with `pip install gaussify[lightning]`") from err
 
+from ._validation import RandomState, as_seed, check_bool, check_int, check_real, renamed_parameters
 from .distributed import gather_with_grad
 from .metrics.ssl import rankme as effective_rank
 from .metrics.streaming import MeanCov, SlicedEppsPulley, all_reduce
@@ -53,21 +54,21 @@ class GaussianRegularization(Callback):
     ``training_step`` is wrapped on the module instance at ``on_fit_start`` and restored at ``teardown``.
     """
 
+    @renamed_parameters(seed="random_state")
     def __init__(self, regularizer: Regularizer, weight: float = 1.0, *, key: str = "z", prefix: str = "gaussian",
-                 monitor: bool = True, rankme: bool = True, num_slices: int = 64, seed: int = 0) -> None:
+                 monitor: bool = True, rankme: bool = True, num_slices: int = 64,
+                 random_state: RandomState = 0) -> None:
         if not isinstance(regularizer, Regularizer):
             raise TypeError("regularizer must be a gaussify Regularizer, e.g. gaussify.make_regularizer('sigreg', 8); "
                             f"got {type(regularizer).__name__}")
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight >= 0:
-            raise ValueError(f"weight must be a non-negative number, got {weight!r}")
         self.regularizer = regularizer
-        self.weight = float(weight)
+        self.weight = check_real(weight, "weight")
         self.key = key
         self.prefix = prefix
-        self.monitor = monitor
-        self.rankme = rankme
-        self.num_slices = num_slices
-        self.seed = seed
+        self.monitor = check_bool(monitor, "monitor")
+        self.rankme = check_bool(rankme, "rankme")
+        self.num_slices = check_int(num_slices, "num_slices")
+        self.seed = as_seed(random_state)
         self._moments: MeanCov | None = None
         self._slices: SlicedEppsPulley | None = None
         self._last_batch: torch.Tensor | None = None

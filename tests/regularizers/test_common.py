@@ -68,13 +68,13 @@ def test_one_row_is_rejected(name):
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_half_precision_is_computed_in_float32(name):
     z = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
-    value32 = call(make_regularizer(name, 3, seed=0).eval(), z)
-    value16 = call(make_regularizer(name, 3, seed=0).eval(), z.bfloat16())
+    value32 = call(make_regularizer(name, 3, random_state=0).eval(), z)
+    value16 = call(make_regularizer(name, 3, random_state=0).eval(), z.bfloat16())
     assert value16.dtype == torch.float32
     # bf16 rounding of the input (relative 2^-9) moves the value by a comparable relative amount
     assert math.isclose(value16.item(), value32.item(), rel_tol=0.05, abs_tol=0.02)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        value_ac = call(make_regularizer(name, 3, seed=0).eval(), z)
+        value_ac = call(make_regularizer(name, 3, random_state=0).eval(), z)
     assert value_ac.dtype == torch.float32
     assert math.isclose(value_ac.item(), value32.item(), rel_tol=1e-5, abs_tol=1e-6)
 
@@ -107,7 +107,7 @@ def _value_and_grad(name: str, z: torch.Tensor, logvar: torch.Tensor, dtype: tor
     prescribes (backward ops run in the dtypes autocast chose in the forward), or, ``inside``, by
     ``.backward()`` within the autocast block, as some users write it (z a leaf then); ``logvar`` only for a
     regularizer that takes a posterior."""
-    reg = make_regularizer(name, 3, seed=0)  # same seed: same slices, target draws and critic
+    reg = make_regularizer(name, 3, random_state=0)  # same seed: same slices, target draws and critic
     with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         value = call(reg, z, logvar)
         if inside:
@@ -171,7 +171,7 @@ class _LearnableScale(Regularizer):
     name = "learnable-scale"
 
     def __init__(self) -> None:
-        super().__init__(3, seed=0)
+        super().__init__(3, random_state=0)
         self.log_scale = torch.nn.Parameter(torch.tensor(0.3))
 
     def penalty(self, z: torch.Tensor) -> torch.Tensor:
@@ -215,7 +215,7 @@ def samples(kind: str, n: int, d: int, seed: int) -> torch.Tensor:
 def test_alternatives_score_higher_than_target_samples(name, kind):
     """Averaged over 5 batches of 1000, every alternative scores above the target's mean plus 5
     of its standard deviations (computed from the same 5 null batches)."""
-    reg = make_regularizer(name, 4, seed=0)
+    reg = make_regularizer(name, 4, random_state=0)
     null = torch.stack([reg(samples("target", 1000, 4, s)) for s in range(5)])
     alt = torch.stack([reg(samples(kind, 1000, 4, 100 + s)) for s in range(5)])
     assert alt.mean() > null.mean() + 5 * null.std().clamp_min(1e-4)
@@ -227,8 +227,8 @@ def test_general_target_equals_whitened_standard_case(name):
     a = torch.tensor([[2.0, 0.0, 0.0], [0.5, 1.0, 0.0], [-0.3, 0.2, 0.7]], dtype=torch.float64)
     target = Gaussian(mean, a @ a.T)
     z = target.sample(300, generator=torch.Generator().manual_seed(1))
-    general = make_regularizer(name, target, seed=3).double()(z)
-    standard = make_regularizer(name, 3, seed=3).double()(target.whiten(z))
+    general = make_regularizer(name, target, random_state=3).double()(z)
+    standard = make_regularizer(name, 3, random_state=3).double()(target.whiten(z))
     torch.testing.assert_close(general, standard)
 
 
@@ -245,7 +245,7 @@ def test_optimising_a_uniform_cube_makes_it_gaussian(name):
     KL_REACHED (the estimator's sd at n = 600, d = 2 is about 0.03)."""
     torch.manual_seed(0)
     cloud = samples("uniform", 600, 2, seed=5).requires_grad_(True)
-    reg = make_regularizer(name, 2, seed=0)
+    reg = make_regularizer(name, 2, random_state=0)
     start = kl_divergence(cloud.detach().numpy()).value
     opt = torch.optim.Adam([cloud], lr=0.02)
     for _ in range(400):
@@ -258,7 +258,7 @@ def test_optimising_a_uniform_cube_makes_it_gaussian(name):
 
 
 def test_random_directions_redrawn_and_seeded():
-    a, b = make_regularizer("swd", 5, seed=4), make_regularizer("swd", 5, seed=4)
+    a, b = make_regularizer("swd", 5, random_state=4), make_regularizer("swd", 5, random_state=4)
     z = torch.randn(100, 5)
     first, second = a(z), a(z)
     assert first != second  # new directions each call

@@ -16,6 +16,8 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._validation import RandomState, as_seed, renamed_parameters
+
 if TYPE_CHECKING:
     from ..target import TargetLike
     from .base import Regularizer
@@ -63,16 +65,18 @@ _OTHERS = {"Regularizer": "base", "GaussianHead": "kl", "Posterior": "kl", "Comb
 _CLASSES = {REGISTRY.class_name(name): name for name in REGISTRY}
 
 
-def make_regularizer(name: str, target: TargetLike, *, seed: int | None = None, **kwargs: Any) -> Regularizer:
+@renamed_parameters(seed="random_state")
+def make_regularizer(name: str, target: TargetLike, *, random_state: RandomState = None, **kwargs: Any) -> Regularizer:
     """Build a regularizer by its :data:`REGISTRY` name or a weighted sum of them such as ``"swd+0.01*knn"`` (a
     :class:`Combination`; then ``kwargs`` maps part names to their keyword arguments, e.g. ``{"knn": {"k": 2}}``).
 
-    ``target`` is a :class:`~gaussify.Gaussian` or an int d for N(0, I_d); part j of a sum gets seed + j."""
+    ``target`` is a :class:`~gaussify.Gaussian` or an int d for N(0, I_d); ``random_state`` (None, an int or a
+    NumPy Generator) seeds the module's generator, and part j of a sum gets seed + j."""
     from .combination import Combination, parse_spec
 
     terms = parse_spec(name, REGISTRY)
     if len(terms) == 1 and terms[0][0] == 1.0:
-        return REGISTRY[terms[0][1]](target, seed=seed, **kwargs)
+        return REGISTRY[terms[0][1]](target, random_state=random_state, **kwargs)
     unknown = sorted(set(kwargs) - {part for _, part in terms})
     if unknown:
         raise ValueError(f"keyword arguments of a combination are keyed by its parts {[p for _, p in terms]}, "
@@ -80,9 +84,10 @@ def make_regularizer(name: str, target: TargetLike, *, seed: int | None = None, 
     for _, part in terms:
         if REGISTRY[part].takes != "points":
             raise ValueError(f"{part!r} cannot be combined: it takes a {REGISTRY[part].takes}, not a batch of points")
-    parts = [(coef, REGISTRY[part](target, seed=None if seed is None else seed + j, **kwargs.get(part, {})))
+    seed = as_seed(random_state)
+    parts = [(coef, REGISTRY[part](target, random_state=seed + j, **kwargs.get(part, {})))
              for j, (coef, part) in enumerate(terms)]
-    return Combination(target, parts, seed=seed)
+    return Combination(target, parts, random_state=seed)
 
 
 __all__ = ["REGISTRY", "Registry", "make_regularizer", *_OTHERS, *_CLASSES]
