@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint docs demo bench clean
+.PHONY: install test lint docs floor demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ lint: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
+# The lowest scikit-learn that pyproject.toml allows (validate_data and __sklearn_tags__ need 1.6), in a venv of
+# its own: the estimator's tests, whose scikit-learn contract checks are the ones a floor can break.
+FLOOR := .venv-floor
+floor:
+	$(PYTHON) -m venv $(FLOOR)
+	$(FLOOR)/bin/python -m pip install -q "torch==2.13.0"
+	$(FLOOR)/bin/python -m pip install -q -e . "scikit-learn==1.6.0" pytest hypothesis mnist1d
+	$(FLOOR)/bin/python -m pytest -q -p no:cacheprovider tests/test_embedder.py
+
 demo: $(STAMP)
 	$(VENV)/bin/gaussify demo --out demo_output
 
@@ -37,4 +46,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py --out benchmarks/results/metrics.md
 
 clean:
-	rm -rf $(VENV) demo_output site .pytest_cache
+	rm -rf $(VENV) $(FLOOR) demo_output site .pytest_cache

@@ -3,6 +3,8 @@
 - ``reference/index.md``: every name of ``gaussify.__all__`` with the first line of its docstring, linked to
   its entry in the reference (strict mode then fails when a new export is documented on no page).
 - ``reference/cli.md``: the ``--help`` text of every ``gaussify`` command, run at build time.
+- ``reference/regularizers.md``: the base class, then one section per module of ``gaussify.regularizers.REGISTRY``
+  (so a new regularizer is documented without a docs edit).
 - ``benchmarks/*.md`` (and their figures): the committed results in ``benchmarks/results/``.
 
 It is also the griffe extension ``SphinxRoles`` (``docs/hooks.py:SphinxRoles`` in mkdocs.yml): the Sphinx
@@ -18,7 +20,6 @@ so a strict build fails on a stale reference. ``:math:`x``` and ``.. math::`` bl
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib.util
 import re
@@ -82,18 +83,38 @@ def cli_reference() -> str:
     return "\n".join(sections)
 
 
+def regularizers_reference() -> str:
+    from gaussify.regularizers import REGISTRY
+
+    modules = dict.fromkeys(["base", *(path.partition(":")[0] for path in REGISTRY.paths.values()), "combination"])
+    members = "::: gaussify.regularizers\n    options:\n      members: [REGISTRY, Registry, make_regularizer]"
+    return "\n\n".join(["# Regularizers", members, *(f"::: gaussify.regularizers.{m}" for m in modules)]) + "\n"
+
+
 def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "reference/index.md", content=api_overview()))
+    files.append(File.generated(config, "reference/regularizers.md", content=regularizers_reference()))
     files.append(File.generated(config, "reference/cli.md", content=cli_reference()))
     for source in sorted(RESULTS.glob("*.md")) + sorted(RESULTS.glob("*.png")):
         files.append(File.generated(config, f"benchmarks/{source.name}", abs_src_path=str(source)))
     return files
 
 
+def _runtime_path(path: str) -> str | None:
+    """Where the object ``path`` names is defined, found by importing it: the names a package loads lazily
+    (PEP 562 ``__getattr__``, as ``gaussify.regularizers`` does) are invisible to griffe's static analysis."""
+    module, _, name = path.rpartition(".")
+    with contextlib.suppress(ImportError, AttributeError, ValueError):
+        obj = getattr(importlib.import_module(module), name.partition(".")[0])
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return None
+
+
 class SphinxRoles(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
-        exports = ast.literal_eval(str(pkg["_EXPORTS"].value)) if "_EXPORTS" in pkg.members else {}
-        self.pkg, self.exports = pkg, exports
+        import gaussify
+
+        self.pkg, self.exports = pkg, dict(gaussify._EXPORTS) if pkg.name == "gaussify" else {}
         self._rewrite(pkg)
 
     def _rewrite(self, obj: griffe.Object) -> None:
@@ -110,10 +131,11 @@ class SphinxRoles(griffe.Extension):
         if path is not None and path.partition(".")[0] != self.pkg.name:
             return title  # another package's object, e.g. matplotlib.figure.Figure
         target = None
-        if path is not None:
+        for candidate in filter(None, (path, _runtime_path(path or f"{scope.module.path}.{name}"))):
             with contextlib.suppress(KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
-                found = self.pkg.modules_collection[path]
+                found = self.pkg.modules_collection[candidate]
                 target = found.final_target if found.is_alias else found
+                break
         if target is None:
             griffe.logger.warning(f"{scope.relative_filepath}:{scope.docstring.lineno}: cannot resolve the reference "
                                   f"{name!r} in the docstring of {scope.path}")

@@ -103,7 +103,7 @@ def vicreg_terms(z: Tensor) -> Tensor:
 
 def regularizers(args: argparse.Namespace) -> dict[str, Callable[[Tensor, Tensor], Tensor] | None]:
     """The anti-collapse term of each method, a function of the two views' embeddings (None: none)."""
-    sigreg = gaussify.make_regularizer("sigreg", args.dim, scale="mean", num_slices=SLICES, seed=args.seed)
+    sigreg = gaussify.make_regularizer("sigreg", args.dim, scale="mean", num_slices=SLICES, random_state=args.seed)
     return {
         "prediction only": None,
         "VICReg var + cov": lambda z1, z2: vicreg_terms(z1) + vicreg_terms(z2),

@@ -106,9 +106,9 @@ def run(args: argparse.Namespace) -> dict:
     loader = DataLoader(dataset, batch_size=args.batch_size // W, sampler=sampler, drop_last=True)
 
     torch.manual_seed(args.seed)  # identical initial weights on every rank
-    posterior = args.regularizer == "kl"
+    posterior = REGISTRY[args.regularizer].takes == "posterior"
     model = Model(X.shape[1], args.hidden, args.dim, int(y.max()) + 1, posterior).to(device, dtype)
-    reg = make_regularizer(args.regularizer, args.dim, seed=args.seed).to(device, dtype)
+    reg = make_regularizer(args.regularizer, args.dim, random_state=args.seed).to(device, dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     torch.manual_seed(args.seed + r)  # reparametrisation noise (kl) differs between ranks
     checkpoint = args.out / "checkpoint.pt"

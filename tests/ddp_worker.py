@@ -14,8 +14,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from gaussify import GaussianHead, make_regularizer
+from gaussify.regularizers import REGISTRY
 
-NAMES = ["kl", "moments", "adversarial", "mmd", "swd", "sigreg", "cramer-wold", "knn", "swd+0.5*knn"]
+NAMES = [*REGISTRY, "swd+0.5*knn"]
 IN_DIM, DIM = 6, 3
 
 
@@ -26,9 +27,13 @@ def make_batch(total: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def takes_posterior(name: str) -> bool:
+    return name in REGISTRY and REGISTRY[name].takes == "posterior"
+
+
 def make_model(name: str) -> torch.nn.Module:
     torch.manual_seed(7)
-    if name == "kl":
+    if takes_posterior(name):
         return GaussianHead(IN_DIM, DIM).double().eval()  # eval: sample = mean, no noise
     return torch.nn.Sequential(torch.nn.Linear(IN_DIM, 8), torch.nn.Tanh(), torch.nn.Linear(8, DIM)).double()
 
@@ -36,11 +41,11 @@ def make_model(name: str) -> torch.nn.Module:
 def step(name: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, with_task: bool, equal_sizes: bool):
     """One forward/backward; returns (regularizer value, task loss, flat parameter gradient). With equal local
     batches the gather skips the exchange of sizes (``equal_rank_batches``)."""
-    reg = make_regularizer(name, DIM, seed=11).double()
+    reg = make_regularizer(name, DIM, random_state=11).double()
     reg.equal_rank_batches = equal_sizes
     out = model(x)
-    z = out.mean if name == "kl" else out
-    value = reg(out) if name == "kl" else reg(z)
+    z = out.mean if takes_posterior(name) else out
+    value = reg(out) if takes_posterior(name) else reg(z)
     task = ((z - y) ** 2).mean() if with_task else z.sum() * 0
     (task + 0.5 * value).backward()
     grad = torch.cat([p.grad.reshape(-1) for p in model.parameters()])

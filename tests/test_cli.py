@@ -113,6 +113,13 @@ def test_help_everywhere():
         assert result.exit_code == 0 and "Usage" in result.output
 
 
+def test_fit_help_lists_every_registered_regularizer():
+    from gaussify.regularizers import REGISTRY
+
+    help_text = " ".join(runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "400"}).output.split())
+    assert all(f"{name}," in help_text for name in REGISTRY)
+
+
 def test_write_table_is_atomic_and_checks_the_extension(tmp_path):
     with pytest.raises(ValueError, match="unsupported file type"):
         write_table(tmp_path / "z.txt", np.zeros((2, 2)))
@@ -167,4 +174,4 @@ def test_fit_with_a_flow_on_top(table, tmp_path):
     assert moved.exit_code == 0, moved.output
     assert (tmp_path / "m" / "post" / "flow.safetensors").is_file()
     bad = invoke("fit", table / "train.csv", "--labels", "label", "--model", tmp_path / "m2", "--post", "nope", *FAST)
-    assert bad.exit_code == 2 and "post must be None or one of" in bad.output
+    assert bad.exit_code == 2 and "post must be one of (None," in bad.output

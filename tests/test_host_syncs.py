@@ -91,7 +91,7 @@ def host_syncs(monkeypatch):
 
 def _step(reg, x: torch.Tensor, weight: torch.Tensor) -> None:
     z = x @ weight
-    (reg(Posterior(z, z, 0.1 * z)) if reg.name == "kl" else reg(z)).backward()
+    (reg(Posterior(z, z, 0.1 * z)) if reg.takes == "posterior" else reg(z)).backward()
 
 
 @pytest.mark.parametrize("name", list(REGISTRY) + ["swd+0.1*knn"])
@@ -101,7 +101,7 @@ def test_regularizer_step_does_not_synchronise(name, monkeypatch):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(96, 5, generator=g).to(DEVICE)
     weight = torch.randn(5, 4, generator=g).to(DEVICE).requires_grad_(True)
-    reg = make_regularizer(name, 4, seed=0).to(DEVICE)
+    reg = make_regularizer(name, 4, random_state=0).to(DEVICE)
     _step(reg, x, weight)
     with host_syncs(monkeypatch) as calls:
         for _ in range(3):
@@ -137,7 +137,7 @@ def test_gather_reads_the_sizes_only_when_they_may_differ(equal, monkeypatch):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(96, 5, generator=g).to(DEVICE)
     weight = torch.randn(5, 4, generator=g).to(DEVICE).requires_grad_(True)
-    reg = make_regularizer("sigreg", 4, seed=0).to(DEVICE)
+    reg = make_regularizer("sigreg", 4, random_state=0).to(DEVICE)
     reg.equal_rank_batches = equal
     with two_ranks(monkeypatch):
         _step(reg, x, weight)
@@ -163,7 +163,7 @@ def test_neighbors_task_step_does_not_synchronise(monkeypatch):
 
 
 def test_deferred_finite_check_raises_once_read(monkeypatch):
-    reg = make_regularizer("swd", 3, seed=0)
+    reg = make_regularizer("swd", 3, random_state=0)
     bad = torch.randn(16, 3).to(DEVICE)
     bad[3, 1] = float("nan")
     with host_syncs(monkeypatch) as calls:
@@ -188,10 +188,10 @@ def _count_training_syncs(monkeypatch, rows: int, weight) -> list[str]:
     torch.manual_seed(0)
     encoder = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.SiLU(), torch.nn.Linear(16, 2)).to(DEVICE)
     task = ClassificationTask(labels.to(DEVICE), 2, 3).to(DEVICE)
-    reg = make_regularizer("swd+0.1*knn", 2, seed=0).to(DEVICE)
+    reg = make_regularizer("swd+0.1*knn", 2, random_state=0).to(DEVICE)
     with host_syncs(monkeypatch) as calls:
         train(encoder, reg, task, X, torch.arange(rows, device=DEVICE), None, weight=weight, max_epochs=2,
-              batch_size=32, learning_rate=1e-3, n_iter_no_change=10, seed=0, verbose=False)
+              batch_size=32, learning_rate=1e-3, n_iter_no_change=10, random_state=0, verbose=False)
     assert reg.check_finite == "auto"  # restored after training
     return calls
 

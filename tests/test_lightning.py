@@ -56,7 +56,7 @@ def fit(devices: int, output: str = "dict", max_epochs: int = 2, rankme: bool = 
                                                   shuffle=True, seed=0)
     loader = torch.utils.data.DataLoader(dataset, batch_size=GLOBAL_BATCH // devices, sampler=sampler)
     module = TinyModule(output)
-    callback = GaussianRegularization(make_regularizer("sigreg", DIM, num_slices=32, seed=3), weight=0.5,
+    callback = GaussianRegularization(make_regularizer("sigreg", DIM, num_slices=32, random_state=3), weight=0.5,
                                       rankme=rankme)
     trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto",
                         precision="64-true", max_epochs=max_epochs, use_distributed_sampler=False, callbacks=[callback],
@@ -107,7 +107,7 @@ def test_needs_dict_output_with_embeddings():
 def test_rejects_bad_arguments():
     with pytest.raises(TypeError, match="gaussify Regularizer"):
         GaussianRegularization(torch.nn.Linear(2, 2))
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0"):
         GaussianRegularization(make_regularizer("moments", 2), weight=-1.0)
 
 

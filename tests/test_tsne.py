@@ -151,7 +151,7 @@ def test_too_large_perplexities_are_dropped_with_a_warning(digits):
     ({"perplexities": (5, 5)}, ValueError, "duplicates"),
     ({"perplexities": (0,)}, ValueError, "> 0"),
     ({"perplexities": 30}, TypeError, "sequence"),
-    ({"seeds": (0.5,)}, TypeError, "integers"),
+    ({"seeds": (0.5,)}, TypeError, "seeds must be an integer >= 0"),
     ({"criterion": "mmd"}, ValueError, "unknown criterion 'mmd'"),
     ({"post": "pca"}, ValueError, "unknown baseline"),
     ({"n_components": 0}, ValueError, "n_components"),

@@ -10,9 +10,11 @@ import warnings
 import numpy as np
 import pytest
 
-from gaussify import metrics
+import gaussify
+from gaussify import GaussianEmbedder, make_regularizer, metrics
 from gaussify._validation import check_random_state
 from gaussify.metrics.streaming import SlicedEppsPulley
+from gaussify.regularizers import REGISTRY
 
 Z = np.random.default_rng(0).standard_normal((60, 2))
 
@@ -100,3 +102,76 @@ def test_bad_parameter_values_get_an_error_naming_the_parameter(function, name, 
     kwargs = {**_BASE.get(function.__name__, {"Z": Z}), name: value}
     with pytest.raises((TypeError, ValueError), match=rf"\b{name}\b"):
         function(**kwargs)
+
+
+# ---------------------------------------------------------------------------- regularizers and the estimator
+def _bad_values(owner: str, signature: inspect.Signature) -> list:
+    """(parameter name, bad value) cases from a signature, as in the metrics walk (None where it is not allowed)."""
+    cases = []
+    for parameter in signature.parameters.values():
+        kind = _kind(parameter)
+        none_is_bad = kind in ("int", "real", "n_jobs") and parameter.default is not None
+        for value in _BAD.get(kind, []) + [None] * none_is_bad:
+            cases.append(pytest.param(owner, parameter.name, value, id=f"{owner}-{parameter.name}={value!r}"))
+    return cases
+
+
+_REGULARIZER_CASES = [case for name in REGISTRY for case in _bad_values(name, inspect.signature(REGISTRY[name]))]
+
+
+def test_the_regularizer_walk_reaches_every_regularizer():
+    walked = {case.values[0] for case in _REGULARIZER_CASES}
+    assert walked == set(REGISTRY)  # each has at least random_state
+    assert {"swd-num_slices", "knn-k", "adversarial-hidden", "mmd-scales", "sigreg-t_max"} <= {
+        case.id.split("=")[0] for case in _REGULARIZER_CASES}
+
+
+@pytest.mark.parametrize("regularizer, name, value", _REGULARIZER_CASES)
+def test_bad_regularizer_options_get_an_error_naming_the_parameter(regularizer, name, value):
+    with pytest.raises((TypeError, ValueError), match=rf"\b{name}\b"):
+        make_regularizer(regularizer, 3, **{name: value})
+
+
+@pytest.mark.parametrize("owner, name, value", _bad_values("GaussianEmbedder", inspect.signature(GaussianEmbedder)))
+def test_bad_estimator_parameters_get_an_error_naming_the_parameter_before_any_work(owner, name, value):
+    params = {"max_epochs": 1, name: value}
+    with pytest.raises((TypeError, ValueError), match=rf"\b{name}\b"):
+        GaussianEmbedder(**params).fit(Z)
+
+
+def test_weight_true_is_rejected():
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0 or 'auto', got True"):
+        GaussianEmbedder(weight=True).fit(Z)
+
+
+@pytest.mark.parametrize("call, old, new", [
+    (lambda **kw: make_regularizer("swd", 3, **kw).seed, {"seed": 4}, {"random_state": 4}),
+    (lambda **kw: make_regularizer("swd", 3, random_state=0, **kw).num_slices, {"num_projections": 8},
+     {"num_slices": 8}),
+])
+def test_old_regularizer_names_still_work_for_one_release(call, old, new):
+    with pytest.warns(FutureWarning, match=f"'{next(iter(old))}' is deprecated.*use '{next(iter(new))}'"):
+        before = call(**old)
+    assert before == call(**new)
+
+
+def test_the_1d_epps_pulley_statistic_is_epps_pulley_1d():
+    import torch
+
+    from gaussify.regularizers import sigreg
+
+    x = torch.randn(2, 50, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(FutureWarning, match="epps_pulley_1d"):
+        torch.testing.assert_close(sigreg.epps_pulley(x), sigreg.epps_pulley_1d(x))
+
+
+def test_regularizers_take_the_target_forms_of_the_metrics():
+    import torch
+
+    mean, cov = np.array([1.0, -1.0]), np.array([[2.0, 0.3], [0.3, 1.0]])
+    z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    values = [make_regularizer("swd", target, random_state=0).double()(z)
+              for target in ((mean, cov), [mean, cov], gaussify.Gaussian(mean, cov))]
+    assert values[0] == values[1] == values[2]
+    with pytest.raises(TypeError, match="target"):
+        make_regularizer("swd", None)

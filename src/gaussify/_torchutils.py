@@ -1,4 +1,4 @@
-"""Torch plumbing shared by the estimators: thread count, device, seed and a private RNG scope."""
+"""Torch plumbing shared by the estimators: thread count, device and a private RNG scope."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-import numpy as np
 import torch
 
-__all__ = ["torch_threads", "torch_device", "resolve_seed", "seeded"]
+__all__ = ["torch_threads", "torch_device", "seeded"]
 
 
 @contextmanager
@@ -28,11 +27,6 @@ def torch_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def resolve_seed(random_state: int | None) -> int:
-    """``random_state`` as an int seed; a fresh random one for ``None``."""
-    return int(np.random.default_rng().integers(2**31 - 1)) if random_state is None else int(random_state)
 
 
 @contextmanager

@@ -13,9 +13,10 @@ from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
 
-__all__ = ["InvalidParameterError", "RandomState", "to_numpy", "check_int", "check_real", "check_n_jobs",
-           "check_random_state", "renamed_parameters", "as_sample", "sample_shape", "target_moments",
-           "standardize_to_target"]
+__all__ = ["InvalidParameterError", "RandomState", "to_numpy", "check_int", "check_real", "check_bool", "check_ints",
+           "check_options", "check_parameters", "is_real_number", "check_n_jobs",
+           "check_random_state", "as_seed", "renamed_parameters", "as_sample", "sample_shape", "target_parts",
+           "target_moments", "TargetFrame", "standardize_to_target"]
 
 RandomState = Union[None, int, np.random.Generator]
 """What a ``random_state`` parameter takes: None (fresh entropy), a seed >= 0, or a ``numpy.random.Generator``."""
@@ -38,6 +39,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def is_real_number(value: Any) -> bool:
+    """True for a Python or NumPy int or float that is not a bool (NaN and Inf included)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def check_int(value: Any, name: str, minimum: int = 1) -> int:
     """``value`` as an int; :class:`InvalidParameterError` unless it is an integer (not a bool, not a float)
     >= ``minimum``."""
@@ -47,15 +53,47 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_real(value: Any, name: str, *, strict: bool = False, high: float | None = None) -> float:
+def check_real(value: Any, name: str, *, strict: bool = False, high: float | None = None, low: float = 0.0) -> float:
     """``value`` as a float; :class:`InvalidParameterError` unless it is a finite real number (not a bool, not NaN)
-    >= 0 (> 0 when ``strict``) and < ``high`` when given."""
-    ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-          and bool(np.isfinite(value)) and (value > 0 if strict else value >= 0) and (high is None or value < high))
+    >= ``low`` (> ``low`` when ``strict``; ``low=-inf``: any finite number) and < ``high`` when given."""
+    ok = (is_real_number(value) and bool(np.isfinite(value)) and (value > low if strict else value >= low)
+          and (high is None or value < high))
     if not ok:
-        bounds = ("> 0" if strict else ">= 0") + (f" and < {high}" if high is not None else "")
-        raise InvalidParameterError(f"{name} must be a finite number {bounds}, got {value!r}")
+        bounds = [f"{'>' if strict else '>='} {low:g}"] if low > -np.inf else []
+        bounds += [f"< {high:g}"] if high is not None else []
+        raise InvalidParameterError(f"{name} must be a finite number{' ' if bounds else ''}{' and '.join(bounds)}, "
+                                    f"got {value!r}")
     return float(value)
+
+
+def check_ints(values: Any, name: str) -> tuple[int, ...]:
+    """``values`` as a tuple of ints; :class:`InvalidParameterError` unless it is a tuple or list of positive
+    integers (layer widths)."""
+    if not isinstance(values, (tuple, list)) or not all(_is_int(v) and v >= 1 for v in values):
+        raise InvalidParameterError(f"{name} must be a tuple of positive integers, got {values!r}")
+    return tuple(int(v) for v in values)
+
+
+def check_options(value: Any, name: str, options: tuple) -> Any:
+    """``value`` itself; :class:`InvalidParameterError` unless it is one of ``options`` (strings, or None)."""
+    if not any(value is option or (isinstance(value, str) and value == option) for option in options):
+        raise InvalidParameterError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def check_parameters(owner: Any, checks: dict[str, Callable[[Any, str], Any]]) -> None:
+    """``checks[name](getattr(owner, name), name)`` for every entry: an estimator's table of parameter checks, in the
+    role of scikit-learn's ``_parameter_constraints`` (whose validator is private in scikit-learn), giving the
+    messages of this module."""
+    for name, check in checks.items():
+        check(getattr(owner, name), name)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool; :class:`InvalidParameterError` unless it is True or False (a NumPy bool included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidParameterError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_n_jobs(n_jobs: Any) -> int:
@@ -74,6 +112,13 @@ def check_random_state(random_state: Any, name: str = "random_state") -> np.rand
         return np.random.default_rng(random_state)
     raise InvalidParameterError(f"{name} must be None, an integer >= 0 or a numpy.random.Generator, "
                                 f"got {random_state!r}")
+
+
+def as_seed(random_state: Any, name: str = "random_state") -> int:
+    """One int seed (for torch) from a ``random_state``: a seed >= 0 as it is, else an integer in [0, 2³¹ − 1) drawn
+    from the Generator (fresh entropy for None); :class:`InvalidParameterError` as :func:`check_random_state`."""
+    rng = check_random_state(random_state, name)
+    return int(random_state) if _is_int(random_state) else int(rng.integers(2**31 - 1))
 
 
 def renamed_parameters(**renamed: str) -> Callable[[_Function], _Function]:
@@ -132,25 +177,31 @@ def sample_shape(shape: tuple[int, ...], *, min_rows: int = 2, name: str = "Z") 
     return shape
 
 
-def target_moments(target: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the target as float64 arrays.
-
-    ``target`` may be ``None`` (N(0, I)), an int (its dimension, N(0, I)), an object with
-    ``.mean`` and ``.cov`` (e.g. :class:`gaussify.Gaussian`), or a ``(mean, cov)`` pair.
-    """
+def target_parts(target: Any) -> int | tuple[Any, Any] | None:
+    """The target forms every gaussify function takes: ``None`` (N(0, I)) and an int d (N(0, I_d)) as they are, an
+    object with ``.mean`` and ``.cov`` (e.g. :class:`gaussify.Gaussian`) or a ``(mean, cov)`` pair as that pair
+    (unchecked); ``TypeError`` for anything else."""
     if target is None or _is_int(target):
-        if target is not None and int(target) != dim:
-            raise ValueError(f"target dimension {int(target)} does not match the sample's {dim}")
-        return np.zeros(dim), np.eye(dim)
+        return None if target is None else int(target)
     mean_attr, cov_attr = getattr(target, "mean", None), getattr(target, "cov", None)
     # a Gaussian-like object; arrays and DataFrames have .mean()/.cov() *methods*, which are not a target
     if mean_attr is not None and cov_attr is not None and not (callable(mean_attr) or callable(cov_attr)):
-        mean, cov = mean_attr, cov_attr
-    elif isinstance(target, (tuple, list)) and len(target) == 2:
-        mean, cov = target
-    else:
-        raise TypeError("target must be None, an int dimension, a gaussify.Gaussian or a (mean, cov) pair, "
-                        f"got {type(target).__name__}")
+        return mean_attr, cov_attr
+    if isinstance(target, (tuple, list)) and len(target) == 2:
+        return target[0], target[1]
+    raise TypeError("target must be None, an int dimension, a gaussify.Gaussian or a (mean, cov) pair, "
+                    f"got {type(target).__name__}")
+
+
+def target_moments(target: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the target (any form of :func:`target_parts`) as float64 arrays, checked against the
+    sample's dimension ``dim``."""
+    parts = target_parts(target)
+    if not isinstance(parts, tuple):
+        if parts is not None and parts != dim:
+            raise ValueError(f"target dimension {parts} does not match the sample's {dim}")
+        return np.zeros(dim), np.eye(dim)
+    mean, cov = parts
     mean = to_numpy(mean).astype(np.float64).reshape(-1)
     cov = to_numpy(cov).astype(np.float64)
     if mean.shape != (dim,) or cov.shape != (dim, dim):
@@ -166,10 +217,27 @@ def target_moments(target: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, cov
 
 
-def standardize_to_target(Z: np.ndarray, target: Any) -> np.ndarray:
-    """Map the sample into the target's standard coordinates, L⁻¹(z − μ) with cov = L Lᵀ."""
-    mean, cov = target_moments(target, Z.shape[1])
-    chol = np.linalg.cholesky(cov)
-    from scipy.linalg import solve_triangular
+class TargetFrame:
+    """The target N(μ, LLᵀ) (any form of :func:`target_parts`) in ``dim`` dimensions and the map to its standard
+    coordinates. The NumPy whitening of the package; :func:`gaussify.target.whiten` is the same map in torch (the
+    metrics never import torch, and the regularizers need it differentiable on the device)."""
 
-    return solve_triangular(chol, (Z - mean).T, lower=True).T
+    def __init__(self, target: Any, dim: int) -> None:
+        from scipy.linalg import solve_triangular
+
+        self.mean, cov = target_moments(target, dim)
+        self.chol = np.linalg.cholesky(cov)
+        self.inverse = solve_triangular(self.chol, np.eye(dim), lower=True)
+        """L⁻¹, for maps of moments (L⁻¹ Σ L⁻ᵀ)."""
+        self.standard = not self.mean.any() and np.array_equal(cov, np.eye(dim))
+
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        """L⁻¹(x − μ) row by row (one triangular solve; ``X`` itself for N(0, I))."""
+        from scipy.linalg import solve_triangular
+
+        return X if self.standard else solve_triangular(self.chol, (X - self.mean).T, lower=True).T
+
+
+def standardize_to_target(Z: np.ndarray, target: Any) -> np.ndarray:
+    """Map the sample into the target's standard coordinates, L⁻¹(z − μ) with cov = L Lᵀ (:class:`TargetFrame`)."""
+    return TargetFrame(target, Z.shape[1]).standardize(Z)

@@ -39,7 +39,7 @@ from scipy.stats import ortho_group
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import as_sample, check_int, check_real
+from ._validation import InvalidParameterError, as_sample, check_int, check_real, is_real_number
 
 __all__ = ["PCAWhitening", "QuantileGaussianizer", "RBIG", "make_baseline", "BASELINES"]
 
@@ -128,7 +128,7 @@ def _check_marginal_params(n_knots: Any, smoothing: Any) -> None:
     check_real(smoothing, "smoothing")
 
 
-class _Baseline(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class Baseline(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared input handling: validation, fitted-state, feature-count and feature-name checks."""
 
     def _validate(self, X: Any, *, reset: bool = False, inverse: bool = False) -> np.ndarray:
@@ -170,7 +170,7 @@ class _Baseline(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         return out
 
 
-class PCAWhitening(_Baseline):
+class PCAWhitening(Baseline):
     """PCA whitening: z = Λ^{-1/2} Vᵀ (x − μ), with Σ̂ = V Λ Vᵀ the unbiased (n − 1) sample covariance.
 
     Invertible, x = V Λ^{1/2} z + μ. The fitted sample has mean 0 and covariance I, but only
@@ -214,7 +214,7 @@ class PCAWhitening(_Baseline):
         return (Z * np.sqrt(self.explained_variance_)) @ self.components_ + self.mean_
 
 
-class QuantileGaussianizer(OneToOneFeatureMixin, _Baseline):
+class QuantileGaussianizer(OneToOneFeatureMixin, Baseline):
     """Per-feature quantile-to-normal transform z_j = Φ⁻¹(F̂_j(x_j)).
 
     By default F̂_j is the mid-rank empirical CDF at ``n_knots`` = 1000 empirical quantiles (the classic
@@ -249,7 +249,7 @@ class QuantileGaussianizer(OneToOneFeatureMixin, _Baseline):
         return self._on_varying(X, partial(_apply_marginals, self.marginals_, inverse=True))
 
 
-class RBIG(_Baseline):
+class RBIG(Baseline):
     """Rotation-based iterative Gaussianization (Laparra, Camps-Valls & Malo 2011).
 
     Each layer ℓ maps x ↦ Ψ_ℓ(x) R_ℓ: Ψ_ℓ Gaussianizes every coordinate with the marginal map of
@@ -327,10 +327,9 @@ class RBIG(_Baseline):
         if self.rotation not in ("pca", "random"):
             raise ValueError(f"rotation must be 'random' or 'pca', got {self.rotation!r}")
         _check_marginal_params(self.n_knots, self.smoothing)
-        if not (self.tol is None or self.tol == "auto" or (isinstance(self.tol, (int, float, np.number))
-                                                            and not isinstance(self.tol, bool)
-                                                            and np.isfinite(self.tol))):
-            raise ValueError(f"tol must be 'auto', a finite number or None, got {self.tol!r}")
+        if not (self.tol is None or (isinstance(self.tol, str) and self.tol == "auto")
+                or (is_real_number(self.tol) and np.isfinite(self.tol))):
+            raise InvalidParameterError(f"tol must be 'auto', a finite number or None, got {self.tol!r}")
 
     def _rotation(self, Z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         d = Z.shape[1]
@@ -462,10 +461,10 @@ def _marginal_kl(Z: np.ndarray) -> np.ndarray:
     return negentropy + 0.5 * (var - 1.0 - np.log(var)) + 0.5 * xs.mean(axis=0) ** 2
 
 
-BASELINES: dict[str, type[_Baseline]] = {"whiten": PCAWhitening, "quantile": QuantileGaussianizer, "rbig": RBIG}
+BASELINES: dict[str, type[Baseline]] = {"whiten": PCAWhitening, "quantile": QuantileGaussianizer, "rbig": RBIG}
 
 
-def make_baseline(name: str, **params: Any) -> _Baseline:
+def make_baseline(name: str, **params: Any) -> Baseline:
     """Return an unfitted baseline by name: ``"whiten"``, ``"quantile"`` or ``"rbig"`` (params go to its __init__)."""
     if not isinstance(name, str) or name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")

@@ -18,6 +18,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from .io import FORMATS as TABLE
+from .regularizers import REGISTRY
 
 app = typer.Typer(help="Make a learned embedding Gaussian, and measure how Gaussian it is.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -135,8 +136,8 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
         dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding dimension.")] = 2,
         labels: LabelsOption = None,
         regularizer: Annotated[Optional[str], typer.Option(
-            help="Regularizer: swd, sigreg, mmd, cramer-wold, knn, moments, adversarial, kl, or a weighted sum "
-                 "such as 'swd+0.003*knn' (default: the estimator's).")]
+            help=f"Regularizer: {', '.join(REGISTRY)}, or a weighted sum such as 'swd+0.003*knn' (default: the "
+                 "estimator's).")]
         = None,
         weight: Annotated[Optional[str], typer.Option(help="Regularizer weight, or 'auto' (default: the "
                                                      "estimator's).")] = None,

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_sample
+from ._validation import as_sample, is_real_number
 
 __all__ = ["score_embedding", "format_table", "to_html_table"]
 
@@ -122,7 +122,7 @@ def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_t
     (True, True)
     """
     from .metrics import MIN_ROWS, evaluate
-    from .metrics.normality import _holm
+    from .metrics.normality import holm
 
     Z = as_sample(Z_test, min_rows=MIN_ROWS, name="Z_test")
     n, d = Z.shape
@@ -143,7 +143,7 @@ def score_embedding(Z_test: Any, y_test: Any = None, *, Z_train: Any = None, y_t
     low, high = report.kl_estimate.interval or (math.nan, math.nan)
     scores = {"kl": report.kl, "kl_low": low, "kl_high": high, "negentropy": report.negentropy,
               "placement": report.placement_kl, "kl_lower_bound": report.kl_lower_bound,
-              "min_pvalue": float(_holm(pvalues).min())}
+              "min_pvalue": float(holm(pvalues).min())}
     if probe:
         scores.update(_probe_scores(Z_fit, targets[0], Z, targets[1]))
     if X_test is not None:
@@ -170,8 +170,7 @@ def _columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -
 
 def _numeric(rows: Sequence[Mapping[str, Any]], column: str) -> bool:
     values = [row.get(column) for row in rows if row.get(column) is not None]
-    return bool(values) and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-                                for v in values)
+    return bool(values) and all(is_real_number(v) for v in values)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -15,8 +15,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor, nn
 
-from ._torchutils import resolve_seed, seeded, torch_device, torch_threads
-from ._validation import check_int, check_n_jobs, check_real
+from ._torchutils import seeded, torch_device, torch_threads
+from ._validation import (InvalidParameterError, as_seed, check_bool, check_int, check_ints, check_n_jobs,
+                          check_options, check_parameters, check_random_state, check_real)
 from .io import check_model_folder, read_model_config, write_model_folder
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask, Task,
@@ -39,8 +40,23 @@ noise; benchmarks/results/post.md)."""
 """The ``format`` recorded in a saved model's config.json."""
 
 
+def _check_dict(value: Any, name: str) -> None:
+    if not isinstance(value, dict):
+        raise InvalidParameterError(f"{name} must be a dict or None, got {type(value).__name__}")
+
+
+def _check_weight(value: Any, name: str) -> None:
+    if isinstance(value, str) and value == "auto":
+        return
+    try:
+        check_real(value, name)
+    except InvalidParameterError:
+        raise InvalidParameterError(f"{name} must be a finite number >= 0 or 'auto', got {value!r}") from None
+
+
 class Encoder(nn.Module):
-    """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` for ``"kl"``."""
+    """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` when ``stochastic`` (for a
+    regularizer that takes a posterior)."""
 
     def __init__(self, n_features: int, n_components: int, hidden: tuple[int, ...], stochastic: bool) -> None:
         super().__init__()
@@ -80,9 +96,9 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     n_components
         embedding dimension k.
     regularizer
-        a registry name (``"sigreg"``, ``"swd"``, ``"mmd"``, ``"cramer-wold"``, ``"knn"``,
-        ``"moments"``, ``"adversarial"``, ``"kl"``) or a weighted sum such as ``"swd+0.01*knn"``;
-        ``"kl"`` makes the encoder stochastic.
+        a name of :data:`gaussify.regularizers.REGISTRY` or a weighted sum such as ``"swd+0.01*knn"``; one
+        that takes a posterior (``"kl"``, :attr:`Regularizer.takes <gaussify.regularizers.base.Regularizer.takes>`)
+        makes the encoder stochastic.
     weight
         the regularizer's weight, or ``"auto"``: a Lagrange multiplier held by dual ascent so that the
         batches' KL to the target (a kNN estimate in nats, bias-corrected) stays at ``gaussianity_level``
@@ -185,38 +201,37 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ----------------------------------------------------------------------------- checks
+    _parameter_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
+        "n_components": check_int, "max_epochs": check_int, "batch_size": check_int, "n_iter_no_change": check_int,
+        "regularizer": lambda value, name: parse_spec(value, REGISTRY),
+        "weight": lambda value, name: _check_weight(value, name),
+        "gaussianity_level": lambda value, name: value is None or check_real(value, name, strict=True),
+        "hidden_layer_sizes": check_ints,
+        "task": lambda value, name: callable(value) or check_options(value, name, TASKS),
+        "regularizer_kwargs": lambda value, name: value is None or _check_dict(value, name),
+        "validation_fraction": lambda value, name: check_real(value, name, high=1.0),
+        "learning_rate": lambda value, name: check_real(value, name, strict=True),
+        "post": lambda value, name: check_options(value, name, (None, *POSTS)),
+        "post_fraction": lambda value, name: check_real(value, name, high=1.0),
+        "post_params": lambda value, name: value is None or _check_dict(value, name),
+        "n_jobs": lambda value, name: check_n_jobs(value),
+        "random_state": check_random_state,
+        "verbose": check_bool,
+    }
+    """Every hyperparameter's check (scikit-learn's ``_parameter_constraints`` in :func:`gaussify._validation`'s
+    form: scikit-learn validates its table with a private module), run by :meth:`fit` before any work."""
+
     def _check_params(self) -> None:
-        for name in ("n_components", "max_epochs", "batch_size", "n_iter_no_change"):
-            check_int(getattr(self, name), name)
-        parse_spec(self.regularizer, REGISTRY)  # raises ValueError naming the choices
-        if not (self.weight == "auto" or (isinstance(self.weight, (int, float)) and not isinstance(self.weight, bool)
-                                          and self.weight >= 0)):
-            raise ValueError(f"weight must be a non-negative number or 'auto', got {self.weight!r}")
-        if self.gaussianity_level is not None:
-            check_real(self.gaussianity_level, "gaussianity_level", strict=True)
-        if not (callable(self.task) or self.task in TASKS):
-            raise ValueError(f"task must be one of {TASKS} or a callable, got {self.task!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        check_n_jobs(self.n_jobs)
-        if not (self.post is None or self.post in POSTS):
-            raise ValueError(f"post must be None or one of {POSTS}, got {self.post!r}")
-        check_real(self.post_fraction, "post_fraction", high=1.0)
-        if not (self.post_params is None or isinstance(self.post_params, dict)):
-            raise ValueError(f"post_params must be a dict or None, got {type(self.post_params).__name__}")
+        check_parameters(self, self._parameter_checks)
         if self.post:  # bad post_params fail now, not after the encoder has trained
             try:
                 self._make_post(0)._check_params()
             except TypeError as err:
                 raise ValueError(f"post_params: {err}") from None
-        if any(isinstance(w, bool) or int(w) != w or w < 1 for w in self.hidden_layer_sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
 
     def _stochastic(self) -> bool:
-        """The ``"kl"`` regularizer needs a stochastic encoder (a posterior per point)."""
-        return parse_spec(self.regularizer, REGISTRY) == [(1.0, "kl")]
+        """A regularizer that takes a posterior (``"kl"``) needs a stochastic encoder (a posterior per point)."""
+        return any(REGISTRY[part].takes == "posterior" for _, part in parse_spec(self.regularizer, REGISTRY))
 
     # ----------------------------------------------------------------------------- fit
     def fit(self, X, y=None) -> "GaussianEmbedder":
@@ -225,7 +240,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
         if X.shape[0] < 2:
             raise ValueError(f"n_samples={X.shape[0]}: at least 2 samples are needed")
-        seed = resolve_seed(self.random_state)
+        seed = as_seed(self.random_state)
         device = torch_device(self.device)
         with seeded(seed, device, self.n_jobs):
             self._fit(X, y, seed, device)
@@ -248,12 +263,12 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         encoder.to(device)
         X_t = torch.as_tensor(X, device=device)
         task = self._make_task(X, y, encoder, train_idx, seed).to(device)
-        regularizer = make_regularizer(self.regularizer, self.n_components, seed=seed,
+        regularizer = make_regularizer(self.regularizer, self.n_components, random_state=seed,
                                        **(self.regularizer_kwargs or {})).to(device)
         result = train(encoder, regularizer, task, X_t, torch.as_tensor(train_idx, device=device),
                        torch.as_tensor(val_idx, device=device) if n_val else None, weight=self.weight,
                        max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                       n_iter_no_change=self.n_iter_no_change, seed=seed, verbose=self.verbose,
+                       n_iter_no_change=self.n_iter_no_change, random_state=seed, verbose=self.verbose,
                        gaussianity_level=self.gaussianity_level)
         self.encoder_ = encoder.cpu().eval()
         self.history_ = result.history
@@ -334,7 +349,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         return torch.cat(parts).numpy().astype(np.float64) if parts else np.empty((0, self.n_components))
 
     def transform(self, X) -> np.ndarray:
-        """Embed X in eval mode (the mean for ``"kl"``): a row's embedding never depends on its batch."""
+        """Embed X in eval mode (the posterior mean for a stochastic encoder): a row's embedding never depends on
+        its batch."""
         check_is_fitted(self, "encoder_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):

@@ -27,9 +27,9 @@ import zuko
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-from ._torchutils import resolve_seed, seeded, torch_device, torch_threads
-from ._validation import as_sample, check_int, check_n_jobs, check_real, standardize_to_target
-from .baselines import PCAWhitening, _Baseline
+from ._torchutils import seeded, torch_device, torch_threads
+from ._validation import as_sample, as_seed, check_int, check_ints, check_n_jobs, check_real, standardize_to_target
+from .baselines import PCAWhitening, Baseline
 from .io import check_model_folder, read_model_config, write_model_folder
 from .training import TrainingDiverged
 
@@ -43,7 +43,7 @@ MODEL_FORMAT = "gaussify.GaussianizingFlow/1"
 _CHUNK = 8192  # rows per forward pass outside training: bounded memory for any number of rows
 
 
-class GaussianizingFlow(_Baseline):
+class GaussianizingFlow(Baseline):
     """A normalizing flow x ↦ z = f(W(x − μ)) fitted by maximum likelihood, so that z ~ N(0, I).
 
     ``fit`` whitens the sample (PCA whitening, W = Λ^{-1/2} Vᵀ, fitted on the training split) and then
@@ -141,9 +141,7 @@ class GaussianizingFlow(_Baseline):
         for name in ("n_transforms", "max_epochs", "batch_size", "n_iter_no_change"):
             check_int(getattr(self, name), name)
         check_int(self.bins, "bins", minimum=2)
-        if not isinstance(self.hidden_features, (tuple, list)) or any(
-                isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in self.hidden_features):
-            raise ValueError(f"hidden_features must be positive integers, got {self.hidden_features!r}")
+        check_ints(self.hidden_features, "hidden_features")
         check_real(self.learning_rate, "learning_rate", strict=True)
         check_real(self.weight_decay, "weight_decay")
         check_real(self.noise, "noise")
@@ -174,7 +172,7 @@ class GaussianizingFlow(_Baseline):
         self._check_params()
         X = self._validate(X, reset=True)
         X_val = None if X_val is None else self._validate(X_val)
-        seed = resolve_seed(self.random_state)
+        seed = as_seed(self.random_state)
         device = torch_device(self.device)
         with seeded(seed, device, self.n_jobs):
             self._fit(X, X_val, seed, device)
@@ -363,7 +361,7 @@ def cross_fitted_flow_kl(Z: Any, target: Any = None, *, random_state: int | None
     if n < 2 * (d + 2):
         raise ValueError(f"cross-fitting needs at least {2 * (d + 2)} rows (two halves with a full-rank covariance) "
                          f"in d={d}, got {n}")
-    seed = resolve_seed(random_state)
+    seed = as_seed(random_state)
     perm = np.random.default_rng(seed).permutation(n)
     halves = (perm[: n // 2], perm[n // 2:])
     log_phi = -0.5 * np.einsum("ij,ij->i", Y, Y) - 0.5 * d * math.log(2.0 * math.pi)

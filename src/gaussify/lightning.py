@@ -1,10 +1,11 @@
 """Lightning integration: :class:`GaussianRegularization` adds a Gaussian regularizer to any LightningModule.
 
 The module's ``training_step`` returns ``{"loss": task_loss, "z": embeddings, ...}`` (a
-:class:`~gaussify.Posterior` for ``kl``); the callback makes the loss ``task_loss + weight · regularizer(z)``
-and logs the penalty, a running Gaussianity estimate and the RankMe of the epoch's last batch. Under Lightning's
-DDP strategies the regularizer and RankMe see the global batch (:mod:`gaussify.distributed`) and the running
-estimate is merged across ranks, so every rank logs the single-process values.
+:class:`~gaussify.Posterior` for a regularizer that takes one, such as ``kl``); the callback makes the loss
+``task_loss + weight · regularizer(z)`` and logs the penalty, a running Gaussianity estimate and the RankMe of the
+epoch's last batch. Under Lightning's DDP strategies the regularizer and RankMe see the global batch
+(:mod:`gaussify.distributed`) and the running estimate is merged across ranks, so every rank logs the
+single-process values.
 
 Needs ``pip install gaussify[lightning]``.
 """
@@ -22,10 +23,11 @@ try:
 except ImportError as err:  # pragma: no cover - exercised with lightning hidden from sys.modules
     raise ImportError("gaussify.lightning needs Lightning; install it with `pip install gaussify[lightning]`") from err
 
+from ._validation import RandomState, as_seed, check_bool, check_int, check_real, renamed_parameters
 from .distributed import gather_with_grad
 from .metrics.ssl import rankme as effective_rank
 from .metrics.streaming import MeanCov, SlicedEppsPulley, all_reduce
-from .regularizers import Posterior, Regularizer
+from .regularizers import Regularizer
 
 __all__ = ["GaussianRegularization"]
 
@@ -52,21 +54,21 @@ class GaussianRegularization(Callback):
     ``training_step`` is wrapped on the module instance at ``on_fit_start`` and restored at ``teardown``.
     """
 
+    @renamed_parameters(seed="random_state")
     def __init__(self, regularizer: Regularizer, weight: float = 1.0, *, key: str = "z", prefix: str = "gaussian",
-                 monitor: bool = True, rankme: bool = True, num_slices: int = 64, seed: int = 0) -> None:
+                 monitor: bool = True, rankme: bool = True, num_slices: int = 64,
+                 random_state: RandomState = 0) -> None:
         if not isinstance(regularizer, Regularizer):
             raise TypeError("regularizer must be a gaussify Regularizer, e.g. gaussify.make_regularizer('sigreg', 8); "
                             f"got {type(regularizer).__name__}")
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight >= 0:
-            raise ValueError(f"weight must be a non-negative number, got {weight!r}")
         self.regularizer = regularizer
-        self.weight = float(weight)
+        self.weight = check_real(weight, "weight")
         self.key = key
         self.prefix = prefix
-        self.monitor = monitor
-        self.rankme = rankme
-        self.num_slices = num_slices
-        self.seed = seed
+        self.monitor = check_bool(monitor, "monitor")
+        self.rankme = check_bool(rankme, "rankme")
+        self.num_slices = check_int(num_slices, "num_slices")
+        self.seed = as_seed(random_state)
         self._moments: MeanCov | None = None
         self._slices: SlicedEppsPulley | None = None
         self._last_batch: torch.Tensor | None = None
@@ -99,7 +101,7 @@ class GaussianRegularization(Callback):
         penalty = self.regularizer(z)
         pl_module.log(f"{self.prefix}/{self.regularizer.name or type(self.regularizer).__name__}",
                       penalty.detach(), on_step=True, on_epoch=True, sync_dist=True)
-        sample = (z.sample if isinstance(z, Posterior) else z).detach()
+        sample = (z.sample if self.regularizer.takes == "posterior" else z).detach()
         if self.rankme:
             self._last_batch = sample
         if self._moments is not None:

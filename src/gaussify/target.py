@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Union
+from typing import Any, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ["Gaussian", "TargetLike", "as_target"]
+from ._validation import check_int, target_parts
+
+__all__ = ["Gaussian", "TargetLike", "as_target", "whiten"]
 
 
 def _as_float_tensor(x, name: str) -> Tensor:
@@ -62,8 +64,7 @@ class Gaussian:
     @classmethod
     def standard(cls, dim: int, *, dtype: torch.dtype | None = None) -> "Gaussian":
         """N(0, I) in ``dim`` dimensions."""
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        dim = check_int(dim, "dim")
         dtype = dtype or torch.get_default_dtype()
         return cls(torch.zeros(dim, dtype=dtype), torch.eye(dim, dtype=dtype))
 
@@ -92,11 +93,9 @@ class Gaussian:
         return self.mean + eps.to(self.mean.device) @ self.chol.T
 
     def whiten(self, z: Tensor) -> Tensor:
-        """L⁻¹ (z − mean) row by row: maps N(mean, cov) to N(0, I)."""
+        """L⁻¹ (z − mean) row by row: maps N(mean, cov) to N(0, I) (:func:`whiten`)."""
         self._check_dim(z)
-        chol = self.chol.to(device=z.device, dtype=z.dtype)
-        centred = (z - self.mean.to(device=z.device, dtype=z.dtype)).T
-        return torch.linalg.solve_triangular(chol, centred, upper=False).T
+        return whiten(z, self.mean, self.chol)
 
     def log_prob(self, z: Tensor) -> Tensor:
         """log N(z; mean, cov) = −½‖L⁻¹(z − mean)‖² − Σ log L_ii − (d/2) log 2π."""
@@ -114,13 +113,26 @@ class Gaussian:
         return f"Gaussian(dim={self.dim}, mean={self.mean.tolist()}, cov=<{self.dim}x{self.dim}>)"
 
 
-TargetLike = Union[Gaussian, int]
+def whiten(z: Tensor, mean: Tensor, chol: Tensor) -> Tensor:
+    """L⁻¹(z − μ) row by row, by one triangular solve (cov = L Lᵀ), in z's dtype and on its device: the torch
+    whitening of the package (:class:`gaussify._validation.TargetFrame` is the NumPy one, for the torch-free
+    metrics)."""
+    chol = chol.to(device=z.device, dtype=z.dtype)
+    centred = (z - mean.to(device=z.device, dtype=z.dtype)).T
+    return torch.linalg.solve_triangular(chol, centred, upper=False).T
+
+
+TargetLike = Union[Gaussian, int, tuple, Any]
+"""What a target parameter takes: a :class:`Gaussian`, an int d for N(0, I_d), a ``(mean, cov)`` pair or an object
+with ``.mean`` and ``.cov``, as in the metrics."""
 
 
 def as_target(target: TargetLike) -> Gaussian:
-    """Accept a :class:`Gaussian` or an int d meaning ``Gaussian.standard(d)``."""
+    """A :class:`Gaussian` from any target form of the metrics (:func:`gaussify._validation.target_parts`) except
+    ``None``, whose dimension a regularizer cannot know: an int d means ``Gaussian.standard(d)``."""
     if isinstance(target, Gaussian):
         return target
-    if isinstance(target, int) and not isinstance(target, bool):
-        return Gaussian.standard(target)
-    raise TypeError(f"target must be a gaussify.Gaussian or an int dimension, got {type(target).__name__}")
+    parts = target_parts(target) if target is not None else None
+    if parts is None:
+        raise TypeError("target must be a gaussify.Gaussian, an int dimension or a (mean, cov) pair, got None")
+    return Gaussian.standard(parts) if isinstance(parts, int) else Gaussian(*parts)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .regularizers import KLDivergence, NearestNeighborKL, Posterior, Regularizer
+from ._validation import RandomState, as_seed, renamed_parameters
+from .regularizers import NearestNeighborKL, Posterior, Regularizer
 from .tasks import Task
 
 __all__ = ["TrainingDiverged", "DualWeight", "TrainResult", "train"]
@@ -50,9 +51,11 @@ class DualWeight:
 
     LOG_WEIGHT_BOUND = 7.0
 
-    def __init__(self, regularizer: Regularizer, batch_size: int, batches_per_epoch: int, seed: int,
+    @renamed_parameters(seed="random_state")
+    def __init__(self, regularizer: Regularizer, batch_size: int, batches_per_epoch: int, random_state: RandomState,
                  level: float | None = None, rate: float = 0.1, gain: float = 0.5) -> None:
-        self.monitor = NearestNeighborKL(regularizer.target, k=1, seed=seed)
+        seed = as_seed(random_state)
+        self.monitor = NearestNeighborKL(regularizer.target, k=1, random_state=seed)
         self.monitor.check_finite = "off"  # a non-finite batch makes the training loss non-finite: train sees it
         self.monitor.to(regularizer.target_mean.device)
         gen = torch.Generator().manual_seed(seed)
@@ -116,7 +119,7 @@ def _batch_loss(encoder, regularizer, task, X, idx, weight, generator):
     n = idx.shape[0]
     if weight == 0:  # a plain fit: the regularizer is not computed at all
         return task_loss, task_loss, task_loss.new_zeros(()), z[:n]
-    reg_input = Posterior(*(t[:n] for t in out)) if isinstance(regularizer, KLDivergence) else z[:n]
+    reg_input = Posterior(*(t[:n] for t in out)) if regularizer.takes == "posterior" else z[:n]
     reg_loss = regularizer(reg_input)
     return task_loss + weight * reg_loss, task_loss, reg_loss, z[:n]
 
@@ -156,14 +159,16 @@ def _epoch(encoder, regularizer, task, X, order, batch_size, weight, generator, 
     return ([0.0] * 7 if state is None else state.tolist()), steps
 
 
+@renamed_parameters(seed="random_state")
 def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, train_idx: Tensor,
           val_idx: Tensor | None, *, weight: float | str, max_epochs: int, batch_size: int,
-          learning_rate: float, n_iter_no_change: int, seed: int, verbose: bool,
+          learning_rate: float, n_iter_no_change: int, random_state: RandomState, verbose: bool,
           gaussianity_level: float | None = None) -> TrainResult:
     """Train ``encoder`` (and the task's head) in place; returns the per-epoch history (with ``weight="auto"``
     also ``"gaussianity"``: the epoch's bias-corrected batch KL that :class:`DualWeight` holds at its level)."""
     from tqdm.auto import tqdm
 
+    seed = as_seed(random_state)
     generator = torch.Generator().manual_seed(seed)
     params = list(encoder.parameters()) + list(task.parameters())
     optimizer = torch.optim.Adam(params, lr=learning_rate)

@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._validation import as_sample, check_int, check_n_jobs
+from ._validation import as_sample, check_int, check_n_jobs, check_real
 from .baselines import make_baseline
 from .metrics.divergence import kl_divergence
 
@@ -109,11 +109,7 @@ def _check_grid(name: str, values: Any, kind: type) -> list:
         raise TypeError(f"{name} must be a non-empty sequence, got {values!r}")
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer) if kind is int else (int, float, np.number)):
-            raise TypeError(f"{name} must contain {'integers' if kind is int else 'numbers'}, got {v!r}")
-        if kind is float and not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be finite and > 0, got {v!r}")
-        out.append(kind(v))
+        out.append(check_int(v, name, minimum=0) if kind is int else check_real(v, name, strict=True))
     if len(set(out)) != len(out):
         raise ValueError(f"{name} contains duplicates: {list(values)!r}")
     return out

@@ -18,7 +18,7 @@ from gaussify.regularizers import SIGReg, SlicedWasserstein
 def test_the_statistic_is_the_regularizers_value(monkeypatch):
     z = torch.randn(100, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     theta = torch.from_numpy(bt._unit_directions(np.random.default_rng(1), (5, 32))).double()
-    for name, reg in (("sigreg", SIGReg(5, num_slices=32)), ("swd", SlicedWasserstein(5, num_projections=32))):
+    for name, reg in (("sigreg", SIGReg(5, num_slices=32)), ("swd", SlicedWasserstein(5, num_slices=32))):
         monkeypatch.setattr(reg, "random_directions", lambda num, like: theta)
         assert float(bt._sliced_means(z[None], theta[None], name)[0]) == pytest.approx(float(reg(z)), rel=1e-12)
 

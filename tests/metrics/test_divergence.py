@@ -521,8 +521,8 @@ def test_few_duplicates_warn_and_stay_finite():
     base = np.unique(Z, axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dist = dv._neighbour_distances(Z, 4, np.arange(len(Z)), 1)
-    first = dv._neighbour_distances(base, 2, np.arange(len(base)), 1)
+        dist = dv.neighbour_distances(Z, 4, np.arange(len(Z)), 1)
+    first = dv.neighbour_distances(base, 2, np.arange(len(base)), 1)
     row = np.flatnonzero((Z == base[0]).all(1))[0]
     assert dist[row].tolist() == [first[0, 0]] * 3 + [first[0, 1]]
 

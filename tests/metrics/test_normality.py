@@ -302,11 +302,11 @@ def holm_literal(p: np.ndarray) -> np.ndarray:
 
 
 def test_holm_adjustment_is_step_down_and_monotone():
-    assert nt._holm(np.array([0.011, 0.01])) == pytest.approx([0.02, 0.02])  # 1 x 0.011 is lifted to 0.02
+    assert nt.holm(np.array([0.011, 0.01])) == pytest.approx([0.02, 0.02])  # 1 x 0.011 is lifted to 0.02
     rng = np.random.default_rng(0)
     for _ in range(50):
         p = rng.uniform(0, 0.1, 6) ** 2
-        np.testing.assert_allclose(nt._holm(p), holm_literal(p), rtol=1e-15)
+        np.testing.assert_allclose(nt.holm(p), holm_literal(p), rtol=1e-15)
 
 
 def test_coordinate_tests_match_scipy_and_holm():

@@ -11,7 +11,7 @@ import pytest
 
 from gaussify.metrics import FAST_TESTS, TEST_NAMES, evaluate
 from gaussify.metrics._common import format_number
-from gaussify.metrics.report import _holm
+from gaussify.metrics.report import holm
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_renderings(gaussian_report, tmp_path):
 def test_holm_matches_the_step_down_definition():
     p = np.array([0.01, 0.04, 0.03, 0.5])
     # sorted 0.01, 0.03, 0.04, 0.5 -> 4*0.01, max(., 3*0.03), max(., 2*0.04), max(., 0.5)
-    np.testing.assert_allclose(_holm(p), [0.04, 0.09, 0.09, 0.5])
+    np.testing.assert_allclose(holm(p), [0.04, 0.09, 0.09, 0.5])
 
 
 def test_all_tests_run_by_default():

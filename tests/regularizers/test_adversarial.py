@@ -27,7 +27,7 @@ def critic_state(reg: Adversarial) -> dict[str, torch.Tensor]:
 def test_critic_learns_to_penalise_a_shifted_batch(loss):
     target, n = target_2d(), 256
     shift = torch.tensor([2.0, 0.0])
-    reg = Adversarial(target, loss=loss, seed=0, **SMALL)
+    reg = Adversarial(target, loss=loss, random_state=0, **SMALL)
     g = torch.Generator().manual_seed(1)
     for _ in range(40):  # 200 critic updates against the shifted distribution
         reg(target.sample(n, generator=g) + shift)
@@ -55,7 +55,7 @@ def test_loss_formulas_with_a_linear_critic(loss):
     # C(x) = aᵀx + b has ∇C = a everywhere, so every term, the gradient penalty included, is explicit.
     a, b = [0.8, -1.5], 0.3
     target = target_2d()
-    reg = Adversarial(target, loss=loss, critic=linear_critic(a, b), seed=0).eval()
+    reg = Adversarial(target, loss=loss, critic=linear_critic(a, b), random_state=0).eval()
     g = torch.Generator().manual_seed(0)
     z, real, fake = torch.randn(40, 2, generator=g), torch.randn(40, 2, generator=g), torch.randn(40, 2, generator=g)
     # the critic sees the whitened batch L⁻¹(z − mu)
@@ -77,7 +77,7 @@ def test_gradient_penalty_drives_the_critic_slope_to_norm_one():
     norms = {}
     for gp_weight in (10.0, 0.0):
         critic = linear_critic([3.0, -4.0], 0.0)
-        Adversarial(2, critic=critic, critic_steps=100, lr=0.05, gp_weight=gp_weight, seed=0)(z)
+        Adversarial(2, critic=critic, critic_steps=100, lr=0.05, gp_weight=gp_weight, random_state=0)(z)
         norms[gp_weight] = critic.weight.norm().item()
     assert abs(norms[10.0] - 1) < 0.1 and abs(norms[0.0] - 1) > 1
 
@@ -91,7 +91,7 @@ def test_encoder_loss_moves_a_free_point_cloud_to_the_target(loss):
     # worst cases measured were 1.18 (lsgan) and 0.27 (wgan-gp).
     n, steps = 512, 200
     z = (3 + 0.5 * torch.randn(n, 2, generator=torch.Generator().manual_seed(0))).requires_grad_(True)
-    reg = Adversarial(2, loss=loss, seed=0, **SMALL)
+    reg = Adversarial(2, loss=loss, random_state=0, **SMALL)
     opt = torch.optim.SGD([z], lr=0.2 * n)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps)
     for _ in range(steps):
@@ -107,7 +107,7 @@ def test_encoder_loss_moves_a_free_point_cloud_to_the_target(loss):
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_gradient_reaches_z_but_not_the_critic(loss):
-    reg = Adversarial(target_2d(), loss=loss, critic_steps=3, seed=0, **SMALL)
+    reg = Adversarial(target_2d(), loss=loss, critic_steps=3, random_state=0, **SMALL)
     z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
     value = reg(z)
     steps = {id(p): reg.optimizer.state[p]["step"].item() for p in reg.critic.parameters()}
@@ -120,13 +120,13 @@ def test_gradient_reaches_z_but_not_the_critic(loss):
 
 def test_eval_mode_and_zero_steps_leave_the_critic_alone():
     z = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
-    reg = Adversarial(2, seed=0, **SMALL)
+    reg = Adversarial(2, random_state=0, **SMALL)
     before = critic_state(reg)
     reg.eval()
     first = reg(z)
     torch.testing.assert_close(reg(z), first, rtol=0, atol=0)
     assert all(torch.equal(v, before[k]) for k, v in reg.critic.state_dict().items())
-    frozen = Adversarial(2, critic_steps=0, seed=0, **SMALL)
+    frozen = Adversarial(2, critic_steps=0, random_state=0, **SMALL)
     frozen(z)
     assert all(torch.equal(v, before[k]) for k, v in frozen.critic.state_dict().items())
     reg.train()
@@ -137,8 +137,8 @@ def test_eval_mode_and_zero_steps_leave_the_critic_alone():
 @pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
 def test_training_mode_updates_the_critic_even_without_grad(context):
     z = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
-    reg = Adversarial(2, seed=0, **SMALL)
-    reference = Adversarial(2, seed=0, **SMALL)
+    reg = Adversarial(2, random_state=0, **SMALL)
+    reference = Adversarial(2, random_state=0, **SMALL)
     with context():
         value = reg(z)
     assert not value.requires_grad
@@ -152,35 +152,36 @@ def test_deterministic_under_seed_and_global_rng_untouched(loss):
     g = torch.Generator().manual_seed(0)
     batches = [torch.randn(48, 3, generator=g) for _ in range(3)]
     rng = torch.get_rng_state()
-    a, b = (Adversarial(3, loss=loss, seed=7, **SMALL) for _ in range(2))
+    a, b = (Adversarial(3, loss=loss, random_state=7, **SMALL) for _ in range(2))
     values_a, values_b = [a(z) for z in batches], [b(z) for z in batches]
     assert torch.equal(torch.get_rng_state(), rng)  # critic init and target draws use the module's generator
     assert all(torch.equal(x, y) for x, y in zip(values_a, values_b))
     assert all(torch.equal(p, q) for p, q in zip(a.critic.parameters(), b.critic.parameters()))
-    other = Adversarial(3, loss=loss, seed=8, **SMALL)
-    assert not torch.equal(next(other.critic.parameters()), next(Adversarial(3, seed=7, **SMALL).critic.parameters()))
+    other = Adversarial(3, loss=loss, random_state=8, **SMALL)
+    first = Adversarial(3, random_state=7, **SMALL)
+    assert not torch.equal(next(other.critic.parameters()), next(first.critic.parameters()))
 
 
 def test_gradcheck_float64_in_eval_mode():
-    reg = Adversarial(target_2d(), loss="gan", seed=0, hidden=(8,)).double().eval()
+    reg = Adversarial(target_2d(), loss="gan", random_state=0, hidden=(8,)).double().eval()
     z = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(reg, (z,))
 
 
 def test_default_critic_architecture_and_custom_critic():
-    reg = Adversarial(4, hidden=(16, 8), seed=0)
+    reg = Adversarial(4, hidden=(16, 8), random_state=0)
     kinds = [type(m) for m in reg.critic]
     assert kinds == [nn.Linear, nn.LeakyReLU, nn.Linear, nn.LeakyReLU, nn.Linear]
     assert [m.out_features for m in reg.critic if isinstance(m, nn.Linear)] == [16, 8, 1]
     custom = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 1), nn.Flatten(0))  # (n,) output is fine
-    value = Adversarial(4, critic=custom, critic_steps=2, seed=0)(torch.randn(10, 4))
+    value = Adversarial(4, critic=custom, critic_steps=2, random_state=0)(torch.randn(10, 4))
     assert value.shape == ()
     with pytest.raises(ValueError, match=r"critic must map \(n, 4\) to \(n, 1\)"):
-        Adversarial(4, critic=nn.Linear(4, 3), seed=0)(torch.randn(10, 4))
+        Adversarial(4, critic=nn.Linear(4, 3), random_state=0)(torch.randn(10, 4))
 
 
 def test_autocast_and_half_precision_run_the_critic_in_float32():
-    reg = Adversarial(2, seed=0, **SMALL)
+    reg = Adversarial(2, random_state=0, **SMALL)
     z = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         value = reg(z.to(torch.bfloat16))

@@ -11,23 +11,31 @@ import torch
 import torch.utils._pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import gaussify
 from gaussify import Gaussian, Posterior, make_regularizer
 from gaussify.metrics.divergence import kl_divergence
 from gaussify.regularizers import REGISTRY, Regularizer
+from gaussify.regularizers.base import TAKES
 
-SAMPLE_BASED = [name for name in REGISTRY if name != "kl"]
-DIVERGENCES = ["mmd", "swd", "sigreg", "cramer-wold", "knn"]  # zero (or their null level) only at the target
+SAMPLE_BASED = [name for name in REGISTRY if REGISTRY[name].takes == "points"]
+NOT_DIVERGENCES = {"moments": "two moments matched score ~0 on a whitened uniform",
+                   "adversarial": "an encoder loss, not a divergence"}
+DIVERGENCES = [name for name in SAMPLE_BASED if name not in NOT_DIVERGENCES]  # zero (or null level) at the target
 
 
-def call(reg, z):
-    return reg(Posterior(z, z, torch.zeros_like(z))) if reg.name == "kl" else reg(z)
+def call(reg, z, logvar=None):
+    """``reg`` on the batch z, as a posterior N(z, exp(logvar)) (logvar 0 by default) if it takes one."""
+    if reg.takes == "posterior":
+        return reg(Posterior(z, z, torch.zeros_like(z) if logvar is None else logvar))
+    return reg(z)
 
 
 def test_registry_names_and_errors():
-    assert set(REGISTRY) == {"kl", "moments", "adversarial", "mmd", "swd", "sigreg", "cramer-wold", "knn"}
+    assert DIVERGENCES and SAMPLE_BASED
     for name, cls in REGISTRY.items():
         reg = make_regularizer(name, 3)
-        assert isinstance(reg, cls) and reg.name == name and reg.dim == 3
+        assert isinstance(reg, cls) and reg.name == name and reg.dim == 3 and reg.takes in TAKES
+        assert getattr(gaussify, cls.__name__) is cls and cls.__name__ in gaussify.__all__
     with pytest.raises(ValueError, match="unknown regularizer"):
         make_regularizer("vae", 3)
     with pytest.raises(TypeError, match="target"):
@@ -48,7 +56,7 @@ def test_registry_names_and_errors():
 def test_bad_input(name, z, exc, match):
     reg = make_regularizer(name, 3)
     with pytest.raises(exc, match=match):
-        reg(Posterior(z, z, z)) if name == "kl" else reg(z)
+        call(reg, z, z)
 
 
 @pytest.mark.parametrize("name", SAMPLE_BASED)
@@ -60,24 +68,26 @@ def test_one_row_is_rejected(name):
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_half_precision_is_computed_in_float32(name):
     z = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
-    value32 = call(make_regularizer(name, 3, seed=0).eval(), z)
-    value16 = call(make_regularizer(name, 3, seed=0).eval(), z.bfloat16())
+    value32 = call(make_regularizer(name, 3, random_state=0).eval(), z)
+    value16 = call(make_regularizer(name, 3, random_state=0).eval(), z.bfloat16())
     assert value16.dtype == torch.float32
     # bf16 rounding of the input (relative 2^-9) moves the value by a comparable relative amount
     assert math.isclose(value16.item(), value32.item(), rel_tol=0.05, abs_tol=0.02)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        value_ac = call(make_regularizer(name, 3, seed=0).eval(), z)
+        value_ac = call(make_regularizer(name, 3, random_state=0).eval(), z)
     assert value_ac.dtype == torch.float32
     assert math.isclose(value_ac.item(), value32.item(), rel_tol=1e-5, abs_tol=1e-6)
 
 
 LOW_PRECISION = [torch.bfloat16, torch.float16]
-_NO_ARITHMETIC = (torch.ops.aten._to_copy.default, torch.ops.aten.detach.default)
+_NO_ARITHMETIC = (torch.ops.aten._to_copy.default, torch.ops.aten.detach.default, torch.ops.aten.copy_.default,
+                  torch.ops.aten.new_empty_strided.default)
 
 
 class _LowPrecisionOps(TorchDispatchMode):
-    """Names of the operations, other than dtype conversions and ``detach`` (no arithmetic: the engine detaches
-    the gradient it stores in a leaf's ``.grad``), that read or write a low-precision tensor."""
+    """Names of the operations, other than dtype conversions, copies and ``detach`` (no arithmetic: the engine
+    detaches the gradient it stores in a leaf's ``.grad``, and copies it into the leaf's layout when the gradient's
+    strides differ, e.g. after a transpose), that read or write a low-precision tensor."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,11 +105,11 @@ def _value_and_grad(name: str, z: torch.Tensor, logvar: torch.Tensor, dtype: tor
                     inside: bool = False):
     """Value (under autocast to ``dtype`` if given) and gradient with respect to z: outside autocast, as PyTorch
     prescribes (backward ops run in the dtypes autocast chose in the forward), or, ``inside``, by
-    ``.backward()`` within the autocast block, as some users write it (z a leaf then); ``logvar`` only for
-    ``kl``."""
-    reg = make_regularizer(name, 3, seed=0)  # same seed: same slices, target draws and critic
+    ``.backward()`` within the autocast block, as some users write it (z a leaf then); ``logvar`` only for a
+    regularizer that takes a posterior."""
+    reg = make_regularizer(name, 3, random_state=0)  # same seed: same slices, target draws and critic
     with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        value = reg(Posterior(z, z, logvar)) if name == "kl" else reg(z)
+        value = call(reg, z, logvar)
         if inside:
             value.backward()
             return value, z.grad
@@ -107,7 +117,7 @@ def _value_and_grad(name: str, z: torch.Tensor, logvar: torch.Tensor, dtype: tor
 
 
 def _low_precision_batch(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """z = x w computed under autocast (so in ``dtype``, with a graph back to w) and a logvar for ``kl``."""
+    """z = x w computed under autocast (so in ``dtype``, with a graph back to w) and a logvar for a posterior."""
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(128, 6, generator=g), torch.randn(6, 3, generator=g) / math.sqrt(6.0)
     with torch.autocast("cpu", dtype=dtype):
@@ -161,7 +171,7 @@ class _LearnableScale(Regularizer):
     name = "learnable-scale"
 
     def __init__(self) -> None:
-        super().__init__(3, seed=0)
+        super().__init__(3, random_state=0)
         self.log_scale = torch.nn.Parameter(torch.tensor(0.3))
 
     def penalty(self, z: torch.Tensor) -> torch.Tensor:
@@ -205,7 +215,7 @@ def samples(kind: str, n: int, d: int, seed: int) -> torch.Tensor:
 def test_alternatives_score_higher_than_target_samples(name, kind):
     """Averaged over 5 batches of 1000, every alternative scores above the target's mean plus 5
     of its standard deviations (computed from the same 5 null batches)."""
-    reg = make_regularizer(name, 4, seed=0)
+    reg = make_regularizer(name, 4, random_state=0)
     null = torch.stack([reg(samples("target", 1000, 4, s)) for s in range(5)])
     alt = torch.stack([reg(samples(kind, 1000, 4, 100 + s)) for s in range(5)])
     assert alt.mean() > null.mean() + 5 * null.std().clamp_min(1e-4)
@@ -217,15 +227,15 @@ def test_general_target_equals_whitened_standard_case(name):
     a = torch.tensor([[2.0, 0.0, 0.0], [0.5, 1.0, 0.0], [-0.3, 0.2, 0.7]], dtype=torch.float64)
     target = Gaussian(mean, a @ a.T)
     z = target.sample(300, generator=torch.Generator().manual_seed(1))
-    general = make_regularizer(name, target, seed=3).double()(z)
-    standard = make_regularizer(name, 3, seed=3).double()(target.whiten(z))
+    general = make_regularizer(name, target, random_state=3).double()(z)
+    standard = make_regularizer(name, 3, random_state=3).double()(target.whiten(z))
     torch.testing.assert_close(general, standard)
 
 
 # SIGReg compares characteristic functions under a Gaussian window on |t| <= 3: it barely sees the
 # tails, so a free cloud of 600 points stalls at negentropy 0.15-0.21 nats (measured) while its statistic
 # falls far below the null level. Inside an encoder, which cannot place points one by one, it does well.
-KL_REACHED = {"mmd": 0.08, "swd": 0.08, "cramer-wold": 0.08, "sigreg": 0.25, "knn": 0.08}
+KL_REACHED = {"sigreg": 0.25}  # 0.08 for the others
 
 
 @pytest.mark.parametrize("name", DIVERGENCES)
@@ -235,7 +245,7 @@ def test_optimising_a_uniform_cube_makes_it_gaussian(name):
     KL_REACHED (the estimator's sd at n = 600, d = 2 is about 0.03)."""
     torch.manual_seed(0)
     cloud = samples("uniform", 600, 2, seed=5).requires_grad_(True)
-    reg = make_regularizer(name, 2, seed=0)
+    reg = make_regularizer(name, 2, random_state=0)
     start = kl_divergence(cloud.detach().numpy()).value
     opt = torch.optim.Adam([cloud], lr=0.02)
     for _ in range(400):
@@ -244,11 +254,11 @@ def test_optimising_a_uniform_cube_makes_it_gaussian(name):
         opt.step()
     end = kl_divergence(cloud.detach().numpy()).value
     assert start > 0.25
-    assert end < KL_REACHED[name], f"{name}: KL {start:.3f} -> {end:.3f}"
+    assert end < KL_REACHED.get(name, 0.08), f"{name}: KL {start:.3f} -> {end:.3f}"
 
 
 def test_random_directions_redrawn_and_seeded():
-    a, b = make_regularizer("swd", 5, seed=4), make_regularizer("swd", 5, seed=4)
+    a, b = make_regularizer("swd", 5, random_state=4), make_regularizer("swd", 5, random_state=4)
     z = torch.randn(100, 5)
     first, second = a(z), a(z)
     assert first != second  # new directions each call

@@ -172,8 +172,9 @@ def test_silverman_default_and_fixed_gamma():
 
 @pytest.mark.parametrize(
     "gamma,exc,match",
-    [(0.0, ValueError, "positive and finite"), (-1.0, ValueError, "positive and finite"),
-     (float("nan"), ValueError, "positive and finite"), ("0.1", TypeError, "number"), (True, TypeError, "number")],
+    [(0.0, ValueError, "gamma must be a finite number > 0"), (-1.0, ValueError, "gamma must be a finite number > 0"),
+     (float("nan"), ValueError, "gamma must be a finite number > 0"), ("0.1", TypeError, "number"),
+     (True, TypeError, "number")],
 )
 def test_bad_gamma(gamma, exc, match):
     with pytest.raises(exc, match=match):

@@ -76,9 +76,9 @@ def test_coincident_points_stay_finite_and_bad_parameters_are_rejected():
 
 def test_combination_is_the_weighted_sum_of_its_parts():
     z = torch.randn(200, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    combo = make_regularizer("swd + 0.25*knn", 3, seed=5, knn={"k": 2}).double()
+    combo = make_regularizer("swd + 0.25*knn", 3, random_state=5, knn={"k": 2}).double()
     assert isinstance(combo, Combination) and combo.min_batch == 3
-    swd = make_regularizer("swd", 3, seed=5).double()  # part j is seeded seed + j
+    swd = make_regularizer("swd", 3, random_state=5).double()  # part j is seeded seed + j
     knn = make_regularizer("knn", 3, k=2).double()
     torch.testing.assert_close(combo(z), swd(z) + 0.25 * knn(z))
     assert str(combo).count("1*swd + 0.25*knn") == 1

@@ -68,7 +68,7 @@ def test_null_mean_formula():
 def test_module_averages_to_null_mean_on_target_samples():
     """Every slice of N(0, I_6) is exactly N(0, 1), so E[SIGReg] = Σ c_m (1 − e^{−t_m²}) for any n.
     The mean over 60 batches must be within 4 standard errors (sd from the same 60 values)."""
-    reg = SIGReg(6, num_slices=64, seed=0)
+    reg = SIGReg(6, num_slices=64, random_state=0)
     g = torch.Generator().manual_seed(1)
     values = torch.stack([reg(torch.randn(150, 6, generator=g)) for _ in range(60)]).double()
     se = values.std().item() / math.sqrt(len(values))
@@ -107,20 +107,20 @@ def test_equals_jepa_science(t_max, knots):
     does not depend on which directions either library draws: the constant factor is 1."""
     z = torch.randn(300, 1, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 1.3 + 0.2
     peer = jepa_science.sigreg_loss(z, num_slices=8, n_knots=knots, t_max=t_max)
-    ours = SIGReg(1, num_slices=8, knots=knots, t_max=t_max, seed=0).double()(z)
+    ours = SIGReg(1, num_slices=8, knots=knots, t_max=t_max, random_state=0).double()(z)
     torch.testing.assert_close(ours, peer, rtol=1e-10, atol=0.0)
 
 
 @pytest.mark.parametrize("knots", [17, 2, 10])
 def test_gradcheck_float64(knots):
     z = torch.randn(20, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda x: SIGReg(2, num_slices=5, knots=knots, seed=4).double()(x), (z,))
+    assert torch.autograd.gradcheck(lambda x: SIGReg(2, num_slices=5, knots=knots, random_state=4).double()(x), (z,))
 
 
 def test_float32_matches_float64():
     z = torch.randn(2000, 8, generator=torch.Generator().manual_seed(6)) * 1.2 + 0.1
-    v32 = SIGReg(8, seed=1)(z)
-    v64 = SIGReg(8, seed=1).double()(z.double())
+    v32 = SIGReg(8, random_state=1)(z)
+    v64 = SIGReg(8, random_state=1).double()(z.double())
     assert math.isclose(v32.item(), v64.item(), rel_tol=1e-4)
 
 
@@ -130,7 +130,7 @@ def _gradient_scale(batch: int, **kwargs) -> float:
     batch-mean task loss's is."""
     z = 1.5 * torch.randn(batch, 16, generator=torch.Generator().manual_seed(1))
     z.requires_grad_(True)
-    (grad,) = torch.autograd.grad(make_regularizer("sigreg", 16, seed=0, **kwargs)(z), z)
+    (grad,) = torch.autograd.grad(make_regularizer("sigreg", 16, random_state=0, **kwargs)(z), z)
     return math.sqrt(batch) * grad.norm().item()
 
 
@@ -143,7 +143,7 @@ def test_mean_scale_makes_the_weight_batch_size_invariant():
     total = [_gradient_scale(b) for b in batches]
     assert total[-1] / total[0] > 16
     z = torch.randn(300, 4, generator=torch.Generator().manual_seed(2))
-    torch.testing.assert_close(SIGReg(4, scale="mean", seed=3)(z), SIGReg(4, seed=3)(z) / 300)
+    torch.testing.assert_close(SIGReg(4, scale="mean", random_state=3)(z), SIGReg(4, random_state=3)(z) / 300)
 
 
 @pytest.mark.parametrize("kwargs", [{"num_slices": 0}, {"knots": 1}, {"knots": 3.0}, {"t_max": 0.0},

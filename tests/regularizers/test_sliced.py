@@ -22,7 +22,7 @@ from gaussify.regularizers.sliced import SlicedWasserstein, normal_quantiles, wa
 
 def projections_of(d: int, k: int, seed: int, z: torch.Tensor) -> torch.Tensor:
     """The (d, k) directions that a fresh module with this seed uses on its first call."""
-    return SlicedWasserstein(d, num_projections=k, seed=seed).random_directions(k, like=z)
+    return SlicedWasserstein(d, num_slices=k, random_state=seed).random_directions(k, like=z)
 
 
 def test_quantiles_are_exact_and_cached():
@@ -45,7 +45,7 @@ def test_each_direction_equals_pot_wasserstein_1d(p):
     pot = ot.wasserstein_1d(proj, quantiles, p=p)
     ours = wasserstein_to_normal_1d(proj.T, p)
     torch.testing.assert_close(ours, pot, rtol=1e-10, atol=1e-12)
-    value = SlicedWasserstein(d, num_projections=k, p=p, seed=7).double()(z)
+    value = SlicedWasserstein(d, num_slices=k, p=p, random_state=7).double()(z)
     torch.testing.assert_close(value, pot.mean(), rtol=1e-10, atol=1e-12)
 
 
@@ -56,7 +56,7 @@ def test_one_dimension_equals_pot_sliced_wasserstein():
     theta = projections_of(1, 8, 3, z)
     target = normal_quantiles(200, z.device, z.dtype)[:, None]
     pot = ot.sliced_wasserstein_distance(z, target, projections=theta, p=2)
-    value = SlicedWasserstein(1, num_projections=8, seed=3).double()(z)
+    value = SlicedWasserstein(1, num_slices=8, random_state=3).double()(z)
     torch.testing.assert_close(value, pot**2, rtol=1e-10, atol=1e-12)
 
 
@@ -129,7 +129,7 @@ def test_null_level_of_the_module_in_several_dimensions():
     """On N(0, I_6) batches every projection is exactly N(0, 1), so the module's mean over 80
     batches equals the 1-D expectation (unit directions, sorting per direction)."""
     n, d, reps = 128, 6, 80
-    reg = SlicedWasserstein(d, num_projections=64, seed=0).double()
+    reg = SlicedWasserstein(d, num_slices=64, random_state=0).double()
     g = torch.Generator().manual_seed(5)
     values = torch.stack([reg(torch.randn(n, d, generator=g, dtype=torch.float64)) for _ in range(reps)])
     se = values.std().item() / math.sqrt(reps)
@@ -139,14 +139,14 @@ def test_null_level_of_the_module_in_several_dimensions():
 @pytest.mark.parametrize("p", [2.0, 1.5])
 def test_gradcheck_float64(p):
     z = torch.randn(20, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda x: SlicedWasserstein(2, num_projections=5, p=p, seed=4).double()(x), (z,))
+    assert torch.autograd.gradcheck(lambda x: SlicedWasserstein(2, num_slices=5, p=p, random_state=4).double()(x), (z,))
 
 
 def test_general_target_gradient_flows_through_whitening():
     mean = torch.tensor([1.0, -1.0], dtype=torch.float64)
     cov = torch.tensor([[2.0, 0.6], [0.6, 1.0]], dtype=torch.float64)
     z = torch.randn(25, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda x: SlicedWasserstein(Gaussian(mean, cov), num_projections=4, seed=1)
+    assert torch.autograd.gradcheck(lambda x: SlicedWasserstein(Gaussian(mean, cov), num_slices=4, random_state=1)
                                     .double()(x), (z,))
 
 
@@ -154,7 +154,7 @@ def test_split_scores_shape_centre_and_scale_apart():
     # x = θᵀw per slice: W₂²((x − m)/sg(s), N(0, 1)) + m² + (s − 1)², with the scale's gradient only in its own term
     g = torch.randn(400, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     z = (2.0 * g + 0.5).requires_grad_(True)
-    reg = SlicedWasserstein(3, num_projections=8, split=True, seed=6).double()
+    reg = SlicedWasserstein(3, num_slices=8, split=True, random_state=6).double()
     theta = projections_of(3, 8, 6, z.double())
     value = reg(z)
     x = theta.T @ z.T
@@ -170,7 +170,7 @@ def test_split_scores_shape_centre_and_scale_apart():
     assert 0.9 < ((sd - 1) ** 2).mean().item() < 1.1  # sd ≈ 2 in every direction
 
 
-@pytest.mark.parametrize("kwargs", [{"num_projections": 0}, {"num_projections": 2.5}, {"p": 0.5},
+@pytest.mark.parametrize("kwargs", [{"num_slices": 0}, {"num_slices": 2.5}, {"p": 0.5},
                                     {"p": float("inf")}, {"split": 1}])
 def test_bad_options(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):

@@ -447,14 +447,14 @@ def _plain_terms(dist: np.ndarray, n: int, d: int) -> np.ndarray:
 def _plain_reference(n: int, d: int, seed: int) -> np.ndarray:
     """E[Ĥ_k(Ŵ_G) + log φ(G)] per k of ``KS`` on exact, self-whitened N(0, I) samples of n rows (about 1e5
     points, at most 200 draws), as the default estimator's Gaussian reference."""
-    from ..metrics.divergence import _log_std_normal, _neighbour_distances, _whiten
+    from ..metrics.divergence import log_std_normal, neighbour_distances, whiten_sample
 
     draws = min(_MAX_REFERENCE_DRAWS, math.ceil(_REFERENCE_POINTS / n))
     total = np.zeros(len(KS))
     for child in np.random.SeedSequence(seed).spawn(draws):
         G = np.random.default_rng(child).standard_normal((n, d))
-        dist = _neighbour_distances(_whiten(G)[0], max(KS), np.arange(n), 1)
-        total += (_plain_terms(dist, n, d) + _log_std_normal(G)[:, None]).mean(axis=0)
+        dist = neighbour_distances(whiten_sample(G)[0], max(KS), np.arange(n), 1)
+        total += (_plain_terms(dist, n, d) + log_std_normal(G)[:, None]).mean(axis=0)
     return total / draws
 
 
@@ -464,12 +464,12 @@ def plain_knn_kl(Z: Any, *, seed: int = 0) -> dict[int, float]:
     in :func:`gaussify.metrics.negentropy`), placement = :func:`gaussify.metrics.placement_kl`."""
     from ..metrics import placement_kl
     from .._validation import as_sample
-    from ..metrics.divergence import _neighbour_distances, _whiten
+    from ..metrics.divergence import neighbour_distances, whiten_sample
 
     X = as_sample(Z, min_rows=max(KS) + 2)
     n, d = X.shape
-    W = _whiten(X)[0]
-    entropy = _plain_terms(_neighbour_distances(W, max(KS), np.arange(n), 1), n, d).mean(axis=0)
+    W = whiten_sample(X)[0]
+    entropy = _plain_terms(neighbour_distances(W, max(KS), np.arange(n), 1), n, d).mean(axis=0)
     neg = 0.5 * d * math.log(2.0 * math.pi * math.e) + _plain_reference(n, d, seed) - entropy
     place = placement_kl(X)
     return {k: max(float(j), 0.0) + place for k, j in zip(KS, neg)}

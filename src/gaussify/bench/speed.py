@@ -200,11 +200,11 @@ def _regularizer_cases(n: int, d: int, slices: int, device: Any) -> list[_Case]:
         "sigreg": [("jepa-science SIGReg", None if sigreg_peer is None else step(lambda: sigreg_peer(z)), missing)],
         "cramer-wold": [("geomloss energy", None if energy is None else step(lambda: energy(z, y)), missing)],
     }
-    options = {"swd": {"num_projections": slices}, "sigreg": {"num_slices": slices}}
+    options = {"swd": {"num_slices": slices}, "sigreg": {"num_slices": slices}}
     cases = []
     for name in REGISTRY:
-        reg = make_regularizer(name, d, seed=0, **options.get(name, {})).to(device)
-        if name == "kl":
+        reg = make_regularizer(name, d, random_state=0, **options.get(name, {})).to(device)
+        if reg.takes == "posterior":
             def loss(reg=reg):
                 return reg(Posterior(z, z, logvar))
         else:

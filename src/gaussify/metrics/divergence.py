@@ -95,7 +95,7 @@ def _seed_from(random_state: Any) -> int:
     return int(np.random.default_rng(random_state).integers(2**63 - 1))
 
 
-def _whiten(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def whiten_sample(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (W, mean, L): W = L⁻¹(x − mean) with the unbiased covariance S = L Lᵀ, so cov(W) = I exactly.
 
     Raises ``ValueError`` when the covariance cannot be inverted (n <= d, constant or collinear columns).
@@ -196,8 +196,9 @@ def atoms(Z: Any) -> str | None:
 
 
 def _atoms_of_valid(X: np.ndarray) -> str | None:
-    """:func:`atoms` of X after the covariance checks of :func:`_whiten` (a constant column raises, it is no atom)."""
-    _whiten(X)
+    """:func:`atoms` of X after the covariance checks of :func:`whiten_sample` (a constant column raises, it is no
+    atom)."""
+    whiten_sample(X)
     return atoms(X)
 
 
@@ -231,7 +232,7 @@ def _knn_weights(d: int, k: int) -> np.ndarray:
     return np.linalg.lstsq(A, b, rcond=None)[0]
 
 
-def _neighbour_distances(X: np.ndarray, k: int, query: np.ndarray, n_jobs: int) -> np.ndarray:
+def neighbour_distances(X: np.ndarray, k: int, query: np.ndarray, n_jobs: int) -> np.ndarray:
     """Distances from rows ``X[query]`` to their 1st..k-th nearest *distinct* neighbours among all rows of X.
 
     Rows identical to the query point (distance 0) are skipped; the other rows count with their multiplicity.
@@ -257,7 +258,7 @@ def _neighbour_distances(X: np.ndarray, k: int, query: np.ndarray, n_jobs: int) 
     return np.take_along_axis(dist, pos, axis=1)
 
 
-def _log_std_normal(W: np.ndarray) -> np.ndarray:
+def log_std_normal(W: np.ndarray) -> np.ndarray:
     """log φ(wᵢ) of N(0, I_d) for each row."""
     return -0.5 * np.einsum("ij,ij->i", W, W) - 0.5 * W.shape[1] * math.log(2.0 * math.pi)
 
@@ -269,7 +270,7 @@ def _knn_entropy_terms(X: np.ndarray, weights: np.ndarray, query: np.ndarray, n_
     """
     n, d = X.shape
     k = len(weights)
-    dist = _neighbour_distances(X, k, query, n_jobs)
+    dist = neighbour_distances(X, k, query, n_jobs)
     log_vd = 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1.0)
     return (d * np.log(dist) - digamma(np.arange(1, k + 1))) @ weights + digamma(n) + log_vd
 
@@ -312,7 +313,7 @@ def _simulate_knn_reference(n: int, d: int, k: int, m: int, seed: int, draws: in
     for child in np.random.SeedSequence(seed).spawn(draws):
         G = np.random.default_rng(child).standard_normal((n, d))
         query = np.arange(m)  # the rows are exchangeable: the first m are a random subset
-        out.append(_knn_entropy_terms(_whiten(G)[0], weights, query, n_jobs) + _log_std_normal(G[query]))
+        out.append(_knn_entropy_terms(whiten_sample(G)[0], weights, query, n_jobs) + log_std_normal(G[query]))
     return np.concatenate(out)
 
 
@@ -342,11 +343,11 @@ def _negentropy_parts(X: np.ndarray, k: int, max_query: int, random_state: Any, 
         rows = np.sort(rng.choice(len(X), size=max_rows, replace=False))
         X = X[rows]
     n, d = X.shape
-    W = _whiten(X)[0]
+    W = whiten_sample(X)[0]
     if n <= k + 1:
         raise ValueError(f"the kNN estimate with k={k} needs more than k + 1 rows, got n={n}; lower k or add rows")
     query = _query_rows(n, max_query, rng)
-    log_phi = _log_std_normal(W)
+    log_phi = log_std_normal(W)
     terms = _knn_entropy_terms(W, _knn_weights(d, k), query, n_jobs) + log_phi[query]
     reference = _gaussian_knn_reference(n, d, k, len(query), _seed_from(rng), n_jobs)
     entropy = float(terms.mean()) - float(log_phi.mean())
@@ -544,7 +545,7 @@ def placement_kl(Z: Any, target: Any = None, *, bias_correct: bool = True) -> fl
     """
     X = as_sample(Z, min_rows=2)
     Y = standardize_to_target(X, target)
-    _whiten(Y)  # validates the covariance: n > d, no constant or collinear columns
+    whiten_sample(Y)  # validates the covariance: n > d, no constant or collinear columns
     n, d = Y.shape
     kl = _placement_from_moments(Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d), n, bias_correct)
     return max(kl, 0.0)
@@ -979,7 +980,7 @@ def _shape_null(rows: int, d: int) -> np.ndarray:
     agree more than fitted bases do, and the quantile errs high)."""
     def simulate() -> np.ndarray:
         rng = _null_rng(2, rows, d)
-        return np.array([_cross_fit(_whiten(rng.standard_normal((rows, d)))[0], rows, rng,
+        return np.array([_cross_fit(whiten_sample(rng.standard_normal((rows, d)))[0], rows, rng,
                                     lambda fit, ev: _negentropy_1d(ev, summed=True).sum()) for _ in range(_NULL_DRAWS)])
 
     return _disk_null("ica", (rows, d), _NULL_DRAWS, simulate)
@@ -1002,7 +1003,7 @@ def _zca_null(rows: int, d: int) -> np.ndarray:
     """Null draws of the ZCA-coordinate sum (no fitting, all rows) on exact N(0, I_d) samples of ``rows`` rows."""
     def simulate() -> np.ndarray:
         rng = _null_rng(3, rows, d)
-        return np.array([_negentropy_1d(_whiten(rng.standard_normal((rows, d)))[0], summed=True).sum()
+        return np.array([_negentropy_1d(whiten_sample(rng.standard_normal((rows, d)))[0], summed=True).sum()
                          for _ in range(_NULL_DRAWS)])
 
     return _disk_null("zca", (rows, d), _NULL_DRAWS, simulate)
@@ -1160,7 +1161,7 @@ def marginal_negentropy(Z: Any, *, basis: str = "ica", max_fit: int = _MAX_FIT, 
     rng = check_random_state(random_state)
     if _atoms_of_valid(X):
         return math.inf
-    W, _, L = _whiten(X)
+    W, _, L = whiten_sample(X)
     return _lower_bound(*_marginal_parts(W, L, basis, max_fit, rng), level)
 
 
@@ -1215,7 +1216,7 @@ def sliced_negentropy(Z: Any, *, num_slices: int = _NUM_SLICES, pursuit_steps: i
     rng = check_random_state(random_state)
     if _atoms_of_valid(X):
         return math.inf
-    W, _, L = _whiten(X)
+    W, _, L = whiten_sample(X)
     return _lower_bound(*_sliced_parts(W, L, num_slices, pursuit_steps, max_fit, rng), level)
 
 
@@ -1268,7 +1269,7 @@ def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
     n, d = X.shape
     each = 1.0 - (1.0 - level) / len(names)
     Y = standardize_to_target(X, target)
-    W, _, L = _whiten(X)
+    W, _, L = whiten_sample(X)
     place = _placement_from_moments(Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d), n, True)
     place_null = _placement_null(n, d)
     radial = _radial_parts(Y)

@@ -861,7 +861,7 @@ def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ran
 # per-coordinate tests
 
 
-def _holm(pvalues: np.ndarray) -> np.ndarray:
+def holm(pvalues: np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values: p̃_(i) = max_{j<=i} min(1, (m − j + 1) p_(j))."""
     m = pvalues.size
     order = np.argsort(pvalues)
@@ -1056,7 +1056,7 @@ def coordinate_tests(Z: Any, test: Literal["shapiro", "anderson", "dagostino"] =
             z = np.sort((cols - cols.mean(axis=0)) / cols.std(axis=0, ddof=1), axis=0)
             statistic[j:j + step] = _anderson_darling(special.log_ndtr(z), special.log_ndtr(-z))
         pvalues = _anderson_normal_pvalue(statistic, n)
-    adjusted = _holm(pvalues.astype(np.float64))
+    adjusted = holm(pvalues.astype(np.float64))
     worst = int(np.argmin(pvalues))
     details = {"test": test, "statistics": statistic.tolist(), "pvalues": pvalues.tolist(),
                "adjusted_pvalues": adjusted.tolist(), "most_significant_column": worst}

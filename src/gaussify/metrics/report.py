@@ -25,7 +25,7 @@ from .._validation import (RandomState, as_sample, check_int, check_n_jobs, chec
 from ._common import format_number, format_pvalue
 from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
                          sliced_wasserstein_to_gaussian)
-from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, _holm, normality_tests
+from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, holm, normality_tests
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS"]
 
@@ -140,7 +140,7 @@ class GaussianityReport:
         """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
         check_real(alpha, "alpha", strict=True, high=1.0)
         names = list(self.tests)
-        adjusted = _holm(np.array([self.tests[name].pvalue for name in names])) if names else []
+        adjusted = holm(np.array([self.tests[name].pvalue for name in names])) if names else []
         return [name for name, p in zip(names, adjusted) if p < alpha]
 
     def verdict(self, alpha: float = 0.05) -> str:

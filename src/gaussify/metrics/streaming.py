@@ -36,7 +36,7 @@ from scipy import special, stats
 from scipy.linalg import solve_triangular
 
 from .._validation import (RandomState, as_sample, check_int, check_random_state, check_real, renamed_parameters,
-                           target_moments)
+                           TargetFrame)
 from ._common import format_pvalue
 from .divergence import _atom_reason, _placement_from_moments
 from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
@@ -107,19 +107,6 @@ def _same(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-class _TargetFrame:
-    """The target N(μ, LLᵀ) and the map to its standard coordinates, L⁻¹(z − μ) (skipped for N(0, I))."""
-
-    def __init__(self, target: Any, dim: int) -> None:
-        self.mean, cov = target_moments(target, dim)
-        self.chol = np.linalg.cholesky(cov)
-        self.inverse = solve_triangular(self.chol, np.eye(dim), lower=True)  # one d x d solve, then matmuls
-        self.standard = not self.mean.any() and np.array_equal(cov, np.eye(dim))
-
-    def standardize(self, X: np.ndarray) -> np.ndarray:
-        return X if self.standard else (X - self.mean) @ self.inverse.T
-
-
 class MeanCov(_Accumulator):
     r"""Count n, mean x̄ and co-moment matrix C = Σᵢ (xᵢ − x̄)(xᵢ − x̄)ᵀ.
 
@@ -161,7 +148,7 @@ class MeanCov(_Accumulator):
         bias-corrected and clipped at 0 as :func:`~gaussify.metrics.placement_kl`."""
         self._require_rows(self.dim + 1)
         mean, cov = self.compute()
-        frame = _TargetFrame(target, self.dim)
+        frame = TargetFrame(target, self.dim)
         inv = frame.inverse
         return max(_placement_from_moments(inv @ (mean - frame.mean), inv @ cov @ inv.T, self.n, bias_correct), 0.0)
 
@@ -272,7 +259,7 @@ class SlicedEppsPulley(_Accumulator):
         check_int(num_slices, "num_slices")
         check_int(knots, "knots", minimum=2)
         check_real(t_max, "t_max", strict=True)
-        self._frame = _TargetFrame(target, self.dim)
+        self._frame = TargetFrame(target, self.dim)
         theta = check_random_state(random_state).standard_normal((self.dim, int(num_slices)))
         self.directions = theta / np.linalg.norm(theta, axis=0)
         self.step = float(t_max) / (knots - 1)
@@ -325,7 +312,7 @@ class RadiusHistogram(_Accumulator):
     def __init__(self, dim: int, target: Any = None, *, bins: int = 20) -> None:
         self.dim = check_int(dim, "dim")
         check_int(bins, "bins", minimum=2)
-        self._frame = _TargetFrame(target, self.dim)
+        self._frame = TargetFrame(target, self.dim)
         self.edges = stats.chi2.ppf(np.linspace(0.0, 1.0, int(bins) + 1), self.dim)
         self.n = 0
         self.counts = np.zeros(int(bins), dtype=np.int64)

@@ -1,55 +1,108 @@
 """Differentiable penalties that push a batch of embeddings towards a Gaussian target.
 
-``loss = task_loss + weight * reg(z)``. Every regularizer is an ``nn.Module`` whose
-``forward`` takes z of shape (n, d) (a :class:`~gaussify.Posterior` for ``KLDivergence``)
-and returns a 0-dim tensor computed on the global batch under ``torch.distributed``.
+``loss = task_loss + weight * reg(z)``. Every regularizer is an ``nn.Module`` whose ``forward`` takes what its
+class declares in :attr:`Regularizer.takes`: z of shape (n, d) (``"points"``) or a :class:`~gaussify.Posterior`
+(``"posterior"``, :class:`KLDivergence`), and returns a 0-dim tensor computed on the global batch under
+``torch.distributed``.
+
+:data:`REGISTRY` is the one list of regularizers: the CLI, the estimator, the top-level exports, the benchmarks
+and the tests read their names from it, so adding a regularizer is one new module plus one line there. Names are
+imported lazily (PEP 562): the registry's names are known without loading torch.
 """
 
 from __future__ import annotations
 
-from ..target import TargetLike
-from .adversarial import Adversarial
-from .base import Regularizer
-from .combination import Combination, parse_spec
-from .cramer_wold import CramerWold
-from .kl import GaussianHead, KLDivergence, Posterior
-from .knn import NearestNeighborKL
-from .mmd import MMD
-from .moments import MomentMatching
-from .sigreg import SIGReg
-from .sliced import SlicedWasserstein
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-REGISTRY: dict[str, type[Regularizer]] = {
-    "kl": KLDivergence,
-    "moments": MomentMatching,
-    "adversarial": Adversarial,
-    "mmd": MMD,
-    "swd": SlicedWasserstein,
-    "sigreg": SIGReg,
-    "cramer-wold": CramerWold,
-    "knn": NearestNeighborKL,
-}
+from .._validation import RandomState, as_seed, renamed_parameters
+
+if TYPE_CHECKING:
+    from ..target import TargetLike
+    from .base import Regularizer
 
 
-def make_regularizer(name: str, target: TargetLike, *, seed: int | None = None, **kwargs) -> Regularizer:
-    """Build a regularizer by registry name (``"kl"``, ``"moments"``, ``"adversarial"``, ``"mmd"``,
-    ``"swd"``, ``"sigreg"``, ``"cramer-wold"``, ``"knn"``) or a weighted sum of them such as
-    ``"swd+0.01*knn"`` (a :class:`Combination`; then ``kwargs`` maps part names to their keyword
-    arguments, e.g. ``{"knn": {"k": 2}}``); ``target`` is a Gaussian or an int d for N(0, I_d)."""
+class Registry(Mapping):
+    """Registry name → regularizer class, given as ``"module:Class"`` paths inside this package and imported on
+    first lookup (so ``list(REGISTRY)`` needs no torch)."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.paths = dict(paths)
+
+    def class_name(self, name: str) -> str:
+        """The class name of the entry ``name``, without importing it."""
+        return self.paths[name].partition(":")[2]
+
+    def __getitem__(self, name: str) -> type[Regularizer]:
+        module, _, cls = self.paths[name].partition(":")
+        return getattr(importlib.import_module(f".{module}", __name__), cls)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.paths!r})"
+
+
+REGISTRY: Registry = Registry({
+    "kl": "kl:KLDivergence",
+    "moments": "moments:MomentMatching",
+    "adversarial": "adversarial:Adversarial",
+    "mmd": "mmd:MMD",
+    "swd": "sliced:SlicedWasserstein",
+    "sigreg": "sigreg:SIGReg",
+    "cramer-wold": "cramer_wold:CramerWold",
+    "knn": "knn:NearestNeighborKL",
+})
+"""Every regularizer by name (the names of :func:`make_regularizer`, the CLI and ``GaussianEmbedder``)."""
+
+_OTHERS = {"Regularizer": "base", "GaussianHead": "kl", "Posterior": "kl", "Combination": "combination",
+           "parse_spec": "combination"}
+_CLASSES = {REGISTRY.class_name(name): name for name in REGISTRY}
+
+
+@renamed_parameters(seed="random_state")
+def make_regularizer(name: str, target: TargetLike, *, random_state: RandomState = None, **kwargs: Any) -> Regularizer:
+    """Build a regularizer by its :data:`REGISTRY` name or a weighted sum of them such as ``"swd+0.01*knn"`` (a
+    :class:`Combination`; then ``kwargs`` maps part names to their keyword arguments, e.g. ``{"knn": {"k": 2}}``).
+
+    ``target`` is a :class:`~gaussify.Gaussian` or an int d for N(0, I_d); ``random_state`` (None, an int or a
+    NumPy Generator) seeds the module's generator, and part j of a sum gets seed + j."""
+    from .combination import Combination, parse_spec
+
     terms = parse_spec(name, REGISTRY)
     if len(terms) == 1 and terms[0][0] == 1.0:
-        return REGISTRY[terms[0][1]](target, seed=seed, **kwargs)
+        return REGISTRY[terms[0][1]](target, random_state=random_state, **kwargs)
     unknown = sorted(set(kwargs) - {part for _, part in terms})
     if unknown:
         raise ValueError(f"keyword arguments of a combination are keyed by its parts {[p for _, p in terms]}, "
                          f"got {unknown}")
-    if any(part == "kl" for _, part in terms):
-        raise ValueError("'kl' cannot be combined: it regularizes a posterior, not a batch of points")
-    seeds = [None] * len(terms) if seed is None else [seed + j for j in range(len(terms))]
-    parts = [(coef, REGISTRY[part](target, seed=s, **kwargs.get(part, {}))) for (coef, part), s in zip(terms, seeds)]
-    return Combination(target, parts, seed=seed)
+    for _, part in terms:
+        if REGISTRY[part].takes != "points":
+            raise ValueError(f"{part!r} cannot be combined: it takes a {REGISTRY[part].takes}, not a batch of points")
+    seed = as_seed(random_state)
+    parts = [(coef, REGISTRY[part](target, random_state=seed + j, **kwargs.get(part, {})))
+             for j, (coef, part) in enumerate(terms)]
+    return Combination(target, parts, random_state=seed)
 
 
-__all__ = ["REGISTRY", "make_regularizer", "Regularizer", "KLDivergence", "GaussianHead", "Posterior",
-           "MomentMatching", "Adversarial", "MMD", "SlicedWasserstein", "SIGReg", "CramerWold",
-           "NearestNeighborKL", "Combination", "parse_spec"]
+__all__ = ["REGISTRY", "Registry", "make_regularizer", *_OTHERS, *_CLASSES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        value = REGISTRY[_CLASSES[name]]
+    elif name in _OTHERS:
+        value = getattr(importlib.import_module(f".{_OTHERS[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils import skip_init
 
+from .._validation import RandomState, check_int, check_ints, check_real
 from ..target import TargetLike
 from .base import Regularizer, to_device
 
@@ -83,22 +84,15 @@ class Adversarial(Regularizer):
 
     def __init__(self, target: TargetLike, *, loss: str = "wgan-gp", critic: nn.Module | None = None,
                  critic_steps: int = 5, lr: float = 1e-3, hidden: Sequence[int] = (256, 256),
-                 gp_weight: float = 10.0, seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
+                 gp_weight: float = 10.0, random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if isinstance(critic_steps, bool) or not isinstance(critic_steps, int) or critic_steps < 0:
-            raise ValueError(f"critic_steps must be an integer >= 0, got {critic_steps!r}")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-        if (isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float))
-                or not (math.isfinite(gp_weight) and gp_weight >= 0)):
-            raise ValueError(f"gp_weight must be a finite number >= 0, got {gp_weight!r}")
+        critic_steps = check_int(critic_steps, "critic_steps", minimum=0)
+        lr = check_real(lr, "lr", strict=True)
+        gp_weight = check_real(gp_weight, "gp_weight")
         if critic is None:
-            hidden = tuple(hidden)
-            if not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
-                raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")
-            critic = default_critic(self.dim, hidden, self.generator)
+            critic = default_critic(self.dim, check_ints(hidden, "hidden"), self.generator)
         elif not isinstance(critic, nn.Module):
             raise TypeError(f"critic must be a torch.nn.Module mapping (n, {self.dim}) to (n, 1), "
                             f"got {type(critic).__name__}")

@@ -4,19 +4,22 @@ generator."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .._validation import RandomState, as_seed, renamed_parameters
 from ..distributed import broadcast_seed, gather_with_grad
-from ..target import Gaussian, TargetLike, as_target
+from ..target import Gaussian, TargetLike, as_target, whiten
 
-__all__ = ["Regularizer", "check_batch", "compute_dtype", "FINITE_CHECKS"]
+__all__ = ["Regularizer", "check_batch", "compute_dtype", "FINITE_CHECKS", "TAKES"]
 
 FINITE_CHECKS = ("auto", "now", "deferred", "off")
 """Values of :attr:`Regularizer.check_finite`."""
+TAKES = ("points", "posterior")
+"""Values of :attr:`Regularizer.takes`: an (n, d) batch of points, or a :class:`~gaussify.Posterior`."""
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -103,21 +106,31 @@ class Regularizer(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    takes: ClassVar[str] = "points"
+    """What ``forward`` takes (one of :data:`TAKES`): ``"points"``, z of shape (n, d), or ``"posterior"``, a
+    :class:`~gaussify.Posterior` (the encoder must then be stochastic, e.g. end in a
+    :class:`~gaussify.GaussianHead`); training, the estimator, Lightning and the benchmarks dispatch on it."""
     min_batch: ClassVar[int] = 2
     _check_finite: str = "auto"
     equal_rank_batches: bool = False
     """Every rank passes as many rows (see the class docstring); unequal sizes then fail or hang the gather."""
 
-    def __init__(self, target: TargetLike, *, seed: int | None = None) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every regularizer's constructor takes ``random_state`` and, for one release, its old name ``seed``
+        (with a ``FutureWarning``)."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = renamed_parameters(seed="random_state")(cls.__init__)  # type: ignore[method-assign]
+
+    def __init__(self, target: TargetLike, *, random_state: RandomState = None) -> None:
         super().__init__()
         gauss: Gaussian = as_target(target)
         self.dim = gauss.dim
         self.standard_target = gauss.is_standard
         self.register_buffer("target_mean", gauss.mean.double().clone())
         self.register_buffer("target_chol", gauss.chol.double().clone())
-        if seed is None:
-            seed = int(torch.randint(0, 2**62, (1,)).item())
-        self.seed = int(seed)
+        self.seed = as_seed(random_state)
+        """The seed of :attr:`generator`, from ``random_state`` (None: fresh entropy, an int, a NumPy Generator)."""
         self._generator: torch.Generator | None = None
         self._nonfinite: dict[str, Tensor] = {}  # deferred checks: message -> device-side "seen" flag
 
@@ -169,10 +182,7 @@ class Regularizer(nn.Module):
 
     def whiten(self, z: Tensor) -> Tensor:
         """L⁻¹(z − μ): the batch in the target's standard coordinates."""
-        if self.standard_target:
-            return z
-        chol = self.target_chol.to(z.dtype)
-        return torch.linalg.solve_triangular(chol, (z - self.target_mean.to(z.dtype)).T, upper=False).T
+        return z if self.standard_target else whiten(z, self.target_mean, self.target_chol)
 
     def random_directions(self, num: int, like: Tensor) -> Tensor:
         """``num`` unit vectors, uniform on the sphere, as a (d, num) matrix on ``like``'s device, in

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from .._validation import RandomState
 from ..target import TargetLike
 from .base import Regularizer
 
@@ -42,21 +43,26 @@ class Combination(Regularizer):
 
     Each part sees the batch once gathered (the parts' own ``penalty`` is called, so the batch is
     gathered under ``torch.distributed`` only once) and draws its random directions from its own
-    seed (``seed + j``). ``"kl"`` cannot be a part: it takes a posterior, not a batch of points.
+    seed (``seed + j``, from :func:`make_regularizer`). Every part takes points (:attr:`Regularizer.takes`); so
+    does the sum.
 
     Args:
         target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
         parts: (coefficient, regularizer) pairs, the regularizers built for the same target.
-        seed: unused beyond the parts' own seeds; accepted like every regularizer's.
+        random_state: unused beyond the parts' own seeds; accepted like every regularizer's.
     """
 
     name = "combination"
 
     def __init__(self, target: TargetLike, parts: list[tuple[float, Regularizer]], *,
-                 seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
+                 random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
         if not parts:
             raise ValueError("a combination needs at least one part")
+        for _, part in parts:
+            if part.takes != "points":
+                raise ValueError(f"{type(part).__name__} cannot be a part of a combination: it takes a "
+                                 f"{part.takes}, not a batch of points")
         self.coefficients = [float(c) for c, _ in parts]
         self.parts = nn.ModuleList(part for _, part in parts)
         self.min_batch = max(part.min_batch for part in self.parts)

@@ -7,6 +7,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .._validation import RandomState, check_int
 from ..distributed import all_reduce_sum_with_grad
 from ..target import TargetLike
 from .base import Regularizer
@@ -45,9 +46,7 @@ class GaussianHead(nn.Module):
     def __init__(self, in_features: int, out_features: int, *,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
-        for label, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        in_features, out_features = check_int(in_features, "in_features"), check_int(out_features, "out_features")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.mean = nn.Linear(in_features, out_features)
@@ -86,10 +85,11 @@ class KLDivergence(Regularizer):
     """
 
     name: ClassVar[str] = "kl"
+    takes: ClassVar[str] = "posterior"
     min_batch: ClassVar[int] = 1
 
-    def __init__(self, target: TargetLike, *, seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
+    def __init__(self, target: TargetLike, *, random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
         chol = self.target_chol
         eye = torch.eye(self.dim, dtype=chol.dtype)
         chol_inv = torch.linalg.solve_triangular(chol, eye, upper=False)

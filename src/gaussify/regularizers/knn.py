@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from .._validation import RandomState, check_int, check_real
 from ..target import TargetLike
 from .base import Regularizer
 
@@ -48,20 +49,16 @@ class NearestNeighborKL(Regularizer):
         k: which neighbour (k ≥ 1; the batch needs at least k + 1 rows).
         eps: floor of the neighbour distance.
         block_size: rows per block of the neighbour search.
-        seed: unused (no randomness); accepted like every regularizer's.
+        random_state: unused (no randomness); accepted like every regularizer's.
     """
 
     name = "knn"
 
     def __init__(self, target: TargetLike, *, k: int = 1, eps: float = 1e-6, block_size: int = 1024,
-                 seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
-        for value, label in ((k, "k"), (block_size, "block_size")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{label} must be a positive integer, got {value!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0 or not math.isfinite(eps):
-            raise ValueError(f"eps must be a positive number, got {eps!r}")
-        self.k, self.eps, self.block_size = k, float(eps), block_size
+                 random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
+        self.k, self.block_size = check_int(k, "k"), check_int(block_size, "block_size")
+        self.eps = check_real(eps, "eps", strict=True)
         self.min_batch = k + 1
 
     def neighbors(self, w: Tensor) -> Tensor:

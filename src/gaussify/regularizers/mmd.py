@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
@@ -11,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._validation import RandomState, check_real
 from ..target import TargetLike
 from .base import Regularizer, to_device
 
@@ -183,8 +183,8 @@ class MMD(Regularizer):
     DEFAULT_SCALES: ClassVar[tuple[float, ...]] = (0.05, 0.1, 0.2, 0.5, 1.0)
 
     def __init__(self, target: TargetLike, *, kernel: str = "rbf", scales: Iterable[float] | None = None,
-                 seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
+                 random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
         if kernel not in self.KERNELS:
             raise ValueError(f"kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.kernel = kernel
@@ -215,13 +215,7 @@ class MMD(Regularizer):
 def _check_scales(scales: Iterable[float]) -> tuple[float, ...]:
     if isinstance(scales, (str, bytes)) or not isinstance(scales, Iterable):
         raise TypeError(f"scales must be a sequence of positive numbers, got {type(scales).__name__}")
-    out = []
-    for s in scales:
-        if isinstance(s, bool) or not isinstance(s, numbers.Real):
-            raise TypeError(f"scales must hold real numbers, got {s!r}")
-        if not (math.isfinite(s) and s > 0):
-            raise ValueError(f"scales must be positive and finite, got {s!r}")
-        out.append(float(s))
+    out = [check_real(s, "scales", strict=True) for s in scales]
     if not out:
         raise ValueError("scales must not be empty")
     return tuple(out)

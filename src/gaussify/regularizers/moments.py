@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from .._validation import RandomState, check_real
 from ..target import TargetLike
 from .base import Regularizer
 
@@ -54,12 +54,6 @@ def third_moment_norm_sq(w: Tensor) -> Tensor:
     return total / (n * n)
 
 
-def _weight(value: float, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 class MomentMatching(Regularizer):
     """Match the batch's moments to the target N(mu, Sigma).
 
@@ -87,12 +81,12 @@ class MomentMatching(Regularizer):
     name: ClassVar[str] = "moments"
 
     def __init__(self, target: TargetLike, *, alpha: float = 1.0, gamma: float = 1.0, skew: float = 0.0,
-                 kurtosis: float = 0.0, seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
-        self.alpha = _weight(alpha, "alpha")
-        self.gamma = _weight(gamma, "gamma")
-        self.skew = _weight(skew, "skew")
-        self.kurtosis = _weight(kurtosis, "kurtosis")
+                 kurtosis: float = 0.0, random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
+        self.alpha = check_real(alpha, "alpha")
+        self.gamma = check_real(gamma, "gamma")
+        self.skew = check_real(skew, "skew")
+        self.kurtosis = check_real(kurtosis, "kurtosis")
         self.register_buffer("target_cov", self.target_chol @ self.target_chol.T)
 
     def penalty(self, z: Tensor) -> Tensor:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from .._validation import RandomState, check_int, check_real
 from ..target import TargetLike
 from .base import Regularizer
 
-__all__ = ["SIGReg", "epps_pulley", "epps_pulley_quadrature", "epps_pulley_null_mean"]
+__all__ = ["SIGReg", "epps_pulley_1d", "epps_pulley_quadrature", "epps_pulley_null_mean"]
 
 
 def epps_pulley_quadrature(t_max: float = 3.0, knots: int = 17, *, dtype: torch.dtype = torch.float64,
@@ -52,10 +54,9 @@ def _cached_grid(t_max: float, knots: int, device: torch.device, dtype: torch.dt
 
 
 def _check_grid(t_max: float, knots: int) -> None:
-    if isinstance(knots, bool) or not isinstance(knots, int) or knots < 2:
-        raise ValueError(f"knots must be an integer >= 2 (trapezoid rule on [0, t_max]), got {knots!r}")
-    if isinstance(t_max, bool) or not isinstance(t_max, (int, float)) or not math.isfinite(t_max) or t_max <= 0:
-        raise ValueError(f"t_max must be a finite positive number, got {t_max!r}")
+    """knots >= 2 (the trapezoid rule on [0, t_max]) and t_max > 0."""
+    check_int(knots, "knots", minimum=2)
+    check_real(t_max, "t_max", strict=True)
 
 
 class _CosSinGram(torch.autograd.Function):
@@ -95,7 +96,7 @@ def _cos_sin(x: Tensor, freq: Tensor) -> Tensor:
     return out
 
 
-def epps_pulley(x: Tensor, t_max: float = 3.0, knots: int = 17) -> Tensor:
+def epps_pulley_1d(x: Tensor, t_max: float = 3.0, knots: int = 17) -> Tensor:
     r"""Epps–Pulley statistic of each row of ``x`` (K, n) against N(0, 1); returns (K,).
 
     .. math::
@@ -121,6 +122,14 @@ def epps_pulley(x: Tensor, t_max: float = 3.0, knots: int = 17) -> Tensor:
     return n * (gap @ weights)
 
 
+def epps_pulley(x: Tensor, t_max: float = 3.0, knots: int = 17) -> Tensor:
+    """Deprecated alias of :func:`epps_pulley_1d` (removed in the next release: the name is the normality test
+    :func:`gaussify.metrics.epps_pulley`)."""
+    warnings.warn("gaussify.regularizers.sigreg.epps_pulley is deprecated and will be removed in the next release; "
+                  "use epps_pulley_1d", FutureWarning, stacklevel=2)
+    return epps_pulley_1d(x, t_max, knots)
+
+
 class SIGReg(Regularizer):
     r"""Sketched Isotropic Gaussian Regularization: mean Epps–Pulley statistic of random slices.
 
@@ -130,7 +139,7 @@ class SIGReg(Regularizer):
     .. math::
         \mathrm{EP}(x) = n \int |\hat\varphi_n(t) - e^{-t^2/2}|^2\, e^{-t^2/2}\, dt
 
-    over [−t_max, t_max] by the trapezoid rule (see :func:`epps_pulley`); the penalty is the
+    over [−t_max, t_max] by the trapezoid rule (see :func:`epps_pulley_1d`); the penalty is the
     mean over the K slices. Like the LeJEPA reference numerics, the window is e^{−t²/2}, the
     integrand is folded onto [0, t_max] and ``knots`` counts the points of [0, t_max].
 
@@ -160,17 +169,16 @@ class SIGReg(Regularizer):
         t_max: upper integration limit.
         scale: ``"sum"`` (n × integral, LeJEPA's statistic) or ``"mean"`` (the integral: a weight that
             carries over across batch sizes).
-        seed: seed of the module's direction generator.
+        random_state: seed of the module's direction generator (None, an int or a NumPy Generator).
     """
 
     name = "sigreg"
     SCALES: ClassVar[tuple[str, ...]] = ("sum", "mean")
 
     def __init__(self, target: TargetLike, *, num_slices: int = 256, knots: int = 17, t_max: float = 3.0,
-                 scale: str = "sum", seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
-        if isinstance(num_slices, bool) or not isinstance(num_slices, int) or num_slices < 1:
-            raise ValueError(f"num_slices must be a positive integer, got {num_slices!r}")
+                 scale: str = "sum", random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
+        num_slices = check_int(num_slices, "num_slices")
         _check_grid(t_max, knots)
         if scale not in self.SCALES:
             raise ValueError(f"scale must be one of {self.SCALES}, got {scale!r}")
@@ -182,7 +190,7 @@ class SIGReg(Regularizer):
     def penalty(self, z: Tensor) -> Tensor:
         theta = self.random_directions(self.num_slices, like=z)
         projections = theta.T @ self.whiten(z).T  # (K, n): one contiguous row per slice
-        statistic = epps_pulley(projections, self.t_max, self.knots).mean()
+        statistic = epps_pulley_1d(projections, self.t_max, self.knots).mean()
         return statistic / z.shape[0] if self.scale == "mean" else statistic
 
     @property

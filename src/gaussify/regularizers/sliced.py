@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import torch
 from torch import Tensor
 
+from .._validation import RandomState, check_bool, check_int, check_real, renamed_parameters
 from ..target import TargetLike
 from .base import Regularizer
 
@@ -71,29 +71,24 @@ class SlicedWasserstein(Regularizer):
 
     Args:
         target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
-        num_projections: number K of random directions per call.
+        num_slices: number K of random directions per call (``num_projections`` until the next release).
         p: exponent of the ground cost, p ≥ 1.
         split: score shape, centre and scale of each projection separately (see above).
-        seed: seed of the module's direction generator.
+        random_state: seed of the module's direction generator (None, an int or a NumPy Generator).
     """
 
     name = "swd"
 
-    def __init__(self, target: TargetLike, *, num_projections: int = 256, p: float = 2.0, split: bool = False,
-                 seed: int | None = None) -> None:
-        super().__init__(target, seed=seed)
-        if isinstance(num_projections, bool) or not isinstance(num_projections, int) or num_projections < 1:
-            raise ValueError(f"num_projections must be a positive integer, got {num_projections!r}")
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p < 1:
-            raise ValueError(f"p must be a finite number >= 1, got {p!r}")
-        if not isinstance(split, bool):
-            raise ValueError(f"split must be True or False, got {split!r}")
-        self.num_projections = num_projections
-        self.p = float(p)
-        self.split = split
+    @renamed_parameters(num_projections="num_slices")
+    def __init__(self, target: TargetLike, *, num_slices: int = 256, p: float = 2.0, split: bool = False,
+                 random_state: RandomState = None) -> None:
+        super().__init__(target, random_state=random_state)
+        self.num_slices = check_int(num_slices, "num_slices")
+        self.p = check_real(p, "p", low=1.0)
+        self.split = check_bool(split, "split")
 
     def penalty(self, z: Tensor) -> Tensor:
-        theta = self.random_directions(self.num_projections, like=z)
+        theta = self.random_directions(self.num_slices, like=z)
         projections = theta.T @ self.whiten(z).T  # (K, n): one contiguous row per direction
         if not self.split:
             return wasserstein_to_normal_1d(projections, self.p).mean()
@@ -103,5 +98,5 @@ class SlicedWasserstein(Regularizer):
         return (shape + centre.squeeze(1).square() + (spread.squeeze(1) - 1.0).square()).mean()
 
     def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, num_projections={self.num_projections}, p={self.p:g}"
+        return (f"{super().extra_repr()}, num_slices={self.num_slices}, p={self.p:g}"
                 + (", split=True" if self.split else ""))
