@@ -17,7 +17,7 @@ from scipy import integrate
 from _alternatives import A, draw
 
 from gaussify import make_regularizer
-from gaussify.regularizers.sigreg import SIGReg, epps_pulley, epps_pulley_null_mean, epps_pulley_quadrature
+from gaussify.regularizers.sigreg import SIGReg, epps_pulley_1d, epps_pulley_null_mean, epps_pulley_quadrature
 
 X = np.random.default_rng(0).standard_t(df=4, size=60) * 0.8 + 0.2  # fixed non-Gaussian data
 
@@ -32,7 +32,7 @@ def test_statistic_equals_quad_integral():
     """With a fine grid the trapezoid rule converges to the integral over [−t_max, t_max]
     (error ≈ h²/12 · ∫|f''| ≈ 1e-7 relative for h = 1e-3)."""
     exact, _ = integrate.quad(ep_integrand, -2.5, 2.5, args=(X,), epsabs=1e-12, epsrel=1e-12, limit=200)
-    ours = epps_pulley(torch.from_numpy(X)[None], t_max=2.5, knots=2501)
+    ours = epps_pulley_1d(torch.from_numpy(X)[None], t_max=2.5, knots=2501)
     assert math.isclose(ours.item(), exact, rel_tol=1e-6)
 
 
@@ -42,7 +42,7 @@ def test_statistic_equals_trapezoid_rule_on_the_knots(t_max, knots):
     angle-addition evaluation for knot counts that do and do not fill the A × B grid)."""
     t = np.linspace(-t_max, t_max, 2 * knots - 1)
     expected = np.trapezoid([ep_integrand(s, X) for s in t], t)
-    ours = epps_pulley(torch.from_numpy(X)[None], t_max=t_max, knots=knots)
+    ours = epps_pulley_1d(torch.from_numpy(X)[None], t_max=t_max, knots=knots)
     assert math.isclose(ours.item(), expected, rel_tol=1e-12)
 
 
@@ -53,7 +53,7 @@ def test_statistic_equals_closed_form_on_the_whole_line():
     diff = X[:, None] - X[None, :]
     closed = n * (math.sqrt(2 * math.pi) * np.exp(-diff**2 / 2).sum() / n**2
                   - 2 * math.sqrt(math.pi) * np.exp(-X**2 / 4).mean() + math.sqrt(2 * math.pi / 3))
-    ours = epps_pulley(torch.from_numpy(X)[None], t_max=12.0, knots=401)
+    ours = epps_pulley_1d(torch.from_numpy(X)[None], t_max=12.0, knots=401)
     assert math.isclose(ours.item(), closed, rel_tol=1e-9)
 
 
@@ -93,7 +93,7 @@ def test_expected_statistic_matches_characteristic_function(kind):
     t, c = (v.numpy() for v in epps_pulley_quadrature())
     phi_x = CF[kind](t)
     exact = float((c * (n * np.abs(phi_x - np.exp(-t * t / 2)) ** 2 + 1 - np.abs(phi_x) ** 2)).sum())
-    values = epps_pulley(draw(kind, rows, n, torch.Generator().manual_seed(3)))
+    values = epps_pulley_1d(draw(kind, rows, n, torch.Generator().manual_seed(3)))
     se = values.std().item() / math.sqrt(rows)
     assert abs(values.mean().item() - exact) < 4 * se, (kind, values.mean().item(), exact, se)
     if kind != "target":

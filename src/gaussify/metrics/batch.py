@@ -27,10 +27,10 @@ _NULL_CHUNK = 1 << 22  # projected values per simulated chunk (16 MiB in float32
 
 
 def _slice_statistic(statistic: str) -> Any:
-    from ..regularizers.sigreg import epps_pulley
+    from ..regularizers.sigreg import epps_pulley_1d
     from ..regularizers.sliced import wasserstein_to_normal_1d
 
-    return {"sigreg": epps_pulley, "swd": wasserstein_to_normal_1d}[statistic]
+    return {"sigreg": epps_pulley_1d, "swd": wasserstein_to_normal_1d}[statistic]
 
 
 def _sliced_means(W: Any, theta: Any, statistic: str) -> Any:
