@@ -58,6 +58,9 @@ class Encoder(nn.Module):
     """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` when ``stochastic`` (for a
     regularizer that takes a posterior)."""
 
+    shift: Tensor  # buffers
+    scale: Tensor
+
     def __init__(self, n_features: int, n_components: int, hidden: tuple[int, ...], stochastic: bool) -> None:
         super().__init__()
         self.register_buffer("shift", torch.zeros(n_features))

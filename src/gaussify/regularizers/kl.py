@@ -86,7 +86,9 @@ class KLDivergence(Regularizer):
 
     name: ClassVar[str] = "kl"
     takes: ClassVar[str] = "posterior"
-    min_batch: ClassVar[int] = 1
+    min_batch = 1
+    precision_diag: Tensor  # buffers
+    target_logdet: Tensor
 
     def __init__(self, target: TargetLike, *, random_state: RandomState = None) -> None:
         super().__init__(target, random_state=random_state)
