@@ -40,9 +40,10 @@ noise; benchmarks/results/post.md)."""
 """The ``format`` recorded in a saved model's config.json."""
 
 
-def _check_dict(value: Any, name: str) -> None:
+def _check_dict(value: Any, name: str) -> dict:
     if not isinstance(value, dict):
         raise InvalidParameterError(f"{name} must be a dict or None, got {type(value).__name__}")
+    return value
 
 
 def _check_weight(value: Any, name: str) -> None:
