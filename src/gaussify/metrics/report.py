@@ -140,7 +140,8 @@ class GaussianityReport:
         """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
         check_real(alpha, "alpha", strict=True, high=1.0)
         names = list(self.tests)
-        adjusted: np.ndarray | list[float] = holm(np.array([self.tests[name].pvalue for name in names])) if names else []
+        adjusted: np.ndarray | list[float] = (holm(np.array([self.tests[name].pvalue for name in names])) if names
+                                              else [])
         return [name for name, p in zip(names, adjusted) if p < alpha]
 
     def verdict(self, alpha: float = 0.05) -> str:

@@ -69,7 +69,8 @@ class Combination(Regularizer):
         self.min_batch = max(part.min_batch for _, part in parts)
 
     def penalty(self, z: Tensor) -> Tensor:
-        return torch.stack([c * cast(Regularizer, part).penalty(z) for c, part in zip(self.coefficients, self.parts)]).sum()
+        parts = [cast(Regularizer, part) for part in self.parts]  # nn.ModuleList yields nn.Module
+        return torch.stack([c * part.penalty(z) for c, part in zip(self.coefficients, parts)]).sum()
 
     def extra_repr(self) -> str:
         return " + ".join(f"{c:g}*{part.name}" for c, part in zip(self.coefficients, self.parts))
