@@ -22,6 +22,7 @@ test: $(STAMP) lint docs
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples docs
+	$(PY) -m mypy
 
 # The API reference and guide site into site/; --strict: a broken link or cross-reference fails it.
 docs: $(STAMP)

@@ -131,6 +131,8 @@ def _check_marginal_params(n_knots: Any, smoothing: Any) -> None:
 class Baseline(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared input handling: validation, fitted-state, feature-count and feature-name checks."""
 
+    _n_features_out: int  # the output width, set by _validate(reset=True)
+
     def _validate(self, X: Any, *, reset: bool = False, inverse: bool = False) -> np.ndarray:
         """X as a float64 array. ``reset`` (in fit) records ``n_features_in_``, ``feature_names_in_`` (a
         DataFrame's columns) and the output width ``_n_features_out``; later calls check the width, and
@@ -349,7 +351,8 @@ class RBIG(Baseline):
         self._check_params()
         Z = self._set_constant_aside(self._validate(X, reset=True))
         rng = np.random.default_rng(self.random_state)
-        bias, q95 = self._null(*Z.shape, rng)
+        n, d = Z.shape
+        bias, q95 = self._null(n, d, rng)
         self.tol_ = None if self.tol is None else (q95 - bias if self.tol == "auto" else float(self.tol))
         layers, reductions = [], []
         for _ in range(self.n_layers):

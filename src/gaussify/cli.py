@@ -13,12 +13,16 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
 from .io import FORMATS as TABLE
 from .regularizers import REGISTRY
+
+if TYPE_CHECKING:  # imported lazily at run time
+    from .metrics import GaussianityReport
+    from .metrics.streaming import StreamingResult
 
 app = typer.Typer(help="Make a learned embedding Gaussian, and measure how Gaussian it is.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -173,7 +177,7 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
     _check_outputs((input,), overwrite, out=(out, TABLE), report=(report, HTML))
     GaussianEmbedder.check_save_path(model, overwrite=overwrite)
     X, y, columns = read_table(input, labels)
-    options = {"regularizer": regularizer or DEFAULT_REGULARIZER, "task": task, "random_state": seed,
+    options: dict[str, Any] = {"regularizer": regularizer or DEFAULT_REGULARIZER, "task": task, "random_state": seed,
                "n_jobs": n_jobs, "verbose": not quiet, "post": post, "post_fraction": post_fraction}
     if weight is not None:
         options["weight"] = _parse_weight(weight)
@@ -278,7 +282,8 @@ def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, 
         typer.echo(f"streaming ({reason}): two passes over {input}, {CHUNK_SIZE} rows at a time\n"
                    f"  computed from the stream: {STREAMED}\n"
                    f"  not computed, they need every row in memory (use --no-stream): {NOT_STREAMED}")
-        result = evaluate_streaming(input, target, columns=columns if labels else None, random_state=seed)
+        result: StreamingResult | GaussianityReport = evaluate_streaming(input, target, columns=columns if labels
+                                                                         else None, random_state=seed)
         mode = "streaming"
     else:
         from .metrics import evaluate as evaluate_sample

@@ -128,6 +128,7 @@ def run_demo(out: str | Path, *, quick: bool = False, seeds: int = 1,
     echo(table)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "comparison.md", table + "\n")
+    assert default is not None  # seeds >= 1 (checked above)
     default_model, default_test, labels_test = default
     default_model.save(model_path, overwrite=True)
     report = evaluate(default_test, tests="all", labels=labels_test, n_jobs=1)

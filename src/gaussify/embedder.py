@@ -40,9 +40,10 @@ noise; benchmarks/results/post.md)."""
 """The ``format`` recorded in a saved model's config.json."""
 
 
-def _check_dict(value: Any, name: str) -> None:
+def _check_dict(value: Any, name: str) -> dict:
     if not isinstance(value, dict):
         raise InvalidParameterError(f"{name} must be a dict or None, got {type(value).__name__}")
+    return value
 
 
 def _check_weight(value: Any, name: str) -> None:
@@ -57,6 +58,9 @@ def _check_weight(value: Any, name: str) -> None:
 class Encoder(nn.Module):
     """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` when ``stochastic`` (for a
     regularizer that takes a posterior)."""
+
+    shift: Tensor  # buffers
+    scale: Tensor
 
     def __init__(self, n_features: int, n_components: int, hidden: tuple[int, ...], stochastic: bool) -> None:
         super().__init__()

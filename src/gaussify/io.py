@@ -533,9 +533,9 @@ def write_model_folder(directory: str | os.PathLike, config: dict, weights: dict
     """
     with atomic_directory(directory) as staging:
         if all(isinstance(value, np.ndarray) for value in weights.values()):
-            from safetensors.numpy import save_file
+            from safetensors.numpy import save_file as save_arrays
 
-            save_file({name: np.ascontiguousarray(value) for name, value in weights.items()}, staging / weights_file)
+            save_arrays({name: np.ascontiguousarray(value) for name, value in weights.items()}, staging / weights_file)
         else:
             from safetensors.torch import save_file
 

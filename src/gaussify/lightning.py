@@ -81,7 +81,8 @@ class GaussianRegularization(Callback):
         def training_step(*args: Any, **kwargs: Any) -> Any:
             return self._regularize(pl_module, step(*args, **kwargs))
 
-        pl_module.training_step = training_step  # the instance attribute shadows the class method
+        # the instance attribute shadows the class method (deliberately: mypy forbids assigning to a method)
+        pl_module.training_step = training_step  # type: ignore[method-assign]
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         pl_module.__dict__.pop("training_step", None)
@@ -106,6 +107,7 @@ class GaussianRegularization(Callback):
             self._last_batch = sample
         if self._moments is not None:
             rows = sample.to(device="cpu", dtype=torch.float64).numpy()
+            assert self._slices is not None  # set and cleared with _moments
             self._moments.update(rows)
             self._slices.update(rows)
         return {**output, "loss": output["loss"] + self.weight * penalty}
@@ -116,6 +118,7 @@ class GaussianRegularization(Callback):
             values["rankme"] = effective_rank(gather_with_grad(self._last_batch).to(device="cpu", dtype=torch.float64))
             self._last_batch = None
         if self._moments is not None:
+            assert self._slices is not None  # set and cleared with _moments
             moments, slices = all_reduce(self._moments), all_reduce(self._slices)
             self._moments = self._slices = None
             values["sliced_ep"] = float(slices.compute().mean())

@@ -21,11 +21,12 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import special, stats
@@ -179,9 +180,10 @@ def order_statistic_band(n: int, level: float = 0.95, *, dist: Any = None,
     True
     """
     n = check_int(n, "n")
-    level = _check_level(level, "level")
-    if level is None:
+    checked_level = _check_level(level, "level")
+    if checked_level is None:
         raise ValueError("level must be a coverage level in (0, 1), got None")
+    level = checked_level
     dist = stats.norm() if dist is None else dist
     if not callable(getattr(dist, "ppf", None)):
         raise TypeError(f"dist must have a ppf method (e.g. a frozen scipy.stats distribution), got {dist!r}")
@@ -304,7 +306,9 @@ def _dims_note(shown: int, d: int) -> str:
 
 def _finish_grid(fig: Figure, axes: list[Axes], title: str, xlabel: str, ylabel: str) -> None:
     """Title, x label under the lowest panel of each column, shared y label, legend of the first panel below."""
-    ncols = axes[0].get_subplotspec().get_gridspec().ncols
+    spec = axes[0].get_subplotspec()
+    assert spec is not None  # every panel was made by add_subplot
+    ncols = spec.get_gridspec().ncols
     for k, ax in enumerate(axes):
         if k + ncols >= len(axes):
             ax.set_xlabel(xlabel)
@@ -476,7 +480,7 @@ def _histogram_edges(x_min: float, x_max: float, n: int) -> np.ndarray:
     return np.linspace(lo, hi, nbins + 1)
 
 
-def _density_panel(ax: Axes, x: np.ndarray, edges: np.ndarray, class_parts: list[tuple[np.ndarray, str]]) -> None:
+def _density_panel(ax: Axes, x: np.ndarray, edges: np.ndarray, class_parts: list[tuple[np.ndarray, Any]]) -> None:
     """Density histogram of ``x`` (all points), each class's share as an outline, N(0, 1) density."""
     n = x.shape[0]
     widths = np.diff(edges)
@@ -493,9 +497,9 @@ def _density_panel(ax: Axes, x: np.ndarray, edges: np.ndarray, class_parts: list
 
 def _class_colors(k: int) -> np.ndarray:
     if k <= 10:
-        return np.asarray(colormaps["tab10"].colors)[:k]
+        return np.asarray(cast(ListedColormap, colormaps["tab10"]).colors)[:k]
     if k <= 20:
-        return np.asarray(colormaps["tab20"].colors)[:k]
+        return np.asarray(cast(ListedColormap, colormaps["tab20"]).colors)[:k]
     return colormaps["viridis"](np.linspace(0, 1, k))
 
 
@@ -564,8 +568,10 @@ def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[
     k = sel.size
     lims = _axis_limits(S[:, sel])  # from every row, so the diagonal histograms hold them all
     colors = None if classes is None else _class_colors(classes.size)
-    class_parts = [] if classes is None or classes.size > 20 else [
-        (codes == c, colors[c]) for c in range(classes.size)]
+    class_parts: list[tuple[np.ndarray, Any]] = []  # (class mask, colour) pairs
+    if classes is not None and classes.size <= 20:
+        assert codes is not None and colors is not None  # set with classes
+        class_parts = [(codes == c, colors[c]) for c in range(classes.size)]
     theta = np.linspace(0, 2 * np.pi, 200)
     fig = Figure(figsize=(6.4, 4.2) if k == 1 else (2.2 * k + (1.8 if k == 2 else 0.6), 2.2 * k + 0.6),
                  layout="constrained")
@@ -584,7 +590,7 @@ def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[
                     ax.hexbin(x, y, gridsize=35, extent=(-lims[c], lims[c], -lims[r], lims[r]), mincnt=1,
                               bins="log", cmap="Blues", linewidths=0)
                 else:
-                    point_colors = DATA_COLOR if classes is None else colors[codes[drawn]]
+                    point_colors = DATA_COLOR if colors is None or codes is None else colors[codes[drawn]]
                     ax.scatter(x[drawn], y[drawn], s=point_size, c=point_colors, alpha=point_alpha,
                                linewidths=0, rasterized=drawn.size > 2000, gid="data")
                 for radius in _SIGMA_RADII:
@@ -603,6 +609,7 @@ def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[
     if k > 1:
         handles.append(Line2D([], [], color=TARGET_COLOR, lw=0.9, ls="--", label="target 1/2/3 σ"))
     if class_parts:
+        assert classes is not None and colors is not None  # class_parts is empty without labels
         handles += [Line2D([], [], lw=0.9, marker="o", color=colors[c], label=str(cls))
                     for c, cls in enumerate(classes)]
     if k <= 2:

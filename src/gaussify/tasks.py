@@ -37,6 +37,8 @@ class ClassificationTask(Task):
     head's cones do), and s sharpens the head without inflating z. On digits it gave a more
     Gaussian held-out embedding than a linear head at about the same 5-NN accuracy."""
 
+    labels: Tensor  # buffer
+
     def __init__(self, labels: Tensor, dim: int, n_classes: int) -> None:
         super().__init__()
         self.register_buffer("labels", labels)
@@ -50,6 +52,8 @@ class ClassificationTask(Task):
 
 class RegressionTask(Task):
     """Mean squared error of a linear head on z against standardised continuous targets."""
+
+    targets: Tensor  # buffer
 
     def __init__(self, targets: Tensor, dim: int) -> None:
         super().__init__()
@@ -75,6 +79,8 @@ class NeighborsTask(Task):
     """Keep input-space neighbours close: for each row i and one of its k nearest neighbours j,
     −log q_ij − mean_{l≠i} log(1 − q_il) with the Cauchy kernel q = 1/(1 + ‖z_i − z_j‖²)
     (the attraction/repulsion of UMAP, McInnes et al. 2018, with in-batch negatives)."""
+
+    neighbors: Tensor  # buffer
 
     def __init__(self, neighbors: Tensor) -> None:
         super().__init__()

@@ -71,7 +71,7 @@ class TSNESearchResult:
     criterion: str
     n_features_in: int
     post: Any = None
-    center: np.ndarray = field(default=None, repr=False)
+    center: np.ndarray | None = field(default=None, repr=False)
     scale: float = field(default=1.0, repr=False)
     tsne_embedding: Any = field(default=None, repr=False)
 
@@ -87,6 +87,7 @@ class TSNESearchResult:
         if X_new.shape[1] != self.n_features_in:
             raise ValueError(f"X_new has {X_new.shape[1]} features, the embedding was fitted on {self.n_features_in}")
         Y = np.asarray(self.tsne_embedding.transform(X_new, **{"perplexity": self.best["perplexity"], **params}))
+        assert self.center is not None  # set with tsne_embedding by most_gaussian_tsne
         Z = (Y - self.center) / self.scale
         return Z if self.post is None else self.post.transform(Z)
 
@@ -204,6 +205,7 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
             bar.set_postfix({criterion: f"{results[chosen[0]][criterion]:.4f}"})
             bar.update()
 
+    assert chosen is not None  # the grid of runs is not empty (checked above)
     index, run = chosen
     affinities.set_perplexity(results[index]["perplexity"])
     # openTSNE's transform re-centres the reference embedding on its bounding box, in place; centre it

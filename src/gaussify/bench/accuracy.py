@@ -492,7 +492,7 @@ class FlowEstimator:
         return n in self.sizes and d <= self.max_dim and rep < self.repetitions
 
 
-def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator) -> tuple[dict[str, tuple[float, float]],
+def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator | None) -> tuple[dict[str, tuple[float, float]],
                                                                             tuple[float, float]]:
     """(estimate, seconds) of every estimator on Z, and the default's 95% bootstrap interval (``ci=0.95``)."""
     from ..flows import cross_fitted_flow_kl
@@ -504,6 +504,7 @@ def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator) -> tuple[dic
     plain, seconds = timed(lambda: plain_knn_kl(Z))
     out.update({f"kNN k={k}": (value, seconds) for k, value in plain.items()})
     if with_flow:
+        assert flow is not None  # with_flow needs a flow estimator
         out[FLOW] = timed(lambda: cross_fitted_flow_kl(Z, random_state=0, **flow.params))
     return out, kl.ci
 
@@ -531,11 +532,12 @@ class Config:
                 for n in self.sizes if n <= self.max_size.get(d, n) and n > d + max(KS) + 1]
 
 
-FULL = {"families": (*FAMILIES, *FLOW_FAMILIES), "dims": (2, 4, 8, 16, 32), "sizes": (200, 500, 1000, 5000, 20000),
-        "mc_draws": 200_000, "max_size": {16: 5000, 32: 5000}}
+FULL: dict[str, Any] = {"families": (*FAMILIES, *FLOW_FAMILIES), "dims": (2, 4, 8, 16, 32),
+                        "sizes": (200, 500, 1000, 5000, 20000), "mc_draws": 200_000, "max_size": {16: 5000, 32: 5000}}
 """The full grid (about 30 min on one shared core with nothing cached): n = 20,000 only up to d = 8."""
-QUICK = {"families": tuple(FAMILIES), "dims": (2, 4), "sizes": (500,), "mc_draws": 20_000, "repetitions": (2, 2),
-         "flow": FlowEstimator(sizes=(500,), max_dim=4, repetitions=1, params={"max_epochs": 3})}
+QUICK: dict[str, Any] = {"families": tuple(FAMILIES), "dims": (2, 4), "sizes": (500,), "mc_draws": 20_000,
+                         "repetitions": (2, 2),
+                         "flow": FlowEstimator(sizes=(500,), max_dim=4, repetitions=1, params={"max_epochs": 3})}
 """``--quick``: the closed-form families at d = 2 and 4, n = 500, 2 repetitions, a 3-epoch flow estimate once."""
 
 

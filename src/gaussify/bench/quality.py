@@ -56,7 +56,7 @@ LEVELS = (0.10, 0.25)
 each level."""
 TEST_SIZE = 0.3
 
-QUICK = {"datasets": ("moons",), "max_rows": 400, "dims": (2,), "regularizers": ("swd",),
+QUICK: dict[str, Any] = {"datasets": ("moons",), "max_rows": 400, "dims": (2,), "regularizers": ("swd",),
          "weights": ("1",), "baselines": ("whiten", "quantile"), "epochs": 3, "perplexities": (30,),
          "tsne": {"n_iter": 100, "early_exaggeration_iter": 50}, "tsne_transform": {"n_iter": 50}}
 """``--quick``: one small data set, 2-D, the default and one other regularizer for a few epochs, two
@@ -73,8 +73,8 @@ class Fitted:
 
     method: str
     family: str
-    Z_train: np.ndarray
-    Z_test: np.ndarray
+    Z_train: np.ndarray | None  # None: the method failed (``note`` says how)
+    Z_test: np.ndarray | None
     seconds: float
     default: bool = False
     note: str = ""
@@ -110,12 +110,13 @@ def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, di
     a sweep entry equal to the default is the default's row."""
     from ..embedder import GaussianEmbedder
 
-    fixed = {"n_components": dim, "random_state": seed}
+    fixed: dict[str, Any] = {"n_components": dim, "random_state": seed}
     if config.epochs is not None:
         fixed["max_epochs"] = config.epochs
     default = GaussianEmbedder(**fixed).get_params()
-    methods = [(f"gaussify default ({_label(default['regularizer'], default['weight'])})", fixed, True),
-               ("gaussify default + flow (post='flow')", {**fixed, "post": "flow"}, False)]
+    methods: list[tuple[str, dict[str, Any], bool]] = [
+        (f"gaussify default ({_label(default['regularizer'], default['weight'])})", fixed, True),
+        ("gaussify default + flow (post='flow')", {**fixed, "post": "flow"}, False)]
     for regularizer in config.regularizers:
         for weight in config.weights:
             params = {**fixed, "regularizer": regularizer, "weight": weight}

@@ -322,9 +322,9 @@ def _measure(case: _Case, n: int, d: int, repeats: int, device: Any, memory: boo
     extra = _agreement(case.method, values)
     rows = []
     measured = dict(zip([name for name, _ in runnable], zip(times[1:], peaks[1:])))
-    for name, fn, skip in case.peers or [(NO_PEER, None, "")]:
+    for name, peer_fn, skip in case.peers or [(NO_PEER, None, "")]:
         row = {**base, "peer": name, "peer_s": None, "peer_mib": None, "ratio": None, "mem_ratio": None,
-               "note": "; ".join(s for s in (case.note, skip if fn is None else "", extra) if s)}
+               "note": "; ".join(s for s in (case.note, skip if peer_fn is None else "", extra) if s)}
         if name in measured:
             peer_s, peer_peak = measured[name]
             row["peer_s"], row["ratio"] = peer_s, times[0] / peer_s
@@ -448,8 +448,8 @@ def fit_exponents(rows: list[dict]) -> list[dict]:
             if len(set(values)) > 1:
                 columns.append(np.log(values))
                 names.append(name)
-        fit = {"section": section, "method": method, "implementation": impl, "n_exp": None, "d_exp": None,
-               "points": len(points)}
+        fit: dict[str, Any] = {"section": section, "method": method, "implementation": impl, "n_exp": None,
+                               "d_exp": None, "points": len(points)}
         if len(names) and len(points) > len(names):
             coef = np.linalg.lstsq(np.column_stack(columns), t, rcond=None)[0]
             for name, value in zip(names, coef[1:]):

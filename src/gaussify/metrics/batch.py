@@ -78,14 +78,14 @@ def _simulate_batch_null(statistic: str, n: int, d: int, num_slices: int, n_sim:
     rng = np.random.default_rng([_NULL_SEED, n, d, num_slices, zlib.crc32(statistic.encode())])
     chunk = max(1, _NULL_CHUNK // (n * num_slices))
     total = 2 * n_sim if combined else n_sim
-    sims = []
+    blocks = []
     with torch.no_grad():
         for start in range(0, total, chunk):
             size = min(chunk, total - start)
             W = torch.from_numpy(rng.standard_normal((size, n, d), dtype=np.float32))
             theta = torch.from_numpy(_unit_directions(rng, (size, d, num_slices)))
-            sims.append(_statistics(W, theta, components).double().numpy())
-    sims = np.concatenate(sims)
+            blocks.append(_statistics(W, theta, components).double().numpy())
+    sims = np.concatenate(blocks)
     nulls = np.sort(sims[:n_sim], axis=0).T
     if not combined:
         return nulls

@@ -353,9 +353,12 @@ def _result(name: str, statistic: float, shape: tuple[int, int], details: dict[s
     are the null statistic's) when ``mc`` is given, else the ``asymptotic`` (p-value, source)."""
     n, d = shape
     if mc is None:
+        assert asymptotic is not None  # every test without a simulated null passes its asymptotic p-value
         pvalue, source = asymptotic
         return TestResult(name, statistic, pvalue, source, n, d, details)
-    pvalue, note = _monte_carlo_pvalue(_SPECS[name].null, statistic, n, d, params, mc)
+    null = _SPECS[name].null
+    assert null is not None  # a test that takes Monte Carlo options has a null in its spec
+    pvalue, note = _monte_carlo_pvalue(null, statistic, n, d, params, mc)
     return TestResult(name, statistic, pvalue, "monte-carlo", n, d, details, note)
 
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -140,7 +140,8 @@ class GaussianityReport:
         """Names of the tests that reject normality at level ``alpha`` after Holm's correction across tests."""
         check_real(alpha, "alpha", strict=True, high=1.0)
         names = list(self.tests)
-        adjusted = holm(np.array([self.tests[name].pvalue for name in names])) if names else []
+        adjusted: np.ndarray | list[float] = (holm(np.array([self.tests[name].pvalue for name in names])) if names
+                                              else [])
         return [name for name, p in zip(names, adjusted) if p < alpha]
 
     def verdict(self, alpha: float = 0.05) -> str:
@@ -153,7 +154,8 @@ class GaussianityReport:
             kl = (f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats (the kNN estimate {format_number(self.kl, 3)} "
                   "is too low here: a calibrated lower bound exceeds its interval)")
         elif self.kl_estimate.reliable:
-            kl = f"KL {format_number(self.kl, 3)} nats (95% interval {_interval_text(interval, 3)})"
+            reliable_interval = cast(tuple[float, float], interval)  # a reliable estimate has an interval
+            kl = f"KL {format_number(self.kl, 3)} nats (95% interval {_interval_text(reliable_interval, 3)})"
         elif interval:
             kl = (f"KL {_interval_text((max(interval[0], self.kl_lower_bound), interval[1]), 3)} nats (95%; the kNN "
                   f"estimate {format_number(self.kl, 3)} is not reliable here)")

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import special, stats
@@ -80,14 +80,14 @@ class _Accumulator:
         if not _same(other._config(), self._config()):
             raise ValueError(f"cannot merge {type(self).__name__}s with different settings")
 
-    def update(self, chunk: Any) -> "_Accumulator":
+    def update(self: _A, chunk: Any) -> _A:
         """Add the rows of an (m, d) chunk; returns self."""
         X = self._chunk(chunk)
         if len(X):
             self._add(X)
         return self
 
-    def merge(self, other: "_Accumulator") -> "_Accumulator":
+    def merge(self: _A, other: _A) -> _A:
         """Add the state of ``other`` (same type and settings); returns self."""
         self._check_mergeable(other)
         self.n += other.n
@@ -101,6 +101,9 @@ class _Accumulator:
     def _require_rows(self, minimum: int) -> None:
         if self.n < minimum:
             raise ValueError(f"{type(self).__name__} needs at least {minimum} rows, got {self.n}")
+
+
+_A = TypeVar("_A", bound=_Accumulator)  # merge, update and all_reduce return the accumulator's own type
 
 
 def _same(a: tuple, b: tuple) -> bool:
@@ -447,7 +450,7 @@ class TieCounts(_Accumulator):
         return np.array([max(1, int(self.counts[a:b].max(initial=0))) for a, b in zip(self.offsets, self.offsets[1:])])
 
 
-def all_reduce(acc: _Accumulator, group: Any = None) -> _Accumulator:
+def all_reduce(acc: _A, group: Any = None) -> _A:
     """Merge ``acc`` over the ranks of a ``torch.distributed`` group; returns the merged accumulator.
 
     States are exchanged with ``all_gather_object`` and merged in rank order, so every rank gets bit-identical
@@ -713,9 +716,9 @@ def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = 
             acc.update(X)
     if first is None or first[0].n == 0:
         raise ValueError("source yielded no rows")
-    if distributed:
-        first = tuple(all_reduce(acc) for acc in first)
     moments, slices, radius, ties = first
+    if distributed:  # in this order on every rank
+        moments, slices, radius, ties = all_reduce(moments), all_reduce(slices), all_reduce(radius), all_reduce(ties)
     n, d = moments.n, moments.dim
     if n < d + 2:
         raise ValueError(f"the covariance and Mardia's statistics need n >= d + 2 rows; got n={n}, d={d}")

@@ -110,10 +110,13 @@ class Regularizer(nn.Module):
     """What ``forward`` takes (one of :data:`TAKES`): ``"points"``, z of shape (n, d), or ``"posterior"``, a
     :class:`~gaussify.Posterior` (the encoder must then be stochastic, e.g. end in a
     :class:`~gaussify.GaussianHead`); training, the estimator, Lightning and the benchmarks dispatch on it."""
-    min_batch: ClassVar[int] = 2
+    min_batch: int = 2
     _check_finite: str = "auto"
     equal_rank_batches: bool = False
     """Every rank passes as many rows (see the class docstring); unequal sizes then fail or hang the gather."""
+    # buffers (registered in __init__; declared here so that they read as tensors, not Tensor | Module)
+    target_mean: Tensor
+    target_chol: Tensor
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every regularizer's constructor takes ``random_state`` and, for one release, its old name ``seed``

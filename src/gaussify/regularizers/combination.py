@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -65,10 +66,11 @@ class Combination(Regularizer):
                                  f"{part.takes}, not a batch of points")
         self.coefficients = [float(c) for c, _ in parts]
         self.parts = nn.ModuleList(part for _, part in parts)
-        self.min_batch = max(part.min_batch for part in self.parts)
+        self.min_batch = max(part.min_batch for _, part in parts)
 
     def penalty(self, z: Tensor) -> Tensor:
-        return torch.stack([c * part.penalty(z) for c, part in zip(self.coefficients, self.parts)]).sum()
+        parts = [cast(Regularizer, part) for part in self.parts]  # nn.ModuleList yields nn.Module
+        return torch.stack([c * part.penalty(z) for c, part in zip(self.coefficients, parts)]).sum()
 
     def extra_repr(self) -> str:
         return " + ".join(f"{c:g}*{part.name}" for c, part in zip(self.coefficients, self.parts))

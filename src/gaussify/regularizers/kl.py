@@ -86,7 +86,9 @@ class KLDivergence(Regularizer):
 
     name: ClassVar[str] = "kl"
     takes: ClassVar[str] = "posterior"
-    min_batch: ClassVar[int] = 1
+    min_batch = 1
+    precision_diag: Tensor  # buffers
+    target_logdet: Tensor
 
     def __init__(self, target: TargetLike, *, random_state: RandomState = None) -> None:
         super().__init__(target, random_state=random_state)
@@ -110,7 +112,8 @@ class KLDivergence(Regularizer):
             mahalanobis = self.whiten(mean).square().sum(1)
             return 0.5 * (trace + mahalanobis - self.dim + self.target_logdet.to(dtype) - logvar.sum(1))
 
-    def forward(self, posterior: Posterior | tuple[Tensor, Tensor]) -> Tensor:
+    # takes = "posterior": forward's input is declared by Regularizer.takes, which mypy cannot express
+    def forward(self, posterior: Posterior | tuple[Tensor, Tensor]) -> Tensor:  # type: ignore[override]
         if isinstance(posterior, tuple) and len(posterior) == 3:
             _, mean, logvar = posterior
         elif isinstance(posterior, tuple) and len(posterior) == 2:

@@ -46,7 +46,7 @@ class _PairwiseKernelSum(torch.autograd.Function):
         # expansion ‖x‖² + ‖y‖² − 2xᵀy free of cancellation for batches far from the origin
         centre = x.mean(dim=0)
         x = x - centre
-        y = x if within else y - centre
+        y = x if y is None else y - centre
         x_sq, y_sq = x.pow(2).sum(1), y.pow(2).sum(1)
         need_grad = ctx.needs_input_grad[0]
         grad = torch.empty_like(x) if need_grad else None
@@ -63,6 +63,7 @@ class _PairwiseKernelSum(torch.autograd.Function):
             value, slope = kernel(d2, need_grad)
             block_sums.append(value.sum())
             if need_grad:
+                assert grad is not None and slope is not None  # both made when need_grad
                 rowsum = slope.sum(1, keepdim=True)
                 grad[start:stop] = torch.addmm(rowsum * xb, slope, y, alpha=-1.0).mul_(4.0 if within else 2.0)
         ctx.save_for_backward(grad)
@@ -115,6 +116,7 @@ def _rbf_kernel(bandwidths: Sequence[float]) -> KernelFn:
             if with_slope:
                 slope = e.mul(-1.0 / h) if slope is None else slope.add_(e, alpha=-1.0 / h)
             value = e if value is None else value.add_(e)
+        assert value is not None  # _check_scales: at least one bandwidth
         return value, slope
 
     return kernel
@@ -128,7 +130,7 @@ def _imq_kernel(bandwidths: Sequence[float]) -> KernelFn:
         for h in bandwidths:
             torch.add(d2, h, out=u).reciprocal_()
             value.add_(u, alpha=h)
-            if with_slope:
+            if slope is not None:  # with_slope
                 slope.addcmul_(u, u, value=-h)
         return value, slope
 
@@ -198,7 +200,7 @@ class MMD(Regularizer):
             # the diagonal (k = 1 at each scale) is in the sum and taken out again
             within = (pairwise_kernel_sum(w, _rbf_kernel(self.bandwidths)) - n * len(self.scales)) / (n * (n - 1))
             cross = sum(rbf_embedding(w, h / 2.0).mean() for h in self.bandwidths)
-            target = sum(rbf_self_expectation(self.dim, h / 2.0) for h in self.bandwidths)
+            target: float | Tensor = sum(rbf_self_expectation(self.dim, h / 2.0) for h in self.bandwidths)
             return within - 2.0 * cross + target
         kernel = _imq_kernel(self.bandwidths)
         y = to_device(torch.randn(n, self.dim, generator=self.generator, dtype=w.dtype), w)

@@ -79,6 +79,7 @@ class MomentMatching(Regularizer):
     """
 
     name: ClassVar[str] = "moments"
+    target_cov: Tensor  # buffer
 
     def __init__(self, target: TargetLike, *, alpha: float = 1.0, gamma: float = 1.0, skew: float = 0.0,
                  kurtosis: float = 0.0, random_state: RandomState = None) -> None:
