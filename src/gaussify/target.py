@@ -58,8 +58,8 @@ class Gaussian:
     >>> g = Gaussian([1.0, -1.0], [[4.0, 0.0], [0.0, 1.0]])
     >>> g.whiten(torch.tensor([[3.0, 0.0]]))
     tensor([[1., 1.]])
-    >>> round(g.log_prob(g.mean).item(), 4)  # -log(2π · 2)
-    -2.5310
+    >>> round(g.log_prob(g.mean[None]).item(), 4)  # log N(μ; μ, cov) = -log(2π · 2)
+    -2.531
     """
 
     def __init__(self, mean, cov) -> None:
