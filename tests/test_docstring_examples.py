@@ -24,7 +24,6 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 PENDING: frozenset[str] = frozenset({
     "gaussify.demo",
-    "gaussify.lightning",
 })
 """Public modules whose examples are not written yet (issue 14, item 5): skipped, and listed by the skip reason."""
 
