@@ -1,5 +1,11 @@
-"""The ``Examples`` block of every public function and class of the measurement side (``gaussify.metrics``,
-``gaussify.plots``, ``gaussify.io``, ``gaussify.compare``) runs as a doctest, and every such entry point has one.
+"""The ``Examples`` block of every public function and class of gaussify runs as a doctest, and every such entry
+point has one.
+
+The public modules are derived, not listed: ``gaussify`` itself and each module or subpackage directly under it
+whose name has no leading underscore, through its ``__all__`` (a subpackage's ``__all__`` re-exports what its own
+modules define). An object exported under several names (``gaussify.evaluate`` is ``gaussify.metrics.evaluate``)
+is run once, under its first name. A module whose optional dependency is missing (``gaussify.lightning`` without
+Lightning) is skipped, and so is one named in PENDING (the modules whose examples are still to be written).
 
 Each example runs in a fresh temporary working folder (the io examples write files by relative name), with
 ELLIPSIS and NORMALIZE_WHITESPACE, in the names of an empty namespace (an example imports what it uses).
@@ -8,32 +14,73 @@ ELLIPSIS and NORMALIZE_WHITESPACE, in the names of an empty namespace (an exampl
 import doctest
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 
-MODULES = ("gaussify.metrics", "gaussify.plots", "gaussify.io", "gaussify.compare")
+import gaussify
+
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
-
-def _entry_points() -> list[str]:
-    """``module.name`` of every function and class in the ``__all__`` of MODULES (constants have no example)."""
-    names = []
-    for module_name in MODULES:
-        module = importlib.import_module(module_name)
-        names += [f"{module_name}.{name}" for name in module.__all__
-                  if inspect.isfunction(getattr(module, name)) or inspect.isclass(getattr(module, name))]
-    return names
+PENDING: frozenset[str] = frozenset({
+    "gaussify.demo",
+})
+"""Public modules whose examples are not written yet (issue 14, item 5): skipped, and listed by the skip reason.
+``gaussify.demo``: ``run_demo`` trains on all 1797 digits rows even with ``quick=True`` (about 10 s), too slow for
+an example until it takes a smaller dataset."""
 
 
-ENTRY_POINTS = _entry_points()
+def _public_modules() -> list[str]:
+    """``gaussify`` and each module or subpackage directly under it without a leading underscore, by name."""
+    return ["gaussify", *sorted(f"gaussify.{info.name}" for info in pkgutil.iter_modules(gaussify.__path__)
+                                if not info.name.startswith("_"))]
+
+
+def _documented(obj: object) -> bool:
+    return inspect.isfunction(obj) or inspect.isclass(obj)  # constants have no example
+
+
+def _entry_points() -> tuple[list[str], list[str]]:
+    """``module.name`` of every function and class in the ``__all__`` of the public modules, each object once;
+    and the public modules that could not be imported (an optional dependency missing)."""
+    names, seen, missing = [], set(), []
+    for module_name in _public_modules():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            missing.append(module_name)
+            continue
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if _documented(obj) and id(obj) not in seen:
+                seen.add(id(obj))
+                names.append(f"{module_name}.{name}")
+    return names, missing
+
+
+ENTRY_POINTS, UNIMPORTABLE = _entry_points()
+
+
+def _defining_module(qualified: str) -> str:
+    """The public module an entry point belongs to: its ``__module__`` cut to ``gaussify.<top level>``."""
+    module_name, _, name = qualified.rpartition(".")
+    defined_in = getattr(importlib.import_module(module_name), name).__module__
+    return ".".join(defined_in.split(".")[:2])
 
 
 def test_entry_points_found():
-    assert len(ENTRY_POINTS) >= 50  # a broken discovery (an empty list) must not pass as "nothing to run"
+    assert len(ENTRY_POINTS) >= 100  # a broken discovery (an empty list) must not pass as "nothing to run"
+    assert "gaussify.GaussianEmbedder" in ENTRY_POINTS and "gaussify.metrics.rankme" in ENTRY_POINTS
+
+
+def test_pending_names_public_modules():
+    assert PENDING <= set(_public_modules()), sorted(PENDING - set(_public_modules()))
 
 
 @pytest.mark.parametrize("qualified", ENTRY_POINTS)
 def test_docstring_example(qualified, tmp_path, monkeypatch):
+    if _defining_module(qualified) in PENDING:
+        pytest.skip(f"examples of {_defining_module(qualified)} still to be written (PENDING)")
     module_name, _, name = qualified.rpartition(".")
     obj = getattr(importlib.import_module(module_name), name)
     assert "\nExamples\n--------\n" in (inspect.getdoc(obj) or ""), f"{qualified} has no numpydoc Examples section"
@@ -46,3 +93,8 @@ def test_docstring_example(qualified, tmp_path, monkeypatch):
         runner.run(test, out=report.append)
     failures, attempted = runner.summarize(verbose=False)
     assert failures == 0, "".join(report)
+
+
+def test_every_public_module_imported():
+    if UNIMPORTABLE:  # an optional dependency missing here: their examples are not run, and the skip says so
+        pytest.skip(f"not importable here, examples not run: {', '.join(UNIMPORTABLE)}")

@@ -187,6 +187,26 @@ class PCAWhitening(Baseline):
 
     Fitted attributes: ``mean_`` (d,), ``components_`` (r, d) with rows Vᵀ, ``explained_variance_``
     (r,) = diag Λ, ``n_components_`` = r, ``n_features_in_``.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (d,)
+    components_ : ndarray of shape (r, d)
+        Rows Vᵀ.
+    explained_variance_ : ndarray of shape (r,)
+        diag Λ.
+    n_components_ : int
+        r.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify import PCAWhitening
+    >>> X = np.random.default_rng(0).standard_normal((100, 3)) @ np.diag([1.0, 2.0, 3.0])
+    >>> W = PCAWhitening().fit_transform(X)
+    >>> np.allclose(W.mean(0), 0), np.allclose(np.cov(W.T), np.eye(3))
+    (True, True)
     """
 
     def fit(self, X: Any, y: Any = None) -> PCAWhitening:
@@ -230,6 +250,31 @@ class QuantileGaussianizer(OneToOneFeatureMixin, Baseline):
 
     Fitted attributes: ``marginals_`` (one map per non-constant feature), ``constant_features_`` (indices),
     ``n_features_in_``.
+
+    Parameters
+    ----------
+    n_knots : int, default 1000
+        The number of empirical quantiles (knots) of each marginal map.
+    smoothing : float, default 0.0
+        0: the mid-rank empirical CDF; > 0: a kernel estimate (bandwidth relative to the data's scale).
+
+    Attributes
+    ----------
+    marginals_ : list
+        One map per non-constant feature.
+    constant_features_ : ndarray of int
+        Indices of the constant features.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify import QuantileGaussianizer
+    >>> X = np.random.default_rng(0).exponential(size=(100, 2))
+    >>> q = QuantileGaussianizer().fit(X)
+    >>> Z = q.transform(X)
+    >>> Z.shape, np.allclose(q.inverse_transform(Z), X)
+    ((100, 2), True)
     """
 
     def __init__(self, n_knots: int = 1000, smoothing: float = 0.0) -> None:
@@ -308,6 +353,16 @@ class RBIG(Baseline):
         indices of the constant columns.
     n_features_in_
         the number of input features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify import RBIG
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+    >>> rbig = RBIG(random_state=0).fit(X)
+    >>> Z = rbig.transform(X)
+    >>> Z.shape, rbig.n_layers_ == len(rbig.reductions_), np.allclose(rbig.inverse_transform(Z), X)
+    ((200, 2), True, True)
     """
 
     _NULL_REPLICATES = 100
@@ -468,7 +523,26 @@ BASELINES: dict[str, type[Baseline]] = {"whiten": PCAWhitening, "quantile": Quan
 
 
 def make_baseline(name: str, **params: Any) -> Baseline:
-    """Return an unfitted baseline by name: ``"whiten"``, ``"quantile"`` or ``"rbig"`` (params go to its __init__)."""
+    """Return an unfitted baseline by name: ``"whiten"``, ``"quantile"`` or ``"rbig"`` (params go to its __init__).
+
+    Parameters
+    ----------
+    name : {"whiten", "quantile", "rbig"}
+        The baseline (:data:`BASELINES`).
+    **params
+        Keywords of its constructor.
+
+    Returns
+    -------
+    Baseline
+        The unfitted transformer.
+
+    Examples
+    --------
+    >>> from gaussify.baselines import make_baseline
+    >>> make_baseline("rbig", n_layers=5)
+    RBIG(n_layers=5)
+    """
     if not isinstance(name, str) or name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
     return BASELINES[name](**params)

@@ -20,15 +20,38 @@ __all__ = ["is_distributed", "world_size", "rank", "gather_with_grad", "all_redu
 
 
 def is_distributed() -> bool:
-    """True when a process group with more than one rank is initialised."""
+    """True when a process group with more than one rank is initialised.
+
+    Examples
+    --------
+    >>> from gaussify.distributed import is_distributed
+    >>> is_distributed()  # no process group here
+    False
+    """
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def world_size() -> int:
+    """The number of ranks of the process group, 1 without one.
+
+    Examples
+    --------
+    >>> from gaussify.distributed import world_size
+    >>> world_size()
+    1
+    """
     return dist.get_world_size() if is_distributed() else 1
 
 
 def rank() -> int:
+    """This process's rank in the process group, 0 without one.
+
+    Examples
+    --------
+    >>> from gaussify.distributed import rank
+    >>> rank()
+    0
+    """
     return dist.get_rank() if is_distributed() else 0
 
 
@@ -85,17 +108,45 @@ class _AllReduceSum(torch.autograd.Function):
 
 def gather_with_grad(z: Tensor, equal_sizes: bool = False) -> Tensor:
     """The global batch (rows of every rank, in rank order); identity without a process group.
-    ``equal_sizes``: every rank passes as many rows, so the sizes need not be exchanged (no host sync)."""
+    ``equal_sizes``: every rank passes as many rows, so the sizes need not be exchanged (no host sync).
+
+    Examples
+    --------
+    Without a process group (a single process):
+
+    >>> import torch
+    >>> from gaussify.distributed import gather_with_grad
+    >>> z = torch.randn(4, 2, requires_grad=True)
+    >>> gather_with_grad(z) is z
+    True
+    """
     return _GatherRows.apply(z, equal_sizes) if is_distributed() else z
 
 
 def all_reduce_sum_with_grad(x: Tensor) -> Tensor:
-    """Σ over ranks of ``x`` with gradients; identity without a process group."""
+    """Σ over ranks of ``x`` with gradients; identity without a process group.
+
+    Examples
+    --------
+    Without a process group (a single process):
+
+    >>> import torch
+    >>> from gaussify.distributed import all_reduce_sum_with_grad
+    >>> all_reduce_sum_with_grad(torch.tensor(3.0))
+    tensor(3.)
+    """
     return _AllReduceSum.apply(x) if is_distributed() else x
 
 
 def broadcast_seed(seed: int) -> int:
-    """Rank 0's seed on every rank, so random directions are identical everywhere."""
+    """Rank 0's seed on every rank, so random directions are identical everywhere.
+
+    Examples
+    --------
+    >>> from gaussify.distributed import broadcast_seed
+    >>> broadcast_seed(42)  # a single process keeps its own
+    42
+    """
     if not is_distributed():
         return seed
     backend = dist.get_backend()

@@ -57,7 +57,28 @@ def _check_weight(value: Any, name: str) -> None:
 
 class Encoder(nn.Module):
     """Input standardisation (learned on fit) → MLP → z, or → :class:`GaussianHead` when ``stochastic`` (for a
-    regularizer that takes a posterior)."""
+    regularizer that takes a posterior).
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input.
+    n_components : int
+        Dimension of the embedding z.
+    hidden : tuple of int
+        Widths of the MLP's hidden layers (Linear → SiLU blocks).
+    stochastic : bool
+        End in a :class:`~gaussify.GaussianHead` (``forward`` then returns a :class:`~gaussify.Posterior`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify.embedder import Encoder
+    >>> Encoder(4, 2, (16,), stochastic=False)(torch.randn(8, 4)).shape
+    torch.Size([8, 2])
+    >>> Encoder(4, 2, (16,), stochastic=True)(torch.randn(8, 4)).mean.shape
+    torch.Size([8, 2])
+    """
 
     shift: Tensor  # buffers
     scale: Tensor
@@ -174,6 +195,22 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     gaussianity_
         :class:`~gaussify.GaussianityReport` of the training embedding (None below
         :data:`gaussify.metrics.MIN_ROWS` training rows).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from gaussify import GaussianEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X, y = X[:100], y[:100]
+    >>> emb = GaussianEmbedder(n_components=2, max_epochs=2, random_state=0).fit(X, y)
+    >>> emb.transform(X).shape, emb.n_epochs_, list(emb.get_feature_names_out())
+    ((100, 2), 2, ['gaussianembedder0', 'gaussianembedder1'])
+
+    With a post-hoc flow, ``score_samples`` is a log-density and ``inverse_transform`` undoes the flow:
+
+    >>> emb = GaussianEmbedder(max_epochs=2, post="flow", post_params={"max_epochs": 2}, random_state=0).fit(X, y)
+    >>> emb.score_samples(X).shape, emb.inverse_transform(emb.transform(X)).shape
+    ((100,), (100, 2))
     """
 
     def __init__(self, n_components: int = 2, *, regularizer: str = DEFAULT_REGULARIZER,

@@ -52,6 +52,48 @@ class GaussianRegularization(Callback):
     gradient averaging to reproduce the single-process step exactly (see docs/scaling.md).
 
     ``training_step`` is wrapped on the module instance at ``on_fit_start`` and restored at ``teardown``.
+
+    Parameters
+    ----------
+    regularizer : Regularizer
+        The penalty, e.g. from :func:`~gaussify.make_regularizer`; it receives ``training_step(...)[key]``.
+    weight : float, default 1.0
+        Its weight in the loss.
+    key : str, default "z"
+        The entry of ``training_step``'s output that holds the embeddings (or the posterior).
+    prefix : str, default "gaussian"
+        The prefix of the logged names.
+    monitor : bool, default True
+        Log the running Gaussianity estimate at each epoch end.
+    rankme : bool, default True
+        Log the RankMe of the epoch's last batch.
+    num_slices : int, default 64
+        Slices of the running Epps–Pulley estimate.
+    random_state : None, int or numpy.random.Generator, default 0
+        Seed of those slices.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import lightning.pytorch as pl
+    >>> from gaussify import SlicedWasserstein
+    >>> from gaussify.lightning import GaussianRegularization
+    >>> class Model(pl.LightningModule):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.net = torch.nn.Linear(4, 2)
+    ...     def training_step(self, batch, batch_idx):
+    ...         z = self.net(batch[0])
+    ...         return {"loss": z.square().mean(), "z": z}
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.SGD(self.parameters(), lr=0.1)
+    >>> data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(128, 4)), batch_size=64)
+    >>> callback = GaussianRegularization(SlicedWasserstein(2, random_state=0), weight=1.0)
+    >>> trainer = pl.Trainer(max_epochs=1, callbacks=[callback], accelerator="cpu", logger=False,
+    ...                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    >>> trainer.fit(Model(), data)
+    >>> sorted(name for name in trainer.callback_metrics if not name.startswith("gaussian/swd_"))
+    ['gaussian/placement_kl', 'gaussian/rankme', 'gaussian/sliced_ep', 'gaussian/swd']
     """
 
     @renamed_parameters(seed="random_state")

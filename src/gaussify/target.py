@@ -34,9 +34,32 @@ class Gaussian:
     ``cov`` must be symmetric positive definite; its Cholesky factor ``L``
     (cov = L Lᵀ) is computed once and used for sampling, log-densities and whitening.
 
+    Parameters
+    ----------
+    mean : array-like of shape (d,)
+        The mean μ, a non-empty finite vector (a tensor, array or list).
+    cov : array-like of shape (d, d)
+        The covariance, symmetric positive definite; both are cast to their common floating dtype.
+
+    Attributes
+    ----------
+    mean : Tensor of shape (d,)
+    cov : Tensor of shape (d, d)
+    chol : Tensor of shape (d, d)
+        The lower Cholesky factor L, cov = L Lᵀ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import Gaussian
     >>> g = Gaussian.standard(3)
     >>> g.sample(5).shape
     torch.Size([5, 3])
+    >>> g = Gaussian([1.0, -1.0], [[4.0, 0.0], [0.0, 1.0]])
+    >>> g.whiten(torch.tensor([[3.0, 0.0]]))
+    tensor([[1., 1.]])
+    >>> round(g.log_prob(g.mean[None]).item(), 4)  # log N(μ; μ, cov) = -log(2π · 2)
+    -2.531
     """
 
     def __init__(self, mean, cov) -> None:
@@ -116,7 +139,29 @@ class Gaussian:
 def whiten(z: Tensor, mean: Tensor, chol: Tensor) -> Tensor:
     """L⁻¹(z − μ) row by row, by one triangular solve (cov = L Lᵀ), in z's dtype and on its device: the torch
     whitening of the package (:class:`gaussify._validation.TargetFrame` is the NumPy one, for the torch-free
-    metrics)."""
+    metrics).
+
+    Parameters
+    ----------
+    z : Tensor of shape (n, d)
+        The points.
+    mean : Tensor of shape (d,)
+        μ.
+    chol : Tensor of shape (d, d)
+        The lower Cholesky factor L of the covariance.
+
+    Returns
+    -------
+    Tensor of shape (n, d)
+        The whitened points, N(0, I) when z ~ N(μ, L Lᵀ).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify.target import whiten
+    >>> whiten(torch.tensor([[3.0, 2.0]]), torch.tensor([1.0, 0.0]), torch.diag(torch.tensor([2.0, 2.0])))
+    tensor([[1., 1.]])
+    """
     chol = chol.to(device=z.device, dtype=z.dtype)
     centred = (z - mean.to(device=z.device, dtype=z.dtype)).T
     return torch.linalg.solve_triangular(chol, centred, upper=False).T
@@ -129,7 +174,30 @@ with ``.mean`` and ``.cov``, as in the metrics."""
 
 def as_target(target: TargetLike) -> Gaussian:
     """A :class:`Gaussian` from any target form of the metrics (:func:`gaussify._validation.target_parts`) except
-    ``None``, whose dimension a regularizer cannot know: an int d means ``Gaussian.standard(d)``."""
+    ``None``, whose dimension a regularizer cannot know: an int d means ``Gaussian.standard(d)``.
+
+    Parameters
+    ----------
+    target : Gaussian, int, (mean, cov) pair or object with ``.mean`` and ``.cov``
+        The target; a :class:`Gaussian` is returned as it is.
+
+    Returns
+    -------
+    Gaussian
+
+    Raises
+    ------
+    TypeError
+        For ``None`` or an object that is no target form.
+
+    Examples
+    --------
+    >>> from gaussify.target import as_target
+    >>> as_target(2)
+    Gaussian.standard(2)
+    >>> as_target(([1.0, 0.0], [[1.0, 0.0], [0.0, 1.0]]))
+    Gaussian(dim=2, mean=[1.0, 0.0], cov=<2x2>)
+    """
     if isinstance(target, Gaussian):
         return target
     parts = target_parts(target) if target is not None else None

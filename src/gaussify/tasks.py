@@ -21,7 +21,20 @@ __all__ = ["Task", "ClassificationTask", "RegressionTask", "ReconstructionTask",
 class Task(nn.Module):
     """Base class. ``rows(idx, generator)`` lists the rows to encode for a minibatch of indices
     (the batch itself by default); ``forward(z, x, idx)`` returns the loss, where ``z`` holds the
-    embeddings of those rows and ``x`` their (scaled) inputs."""
+    embeddings of those rows and ``x`` their (scaled) inputs.
+
+    Examples
+    --------
+    A task that keeps the embedding's first coordinate close to the input's:
+
+    >>> import torch
+    >>> from gaussify.tasks import Task
+    >>> class FirstCoordinate(Task):
+    ...     def forward(self, z, x, idx):
+    ...         return (z[:, 0] - x[:, 0]).square().mean()
+    >>> FirstCoordinate()(torch.ones(4, 2), torch.ones(4, 3), torch.arange(4))
+    tensor(0.)
+    """
 
     def rows(self, idx: Tensor, generator: torch.Generator) -> Tensor:
         return idx
@@ -35,7 +48,25 @@ class ClassificationTask(Task):
     and inverse temperature s = exp(log_scale) (Snell et al. 2017). Its decision regions are
     Voronoi cells, which can tile a Gaussian without every class meeting at the origin (a linear
     head's cones do), and s sharpens the head without inflating z. On digits it gave a more
-    Gaussian held-out embedding than a linear head at about the same 5-NN accuracy."""
+    Gaussian held-out embedding than a linear head at about the same 5-NN accuracy.
+
+    Parameters
+    ----------
+    labels : Tensor of int, shape (n,)
+        The class index of every training row.
+    dim : int
+        The embedding dimension.
+    n_classes : int
+        The number of classes (prototypes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify.tasks import ClassificationTask
+    >>> task = ClassificationTask(torch.tensor([0, 1, 0, 1]), dim=2, n_classes=2)
+    >>> task(torch.randn(4, 2), None, torch.arange(4)).shape
+    torch.Size([])
+    """
 
     labels: Tensor  # buffer
 
@@ -51,7 +82,23 @@ class ClassificationTask(Task):
 
 
 class RegressionTask(Task):
-    """Mean squared error of a linear head on z against standardised continuous targets."""
+    """Mean squared error of a linear head on z against standardised continuous targets.
+
+    Parameters
+    ----------
+    targets : Tensor of shape (n, m)
+        The standardised targets of every training row.
+    dim : int
+        The embedding dimension.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify.tasks import RegressionTask
+    >>> task = RegressionTask(torch.randn(4, 1), dim=2)
+    >>> task(torch.randn(4, 2), None, torch.arange(4)).shape
+    torch.Size([])
+    """
 
     targets: Tensor  # buffer
 
@@ -65,7 +112,25 @@ class RegressionTask(Task):
 
 
 class ReconstructionTask(Task):
-    """Mean squared error of an MLP decoder that maps z back to the (scaled) input."""
+    """Mean squared error of an MLP decoder that maps z back to the (scaled) input.
+
+    Parameters
+    ----------
+    dim : int
+        The embedding dimension.
+    n_features : int
+        The input width.
+    hidden : tuple of int
+        The encoder's hidden widths; the decoder uses them reversed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify.tasks import ReconstructionTask
+    >>> task = ReconstructionTask(2, 3, (16,))
+    >>> task(torch.randn(4, 2), torch.randn(4, 3), torch.arange(4)).shape
+    torch.Size([])
+    """
 
     def __init__(self, dim: int, n_features: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
@@ -78,7 +143,26 @@ class ReconstructionTask(Task):
 class NeighborsTask(Task):
     """Keep input-space neighbours close: for each row i and one of its k nearest neighbours j,
     −log q_ij − mean_{l≠i} log(1 − q_il) with the Cauchy kernel q = 1/(1 + ‖z_i − z_j‖²)
-    (the attraction/repulsion of UMAP, McInnes et al. 2018, with in-batch negatives)."""
+    (the attraction/repulsion of UMAP, McInnes et al. 2018, with in-batch negatives).
+
+    Parameters
+    ----------
+    neighbors : Tensor of int, shape (n, k)
+        Each training row's k nearest input-space neighbours.
+
+    Examples
+    --------
+    ``rows`` adds one sampled neighbour per row of the batch, and the loss reads both halves:
+
+    >>> import torch
+    >>> from gaussify.tasks import NeighborsTask
+    >>> task = NeighborsTask(torch.tensor([[1], [0], [3], [2]]))
+    >>> rows = task.rows(torch.arange(4), torch.Generator().manual_seed(0))
+    >>> rows
+    tensor([0, 1, 2, 3, 1, 0, 3, 2])
+    >>> task(torch.randn(8, 2), None, torch.arange(4)).shape
+    torch.Size([])
+    """
 
     neighbors: Tensor  # buffer
 
@@ -102,7 +186,23 @@ class NeighborsTask(Task):
 
 
 class CallableTask(Task):
-    """A user's loss ``fn(z, x, y_batch)`` (``y_batch`` is None without labels)."""
+    """A user's loss ``fn(z, x, y_batch)`` (``y_batch`` is None without labels).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(z, x, y_batch) -> loss``, a 0-dim tensor.
+    y : Tensor or None
+        The labels or targets of every training row, indexed per batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify.tasks import CallableTask
+    >>> task = CallableTask(lambda z, x, y: z.square().mean(), None)
+    >>> task(torch.ones(3, 2), None, torch.arange(3))
+    tensor(1.)
+    """
 
     def __init__(self, fn: Callable[[Tensor, Tensor, Tensor | None], Tensor], y: Tensor | None) -> None:
         super().__init__()
@@ -130,6 +230,22 @@ def target_kind(y: np.ndarray) -> str:
     floats are class labels only if all of them are whole numbers with at least :data:`MIN_ROWS_PER_CLASS`
     rows per distinct value on average. Pass ``task="classification"`` or ``"regression"`` to the estimator
     to decide explicitly.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,) or (n, m)
+        The targets.
+
+    Returns
+    -------
+    {"classification", "regression"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.tasks import target_kind
+    >>> target_kind(np.array(["a", "b"])), target_kind(np.array([0.5, 1.2])), target_kind(np.array([0, 1, 1, 0]))
+    ('classification', 'regression', 'classification')
     """
     y = np.asarray(y)
     if y.ndim > 1 and y.shape[1] > 1:
@@ -143,7 +259,14 @@ def target_kind(y: np.ndarray) -> str:
 
 
 def few_rows_per_class(n_classes: int, n_rows: int) -> bool:
-    """Fewer than :data:`MIN_ROWS_PER_CLASS` rows per class on average (two classes always have enough)."""
+    """Fewer than :data:`MIN_ROWS_PER_CLASS` rows per class on average (two classes always have enough).
+
+    Examples
+    --------
+    >>> from gaussify.tasks import few_rows_per_class
+    >>> few_rows_per_class(10, 30), few_rows_per_class(3, 30)
+    (True, False)
+    """
     return n_classes * MIN_ROWS_PER_CLASS > max(2 * MIN_ROWS_PER_CLASS, n_rows)
 
 

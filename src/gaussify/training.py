@@ -30,7 +30,14 @@ __all__ = ["TrainingDiverged", "DualWeight", "TrainResult", "train"]
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or Inf; the model keeps the weights of the last good step."""
+    """The loss became NaN or Inf; the model keeps the weights of the last good step.
+
+    Examples
+    --------
+    >>> from gaussify import TrainingDiverged
+    >>> issubclass(TrainingDiverged, FloatingPointError)
+    True
+    """
 
 
 class DualWeight:
@@ -47,6 +54,35 @@ class DualWeight:
     on a sliced Wasserstein monitor drove it to its cap and back to its floor, destroying the task); the
     proportional term answers at once, the integral removes the steady offset. Measured on digits and
     mnist1d in 2-D: the last 10 epochs' batch KL within 2-11% of levels 0.25-0.3 nats.
+
+    Parameters
+    ----------
+    regularizer : Regularizer
+        The regularizer whose weight is held; its target is the monitor's.
+    batch_size : int
+        Rows per training batch (the exact target batches are drawn at this size).
+    batches_per_epoch : int
+        Batches per epoch (s is the standard error of an epoch's mean).
+    random_state : None, int or numpy.random.Generator
+        Seed of the exact target batches.
+    level : float, optional
+        κ in nats; None: the 95% quantile of the corrected monitor on exact batches.
+    rate : float, default 0.1
+        η, the integral step.
+    gain : float, default 0.5
+        g, the proportional gain.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import SlicedWasserstein
+    >>> from gaussify.training import DualWeight
+    >>> dual = DualWeight(SlicedWasserstein(2), batch_size=64, batches_per_epoch=1, random_state=0)
+    >>> dual.value
+    1.0
+    >>> dual.update(3 * torch.randn(64, 2))  # a batch far from N(0, I) ...
+    >>> dual.end_epoch() > dual.level, dual.value > 1.0  # ... raises the weight
+    (True, True)
     """
 
     LOG_WEIGHT_BOUND = 7.0
@@ -97,6 +133,24 @@ class DualWeight:
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        Per-epoch lists: loss, task, regularizer, weight, val_loss, seconds (and gaussianity with
+        ``weight="auto"``).
+    epochs : int
+        The number of epochs trained.
+    stopped_early : bool
+        Whether early stopping ended the training.
+
+    Examples
+    --------
+    >>> from gaussify.training import TrainResult
+    >>> TrainResult()
+    TrainResult(history={}, epochs=0, stopped_early=False)
+    """
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs: int = 0
     stopped_early: bool = False
@@ -165,7 +219,58 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
           learning_rate: float, n_iter_no_change: int, random_state: RandomState, verbose: bool,
           gaussianity_level: float | None = None) -> TrainResult:
     """Train ``encoder`` (and the task's head) in place; returns the per-epoch history (with ``weight="auto"``
-    also ``"gaussianity"``: the epoch's bias-corrected batch KL that :class:`DualWeight` holds at its level)."""
+    also ``"gaussianity"``: the epoch's bias-corrected batch KL that :class:`DualWeight` holds at its level).
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Maps a batch of inputs to z (or to a :class:`~gaussify.Posterior`, for a regularizer that takes one).
+    regularizer : Regularizer
+        The Gaussian penalty.
+    task : Task
+        The task loss (:mod:`gaussify.tasks`); its parameters are trained too.
+    X : Tensor of shape (n, n_features)
+        The (scaled) inputs.
+    train_idx : Tensor of int
+        The rows to train on.
+    val_idx : Tensor of int or None
+        The rows of the early-stopping split (None: no early stopping).
+    weight : float or "auto"
+        The regularizer's weight, or ``"auto"`` for a :class:`DualWeight`.
+    max_epochs, batch_size, learning_rate : int, int, float
+        The optimisation (Adam).
+    n_iter_no_change : int
+        Epochs without improvement of the validation task loss before stopping.
+    random_state : None, int or numpy.random.Generator
+        Seed of the shuffling (and of the dual weight's target batches).
+    verbose : bool
+        Show a progress bar.
+    gaussianity_level : float, optional
+        κ of ``weight="auto"`` (:class:`DualWeight`'s ``level``).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TrainingDiverged
+        When the loss becomes NaN or Inf (the weights of the last good step are kept).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import SlicedWasserstein
+    >>> from gaussify.tasks import ReconstructionTask
+    >>> from gaussify.training import train
+    >>> X = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+    >>> encoder = torch.nn.Linear(4, 2)
+    >>> result = train(encoder, SlicedWasserstein(2, random_state=0), ReconstructionTask(2, 4, (16,)), X,
+    ...                torch.arange(100), None, weight=1.0, max_epochs=2, batch_size=50, learning_rate=1e-3,
+    ...                n_iter_no_change=10, random_state=0, verbose=False)
+    >>> result.epochs, sorted(result.history)
+    (2, ['loss', 'regularizer', 'seconds', 'task', 'val_loss', 'weight'])
+    """
     from tqdm.auto import tqdm
 
     seed = as_seed(random_state)

@@ -63,6 +63,19 @@ class TSNESearchResult:
     ``results``: one row (a dict of plain Python numbers) per (perplexity, seed, dof) run.
     ``center``, ``scale``: the chosen run's standardisation z = (y − center) / scale; ``tsne_embedding``: that
     run as an ``openTSNE.TSNEEmbedding``; ``post``: the fitted post-processing transformer or ``None``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from gaussify import most_gaussian_tsne
+    >>> X = load_digits().data[:100]
+    >>> search = most_gaussian_tsne(X, perplexities=(5, 10), seeds=(0,), n_iter=50)
+    >>> search.embedding.shape, len(search.results), search.criterion
+    ((100, 2), 2, 'kl')
+    >>> search.best == min(search.results, key=lambda row: row["kl"])
+    True
+    >>> search.transform(X[:5]).shape
+    (5, 2)
     """
 
     embedding: np.ndarray
@@ -155,6 +168,40 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
     graph depends on the thread count). All runs are scored with the same estimator seed (common random
     numbers). ``n_jobs``: threads for the kNN graph, t-SNE and scoring; 1 by default (see the module
     docstring), -1 for all cores.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, n_features)
+        The input points.
+    perplexities, seeds, dofs : sequences
+        The grid: every (perplexity, seed, dof) is one openTSNE run.
+    n_components : int, default 2
+        The embedding dimension.
+    criterion : {"kl", "negentropy"}, default "kl"
+        What the chosen run minimises (:data:`CRITERIA`).
+    post : {"whiten", "quantile", "rbig"}, transformer or None
+        Fitted on the chosen run.
+    random_state : int, default 0
+        Seed of the kNN search and of ``post``.
+    n_jobs : int, default 1
+        Threads (-1: all cores).
+    verbose : bool, default False
+        Show a progress bar.
+    **tsne_kwargs
+        Keywords of ``openTSNE.TSNE`` and of its kNN graph.
+
+    Returns
+    -------
+    TSNESearchResult
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from gaussify import most_gaussian_tsne
+    >>> X = load_digits().data[:100]
+    >>> search = most_gaussian_tsne(X, perplexities=(5, 10), seeds=(0,), n_iter=50, post="whiten")
+    >>> search.embedding.shape, search.best["perplexity"] in (5, 10), "post_kl" in search.best
+    ((100, 2), True, True)
     """
     X = as_sample(X, name="X")
     n = X.shape[0]
@@ -229,6 +276,26 @@ class GaussianTSNE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     ``embedding_``. ``tsne_params`` holds keywords for ``openTSNE.TSNE``. Output columns are named
     ``gaussiantsne0``, ``gaussiantsne1``, … (scikit-learn's class-name prefix, as ``TSNE`` gives ``tsne0``), so
     ``set_output(transform="pandas")`` works.
+
+    Parameters
+    ----------
+    perplexities, seeds, dofs, n_components, criterion, post, random_state, n_jobs, verbose
+        As in :func:`most_gaussian_tsne`.
+    tsne_params : dict, optional
+        Keywords of ``openTSNE.TSNE`` (``tsne_kwargs`` there).
+    transform_params : dict, optional
+        Keywords of the out-of-sample optimisation of ``transform``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from gaussify import GaussianTSNE
+    >>> X = load_digits().data[:100]
+    >>> tsne = GaussianTSNE(perplexities=(10,), seeds=(0,), tsne_params={"n_iter": 50})
+    >>> tsne.fit_transform(X).shape, list(tsne.get_feature_names_out())
+    ((100, 2), ['gaussiantsne0', 'gaussiantsne1'])
+    >>> tsne.transform(X[:5]).shape
+    (5, 2)
     """
 
     def __init__(self, perplexities: Sequence[float] = (5, 15, 30, 50, 100), seeds: Sequence[int] = (0, 1, 2),

@@ -25,7 +25,23 @@ if TYPE_CHECKING:
 
 class Registry(Mapping):
     """Registry name → regularizer class, given as ``"module:Class"`` paths inside this package and imported on
-    first lookup (so ``list(REGISTRY)`` needs no torch)."""
+    first lookup (so ``list(REGISTRY)`` needs no torch).
+
+    Parameters
+    ----------
+    paths : dict of str to str
+        Name → ``"module:Class"``, the module relative to :mod:`gaussify.regularizers`.
+
+    Examples
+    --------
+    >>> from gaussify.regularizers import REGISTRY, Registry
+    >>> sorted(REGISTRY)
+    ['adversarial', 'cramer-wold', 'kl', 'knn', 'mmd', 'moments', 'sigreg', 'swd']
+    >>> REGISTRY.class_name("knn"), REGISTRY["knn"].__name__
+    ('NearestNeighborKL', 'NearestNeighborKL')
+    >>> Registry({"swd": "sliced:SlicedWasserstein"})["swd"].name
+    'swd'
+    """
 
     def __init__(self, paths: dict[str, str]) -> None:
         self.paths = dict(paths)
@@ -71,7 +87,36 @@ def make_regularizer(name: str, target: TargetLike, *, random_state: RandomState
     :class:`Combination`; then ``kwargs`` maps part names to their keyword arguments, e.g. ``{"knn": {"k": 2}}``).
 
     ``target`` is a :class:`~gaussify.Gaussian` or an int d for N(0, I_d); ``random_state`` (None, an int or a
-    NumPy Generator) seeds the module's generator, and part j of a sum gets seed + j."""
+    NumPy Generator) seeds the module's generator, and part j of a sum gets seed + j.
+
+    Parameters
+    ----------
+    name : str
+        A :data:`REGISTRY` name or a sum of them, each at most once with a positive coefficient.
+    target : Gaussian, int or (mean, cov)
+        The target of every part.
+    random_state : None, int or numpy.random.Generator, default None
+        Seed of the module's generator; part j of a sum gets seed + j.
+    **kwargs
+        Keyword arguments of the regularizer's class; for a sum, a dict per part name.
+
+    Returns
+    -------
+    Regularizer
+        The regularizer, or a :class:`Combination` for a sum.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import make_regularizer
+    >>> make_regularizer("knn", 2, k=2)
+    NearestNeighborKL(dim=2, standard_target=True, k=2)
+    >>> reg = make_regularizer("swd+0.01*knn", 2, random_state=0, knn={"k": 2})
+    >>> reg.extra_repr()
+    '1*swd + 0.01*knn'
+    >>> reg(torch.randn(64, 2)).shape
+    torch.Size([])
+    """
     from .combination import Combination, parse_spec
 
     terms = parse_spec(name, REGISTRY)

@@ -78,6 +78,41 @@ class Adversarial(Regularizer):
     the same initial critic, so the critic stays identical across ranks; keep the regularizer
     outside the module wrapped in ``DistributedDataParallel``. The Adam state lives in
     ``self.optimizer`` (save ``self.optimizer.state_dict()`` alongside the module's to resume).
+
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    loss : {"wgan-gp", "lsgan", "gan"}, default "wgan-gp"
+        The critic's and the encoder's losses (table above).
+    critic : nn.Module, optional
+        A module mapping (n, d) to (n, 1); by default an MLP with ``hidden`` layers, initialised from the
+        module's generator.
+    critic_steps : int, default 5
+        Critic updates per ``forward`` in training mode (0: the critic never learns).
+    lr : float, default 1e-3
+        Learning rate of the critic's Adam.
+    hidden : sequence of int, default (256, 256)
+        Hidden widths of the default critic.
+    gp_weight : float, default 10.0
+        Weight of WGAN-GP's gradient penalty.
+    random_state : None, int or numpy.random.Generator, default None
+        Seed of the target draws and of the default critic's initialisation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import Adversarial
+    >>> reg = Adversarial(2, hidden=(16,), critic_steps=2, random_state=0)
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    >>> before = [p.detach().clone() for p in reg.critic.parameters()]
+    >>> loss = reg(z)  # training mode: two critic updates, then the encoder's loss
+    >>> loss.shape, any(not torch.equal(p, q) for p, q in zip(before, reg.critic.parameters()))
+    (torch.Size([]), True)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([64, 2])
+    >>> _ = reg.eval()  # measure without training the critic
     """
 
     name: ClassVar[str] = "adversarial"

@@ -103,6 +103,31 @@ class Regularizer(nn.Module):
     Under ``torch.distributed`` the gather of the global batch reads the ranks' batch sizes on the host (one
     sync per call, needed when they may differ); set :attr:`equal_rank_batches` to ``True`` when every rank
     always passes the same number of rows (a ``DistributedSampler`` and equal batch sizes) to skip it.
+
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    random_state : None, int or numpy.random.Generator, default None
+        Seed of the module's generator (:attr:`seed`, :attr:`generator`).
+
+    Examples
+    --------
+    A new regularizer implements :meth:`penalty` (here the squared distance of the whitened batch mean from 0):
+
+    >>> import torch
+    >>> from gaussify.regularizers import Regularizer
+    >>> class MeanPenalty(Regularizer):
+    ...     name = "mean"
+    ...     def penalty(self, z):
+    ...         return self.whiten(z).mean(0).square().sum()
+    >>> reg = MeanPenalty(([1.0, 1.0], [[1.0, 0.0], [0.0, 1.0]]))
+    >>> reg(torch.ones(64, 2))  # centred on the target's mean
+    tensor(0.)
+    >>> reg(torch.full((64, 2), float("nan")))
+    Traceback (most recent call last):
+    ...
+    ValueError: z contains NaN or Inf: the encoder produced non-finite embeddings
     """
 
     name: ClassVar[str] = ""

@@ -20,7 +20,26 @@ _TERM = re.compile(r"^(?:(?P<coef>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\s*)?
 
 def parse_spec(spec: str, names: Mapping[str, object]) -> list[tuple[float, str]]:
     """``"swd+0.01*knn"`` → [(1.0, "swd"), (0.01, "knn")]: terms joined by ``+``, each ``[c*]name`` with
-    c > 0 and ``name`` a key of ``names``, each name at most once. Raises ValueError otherwise."""
+    c > 0 and ``name`` a key of ``names``, each name at most once. Raises ValueError otherwise.
+
+    Parameters
+    ----------
+    spec : str
+        The sum, e.g. ``"swd+0.01*knn"``.
+    names : mapping
+        The known names (e.g. :data:`~gaussify.regularizers.REGISTRY`).
+
+    Returns
+    -------
+    list of (float, str)
+        (coefficient, name) per term, in the order of ``spec``.
+
+    Examples
+    --------
+    >>> from gaussify.regularizers import REGISTRY, parse_spec
+    >>> parse_spec("swd+0.01*knn", REGISTRY)
+    [(1.0, 'swd'), (0.01, 'knn')]
+    """
     if not isinstance(spec, str):
         raise ValueError(f"a regularizer is named by a string, got {type(spec).__name__}")
     terms = []
@@ -47,10 +66,25 @@ class Combination(Regularizer):
     seed (``seed + j``, from :func:`make_regularizer`). Every part takes points (:attr:`Regularizer.takes`); so
     does the sum.
 
-    Args:
-        target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
-        parts: (coefficient, regularizer) pairs, the regularizers built for the same target.
-        random_state: unused beyond the parts' own seeds; accepted like every regularizer's.
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    parts : list of (float, Regularizer)
+        (coefficient, regularizer) pairs, the regularizers built for the same target, each taking points.
+    random_state : None, int or numpy.random.Generator, default None
+        Unused beyond the parts' own seeds; accepted like every regularizer's.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import MMD, Combination, SlicedWasserstein
+    >>> reg = Combination(2, [(1.0, SlicedWasserstein(2, random_state=0)), (0.5, MMD(2))])
+    >>> reg.extra_repr()
+    '1*swd + 0.5*mmd'
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    >>> reg(z).shape
+    torch.Size([])
     """
 
     name = "combination"

@@ -134,6 +134,28 @@ class CramerWold(Regularizer):
     carries an offset (mean 5.7e-3 instead of 1.3e-3 at D = 20, 2.6e-3 at D = 64, n = 500), but
     its minimum over scalings a·N(0, I) stays at a = 1 (to the 0.02 step measured at D = 20, 64).
     ``random_state`` is accepted for a uniform signature; the distance is deterministic.
+
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    gamma : float, optional
+        The smoothing variance γ > 0; by default Silverman's rule for the (global) batch size.
+    random_state : None, int or numpy.random.Generator, default None
+        Accepted for a uniform signature; the distance is deterministic.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import CramerWold
+    >>> reg = CramerWold(2)
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    >>> loss = reg(z)
+    >>> loss.shape, bool(reg(3 * z) > loss)  # a batch three times too wide is penalised more
+    (torch.Size([]), True)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([64, 2])
     """
 
     name: ClassVar[str] = "cramer-wold"

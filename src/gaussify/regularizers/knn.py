@@ -44,12 +44,31 @@ class NearestNeighborKL(Regularizer):
     Statistics 17, 2005 (k-th neighbour); Sablayrolles, Douze, Schmid & Jégou, "Spreading vectors for
     similarity search", ICLR 2019 (the −log ρ "KoLeo" spreading term as a regularizer).
 
-    Args:
-        target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
-        k: which neighbour (k ≥ 1; the batch needs at least k + 1 rows).
-        eps: floor of the neighbour distance.
-        block_size: rows per block of the neighbour search.
-        random_state: unused (no randomness); accepted like every regularizer's.
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    k : int, default 1
+        Which neighbour (k ≥ 1; the batch needs at least k + 1 rows).
+    eps : float, default 1e-6
+        Floor of the neighbour distance.
+    block_size : int, default 1024
+        Rows per block of the neighbour search.
+    random_state : None, int or numpy.random.Generator, default None
+        Unused (no randomness); accepted like every regularizer's.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import NearestNeighborKL
+    >>> reg = NearestNeighborKL(2, k=1)
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    >>> loss = reg(z)
+    >>> loss.shape, bool(reg(3 * z) > loss)  # a batch three times too wide is penalised more
+    (torch.Size([]), True)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([64, 2])
     """
 
     name = "knn"

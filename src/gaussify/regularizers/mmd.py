@@ -178,6 +178,30 @@ class MMD(Regularizer):
     Cost: one n × n squared-distance matrix for the RBF kernel (three for IMQ: batch, target
     sample, cross), shared by all scales and built in row blocks, so memory is O(block · n);
     the gradient is formed in the same pass (first derivatives only).
+
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    kernel : {"rbf", "imq"}, default "rbf"
+        The kernel (see above); ``"imq"`` draws n target points per call.
+    scales : iterable of float, optional
+        The relative scales s, each > 0; default :attr:`DEFAULT_SCALES` = (0.05, 0.1, 0.2, 0.5, 1).
+    random_state : None, int or numpy.random.Generator, default None
+        Seed of the target draws of the IMQ kernel (the RBF estimate draws nothing).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import MMD
+    >>> reg = MMD(2)
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    >>> loss = reg(z)
+    >>> loss.shape, bool(reg(3 * z) > loss)  # a batch three times too wide is penalised more
+    (torch.Size([]), True)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([64, 2])
     """
 
     name: ClassVar[str] = "mmd"

@@ -76,6 +76,34 @@ class MomentMatching(Regularizer):
     On exact samples of the target the expected value is
     alpha tr(Sigma)/n + gamma (tr(Sigma²) + tr(Sigma)²)/(n−1), plus, to leading order in 1/n,
     skew d(d+1)(d+2)/n + kurtosis (d+3)/n: the penalty is not 0 at the target, and shrinks as 1/n.
+
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    alpha : float, default 1.0
+        Weight of the mean term ‖mu − mean(Z)‖².
+    gamma : float, default 1.0
+        Weight of the covariance term ‖Sigma − cov(Z)‖²_F.
+    skew : float, default 0.0
+        Weight of Mardia's skewness term ‖T‖²_F (0: off).
+    kurtosis : float, default 0.0
+        Weight of the kurtosis term (0: off).
+    random_state : None, int or numpy.random.Generator, default None
+        Accepted like every regularizer's; the penalty is deterministic.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import MomentMatching
+    >>> reg = MomentMatching(2, skew=1.0, kurtosis=1.0)
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    >>> loss = reg(z)
+    >>> loss.shape, bool(reg(3 * z) > loss)  # a batch three times too wide is penalised more
+    (torch.Size([]), True)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([64, 2])
     """
 
     name: ClassVar[str] = "moments"

@@ -162,14 +162,34 @@ class SIGReg(Regularizer):
     Without the Heuristics", arXiv:2511.08544 (2025); Epps & Pulley, "A test for normality based
     on the empirical characteristic function", Biometrika 70 (1983).
 
-    Args:
-        target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
-        num_slices: number K of random directions per call.
-        knots: number of trapezoid knots on [0, t_max] (at least 2).
-        t_max: upper integration limit.
-        scale: ``"sum"`` (n × integral, LeJEPA's statistic) or ``"mean"`` (the integral: a weight that
-            carries over across batch sizes).
-        random_state: seed of the module's direction generator (None, an int or a NumPy Generator).
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    num_slices : int, default 256
+        Number K of random directions per call.
+    knots : int, default 17
+        Number of trapezoid knots on [0, t_max] (at least 2).
+    t_max : float, default 3.0
+        Upper integration limit.
+    scale : {"sum", "mean"}, default "sum"
+        ``"sum"`` (n × integral, LeJEPA's statistic) or ``"mean"`` (the integral: a weight that carries over
+        across batch sizes).
+    random_state : None, int or numpy.random.Generator, default None
+        Seed of the module's direction generator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import SIGReg
+    >>> reg = SIGReg(2, num_slices=64, random_state=0)
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    >>> loss = reg(z)
+    >>> loss.shape, bool(reg(3 * z) > loss)  # a batch three times too wide is penalised more
+    (torch.Size([]), True)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([64, 2])
     """
 
     name = "sigreg"

@@ -69,12 +69,31 @@ class SlicedWasserstein(Regularizer):
     Reference: Kolouri, Pope, Martin & Rohde, "Sliced-Wasserstein Autoencoder: an embarrassingly
     simple generative model", ICLR 2019 (arXiv:1804.01947, 2018).
 
-    Args:
-        target: a :class:`~gaussify.Gaussian` or an int d for N(0, I_d).
-        num_slices: number K of random directions per call (``num_projections`` until the next release).
-        p: exponent of the ground cost, p ≥ 1.
-        split: score shape, centre and scale of each projection separately (see above).
-        random_state: seed of the module's direction generator (None, an int or a NumPy Generator).
+    Parameters
+    ----------
+    target : Gaussian, int or (mean, cov)
+        The target: a :class:`~gaussify.Gaussian`, an int d for N(0, I_d) or any target form of the metrics.
+    num_slices : int, default 256
+        Number K of random directions per call (``num_projections`` until the next release).
+    p : float, default 2.0
+        Exponent of the ground cost, p ≥ 1.
+    split : bool, default False
+        Score shape, centre and scale of each projection separately (see above).
+    random_state : None, int or numpy.random.Generator, default None
+        Seed of the module's direction generator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gaussify import SlicedWasserstein
+    >>> reg = SlicedWasserstein(2, num_slices=64, random_state=0)
+    >>> z = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    >>> loss = reg(z)
+    >>> loss.shape, bool(reg(3 * z) > loss)  # a batch three times too wide is penalised more
+    (torch.Size([]), True)
+    >>> loss.backward()
+    >>> z.grad.shape
+    torch.Size([64, 2])
     """
 
     name = "swd"
