@@ -5,7 +5,7 @@ The public modules are derived, not listed: ``gaussify`` itself and each module 
 whose name has no leading underscore, through its ``__all__`` (a subpackage's ``__all__`` re-exports what its own
 modules define). An object exported under several names (``gaussify.evaluate`` is ``gaussify.metrics.evaluate``)
 is run once, under its first name. A module whose optional dependency is missing (``gaussify.lightning`` without
-Lightning) is skipped, and so is one named in PENDING (the modules whose examples are still to be written).
+Lightning) is skipped.
 
 Each example runs in a fresh temporary working folder (the io examples write files by relative name), with
 ELLIPSIS and NORMALIZE_WHITESPACE, in the names of an empty namespace (an example imports what it uses).
@@ -21,14 +21,6 @@ import pytest
 import gaussify
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-
-PENDING: frozenset[str] = frozenset({
-    "gaussify.demo",
-})
-"""Public modules whose examples are not written yet (issue 14, item 5): skipped, and listed by the skip reason.
-``gaussify.demo``: ``run_demo`` trains on all 1797 digits rows even with ``quick=True`` (about 10 s), too slow for
-an example until it takes a smaller dataset."""
-
 
 def _public_modules() -> list[str]:
     """``gaussify`` and each module or subpackage directly under it without a leading underscore, by name."""
@@ -61,26 +53,13 @@ def _entry_points() -> tuple[list[str], list[str]]:
 ENTRY_POINTS, UNIMPORTABLE = _entry_points()
 
 
-def _defining_module(qualified: str) -> str:
-    """The public module an entry point belongs to: its ``__module__`` cut to ``gaussify.<top level>``."""
-    module_name, _, name = qualified.rpartition(".")
-    defined_in = getattr(importlib.import_module(module_name), name).__module__
-    return ".".join(defined_in.split(".")[:2])
-
-
 def test_entry_points_found():
     assert len(ENTRY_POINTS) >= 100  # a broken discovery (an empty list) must not pass as "nothing to run"
     assert "gaussify.GaussianEmbedder" in ENTRY_POINTS and "gaussify.metrics.rankme" in ENTRY_POINTS
 
 
-def test_pending_names_public_modules():
-    assert PENDING <= set(_public_modules()), sorted(PENDING - set(_public_modules()))
-
-
 @pytest.mark.parametrize("qualified", ENTRY_POINTS)
 def test_docstring_example(qualified, tmp_path, monkeypatch):
-    if _defining_module(qualified) in PENDING:
-        pytest.skip(f"examples of {_defining_module(qualified)} still to be written (PENDING)")
     module_name, _, name = qualified.rpartition(".")
     obj = getattr(importlib.import_module(module_name), name)
     assert "\nExamples\n--------\n" in (inspect.getdoc(obj) or ""), f"{qualified} has no numpydoc Examples section"

@@ -97,10 +97,37 @@ def _mean_sd(runs: list[list[dict]]) -> list[dict]:
 
 def run_demo(out: str | Path, *, quick: bool = False, seeds: int = 1,
              echo: Callable[[str], None] = print) -> list[dict]:
-    """Run the demo, write ``out/report.html``, ``out/comparison.md`` and the default model to ``out/model``;
-    returns the comparison rows (scores as 'mean ± sd' strings when ``seeds`` > 1: one stratified split and training
-    seed per run). ``quick`` fits the default regularizer only, with few epochs. ``out`` is the demo's own folder:
-    it replaces the files it wrote there before (an earlier demo's ``model`` folder included)."""
+    """Run the demo on scikit-learn's digits: every method on a stratified 70/30 split, scored on the held-out rows.
+
+    Writes ``out/report.html``, ``out/comparison.md`` and the default model to ``out/model``. ``out`` is the demo's
+    own folder: it replaces the files it wrote there before (an earlier demo's ``model`` folder included).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The output folder (created if needed).
+    quick : bool, default False
+        Fit the default regularizer only, in 2-D, with few epochs (about 10 s).
+    seeds : int, default 1
+        Splits and training seeds, one per run; above 1 the scores are 'mean ± sd' strings.
+    echo : callable, default print
+        Where the progress lines and the table go.
+
+    Returns
+    -------
+    list of dict
+        The comparison rows (:data:`COLUMNS`).
+
+    Examples
+    --------
+    >>> from gaussify.demo import run_demo
+    >>> rows = run_demo("demo_out", quick=True, echo=lambda line: None)
+    >>> [row["method"] for row in rows][0], rows[0]["kl_low"] <= rows[0]["kl"] <= rows[0]["kl_high"]
+    ('gaussify swd+0.003*knn (default)', True)
+    >>> import os
+    >>> sorted(os.listdir("demo_out"))
+    ['comparison.md', 'model', 'report.html']
+    """
     from ._validation import check_int
     from .compare import format_table, to_html_table
     from .datasets import digits
