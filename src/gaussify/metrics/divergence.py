@@ -630,7 +630,7 @@ def _measured_interval(value: float, sd: float, n: int, d: int,
         return None, False, f"no measured interval: the accuracy suite measures k={table['k']}, not k={k}."
     dims = sorted(int(key) for key in table["dims"])
     if d > dims[-1]:
-        return ((0.0, math.inf), False, f"interval [0, ∞): the accuracy suite stops at d={dims[-1]}, below d={d}; "
+        return ((0.0, math.inf), False, f"interval [0, ∞): d={d} is above the accuracy suite's largest d={dims[-1]}; "
                 "read the calibrated lower bounds kl_lower_bounds(Z, target).")
     grid_d = next(g for g in dims if g >= d)
     entry = table["dims"][str(grid_d)]
@@ -646,7 +646,7 @@ def _measured_interval(value: float, sd: float, n: int, d: int,
             f"(gaussify bench accuracy; it held for {entry['held_out_coverage']:.0%} of samples of laws left out "
             f"of its fit) or ±{_INTERVAL_Z} × the sampling sd {sd:.3g}, whichever is wider")
     if n < sizes[0]:
-        note += f"; n={n} is below the suite's smallest n={sizes[0]}, so the interval is too narrow"
+        note += f"; n={n} is below the suite's smallest n={sizes[0]}, so the interval may be too narrow"
     if not reliable:
         note += f"; unreliable: the interval is wider than {RELIABLE_WIDTH:g} nat and than the estimate"
     return (low, high), reliable, note + "."
