@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping
 from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
@@ -81,12 +82,13 @@ def check_options(value: Any, name: str, options: tuple) -> Any:
     return value
 
 
-def check_parameters(owner: Any, checks: dict[str, Callable[[Any, str], Any]]) -> None:
-    """``checks[name](getattr(owner, name), name)`` for every entry: an estimator's table of parameter checks, in the
-    role of scikit-learn's ``_parameter_constraints`` (whose validator is private in scikit-learn), giving the
-    messages of this module."""
+def check_parameters(owner: Any, checks: Mapping[str, Callable[[Any, str], Any]]) -> None:
+    """``checks[name](getattr(owner, name), name)`` for every entry (``owner[name]`` when ``owner`` is a mapping of
+    the values by name, a function's arguments): an estimator's table of parameter checks, in the role of
+    scikit-learn's ``_parameter_constraints`` (whose validator is private in scikit-learn), giving the messages of
+    this module."""
     for name, check in checks.items():
-        check(getattr(owner, name), name)
+        check(owner[name] if isinstance(owner, Mapping) else getattr(owner, name), name)
 
 
 def check_bool(value: Any, name: str) -> bool:

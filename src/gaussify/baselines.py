@@ -39,7 +39,7 @@ from scipy.stats import ortho_group
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import InvalidParameterError, as_sample, check_int, check_real, is_real_number
+from ._validation import InvalidParameterError, as_sample, check_int, check_random_state, check_real, is_real_number
 
 __all__ = ["PCAWhitening", "QuantileGaussianizer", "RBIG", "make_baseline", "BASELINES"]
 
@@ -385,8 +385,9 @@ class RBIG(Baseline):
             raise ValueError(f"rotation must be 'random' or 'pca', got {self.rotation!r}")
         _check_marginal_params(self.n_knots, self.smoothing)
         if not (self.tol is None or (isinstance(self.tol, str) and self.tol == "auto")
-                or (is_real_number(self.tol) and np.isfinite(self.tol))):
-            raise InvalidParameterError(f"tol must be 'auto', a finite number or None, got {self.tol!r}")
+                or (is_real_number(self.tol) and np.isfinite(self.tol) and float(self.tol) >= 0)):
+            raise InvalidParameterError(f"tol must be 'auto', a finite number >= 0 or None, got {self.tol!r}")
+        check_random_state(self.random_state)
 
     def _rotation(self, Z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         d = Z.shape[1]
@@ -405,7 +406,7 @@ class RBIG(Baseline):
     def fit(self, X: Any, y: Any = None) -> RBIG:
         self._check_params()
         Z = self._set_constant_aside(self._validate(X, reset=True))
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         n, d = Z.shape
         bias, q95 = self._null(n, d, rng)
         self.tol_ = None if self.tol is None else (q95 - bias if self.tol == "auto" else float(self.tol))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_int, check_real
+
 __all__ = ["load", "NAMES", "digits", "mnist1d", "moons", "swiss_roll", "gaussian_mixture"]
 
 
@@ -44,6 +46,7 @@ def mnist1d(n_samples: int = 4000, random_state: int = 0) -> tuple[np.ndarray, n
     >>> X.shape, X.dtype, y.shape
     ((100, 40), dtype('float32'), (100,))
     """
+    _check_common(n_samples, random_state)
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -75,6 +78,8 @@ def moons(n_samples: int = 2000, noise: float = 0.08, n_noise_dims: int = 8,
     >>> X.shape, X.dtype, y.shape
     ((100, 10), dtype('float32'), (100,))
     """
+    _check_common(n_samples, random_state, noise)
+    check_int(n_noise_dims, "n_noise_dims", minimum=0)
     from sklearn.datasets import make_moons
 
     X2, y = make_moons(n_samples, noise=noise, random_state=random_state)
@@ -99,6 +104,7 @@ def swiss_roll(n_samples: int = 2000, noise: float = 0.1, random_state: int = 0)
     >>> sorted(set(y.tolist()))
     [0, 1, 2, 3, 4, 5]
     """
+    _check_common(n_samples, random_state, noise)
     from sklearn.datasets import make_swiss_roll
 
     X, t = make_swiss_roll(n_samples, noise=noise, random_state=random_state)
@@ -127,11 +133,22 @@ def gaussian_mixture(n_samples: int = 2000, n_components: int = 5, dim: int = 10
     >>> X.shape, X.dtype, y.shape
     ((100, 3), dtype('float32'), (100,))
     """
+    _check_common(n_samples, random_state)
+    check_int(n_components, "n_components")
+    check_int(dim, "dim")
+    check_real(separation, "separation")
     rng = np.random.default_rng(random_state)
     centres = rng.normal(size=(n_components, dim)) * separation / np.sqrt(2)
     y = rng.integers(n_components, size=n_samples)
     X = centres[y] + rng.normal(size=(n_samples, dim))
     return X.astype(np.float32), y.astype(np.int64)
+
+
+def _check_common(n_samples: object, random_state: object, noise: object = 0.0) -> None:
+    """The parameters every generated data set has, checked before any work."""
+    check_int(n_samples, "n_samples")
+    check_int(random_state, "random_state", minimum=0)
+    check_real(noise, "noise")
 
 
 def _embed(X: np.ndarray, n_noise_dims: int, random_state: int) -> np.ndarray:

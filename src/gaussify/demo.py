@@ -128,7 +128,7 @@ def run_demo(out: str | Path, *, quick: bool = False, seeds: int = 1,
     >>> sorted(os.listdir("demo_out"))
     ['comparison.md', 'model', 'report.html']
     """
-    from ._validation import check_int
+    from ._validation import check_bool, check_int
     from .compare import format_table, to_html_table
     from .datasets import digits
     from .embedder import GaussianEmbedder
@@ -136,6 +136,7 @@ def run_demo(out: str | Path, *, quick: bool = False, seeds: int = 1,
     from .metrics import evaluate
     from .plots import figure_to_base64_png, training_curves
 
+    check_bool(quick, "quick")
     check_int(seeds, "seeds")
     out = Path(out)
     model_path = out / "model"

@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from ._validation import check_bool, check_int
+
 __all__ = ["is_distributed", "world_size", "rank", "gather_with_grad", "all_reduce_sum_with_grad",
            "broadcast_seed"]
 
@@ -120,6 +122,7 @@ def gather_with_grad(z: Tensor, equal_sizes: bool = False) -> Tensor:
     >>> gather_with_grad(z) is z
     True
     """
+    check_bool(equal_sizes, "equal_sizes")
     return _GatherRows.apply(z, equal_sizes) if is_distributed() else z
 
 
@@ -147,6 +150,7 @@ def broadcast_seed(seed: int) -> int:
     >>> broadcast_seed(42)  # a single process keeps its own
     42
     """
+    seed = check_int(seed, "seed", minimum=0)
     if not is_distributed():
         return seed
     backend = dist.get_backend()

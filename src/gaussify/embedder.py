@@ -17,12 +17,12 @@ from torch import Tensor, nn
 
 from ._torchutils import seeded, torch_device, torch_threads
 from ._validation import (InvalidParameterError, as_seed, check_bool, check_int, check_ints, check_n_jobs,
-                          check_options, check_parameters, check_random_state, check_real)
+                          check_options, check_parameters, check_real)
 from .io import check_model_folder, read_model_config, write_model_folder
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask, Task,
                     few_rows_per_class, knn_indices, mlp, target_kind)
-from .training import train
+from .training import TRAIN_CHECKS, train
 
 __all__ = ["GaussianEmbedder", "Encoder"]
 
@@ -44,15 +44,6 @@ def _check_dict(value: Any, name: str) -> dict:
     if not isinstance(value, dict):
         raise InvalidParameterError(f"{name} must be a dict or None, got {type(value).__name__}")
     return value
-
-
-def _check_weight(value: Any, name: str) -> None:
-    if isinstance(value, str) and value == "auto":
-        return
-    try:
-        check_real(value, name)
-    except InvalidParameterError:
-        raise InvalidParameterError(f"{name} must be a finite number >= 0 or 'auto', got {value!r}") from None
 
 
 class Encoder(nn.Module):
@@ -84,6 +75,10 @@ class Encoder(nn.Module):
     scale: Tensor
 
     def __init__(self, n_features: int, n_components: int, hidden: tuple[int, ...], stochastic: bool) -> None:
+        check_int(n_features, "n_features")
+        check_int(n_components, "n_components")
+        hidden = check_ints(hidden, "hidden")
+        check_bool(stochastic, "stochastic")
         super().__init__()
         self.register_buffer("shift", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
@@ -243,21 +238,16 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------- checks
     _parameter_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
-        "n_components": check_int, "max_epochs": check_int, "batch_size": check_int, "n_iter_no_change": check_int,
+        **TRAIN_CHECKS, "n_components": check_int,
         "regularizer": lambda value, name: parse_spec(value, REGISTRY),
-        "weight": lambda value, name: _check_weight(value, name),
-        "gaussianity_level": lambda value, name: value is None or check_real(value, name, strict=True),
         "hidden_layer_sizes": check_ints,
         "task": lambda value, name: callable(value) or check_options(value, name, TASKS),
         "regularizer_kwargs": lambda value, name: value is None or _check_dict(value, name),
         "validation_fraction": lambda value, name: check_real(value, name, high=1.0),
-        "learning_rate": lambda value, name: check_real(value, name, strict=True),
         "post": lambda value, name: check_options(value, name, (None, *POSTS)),
         "post_fraction": lambda value, name: check_real(value, name, high=1.0),
         "post_params": lambda value, name: value is None or _check_dict(value, name),
         "n_jobs": lambda value, name: check_n_jobs(value),
-        "random_state": check_random_state,
-        "verbose": check_bool,
     }
     """Every hyperparameter's check (scikit-learn's ``_parameter_constraints`` in :func:`gaussify._validation`'s
     form: scikit-learn validates its table with a private module), run by :meth:`fit` before any work."""

@@ -28,7 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 from ._torchutils import seeded, torch_device, torch_threads
-from ._validation import as_sample, as_seed, check_int, check_ints, check_n_jobs, check_real, standardize_to_target
+from ._validation import (as_sample, as_seed, check_bool, check_int, check_ints, check_n_jobs, check_real,
+                          standardize_to_target)
 from .baselines import PCAWhitening, Baseline
 from .io import check_model_folder, read_model_config, write_model_folder
 from .training import TrainingDiverged
@@ -160,6 +161,7 @@ class GaussianizingFlow(Baseline):
         check_real(self.noise, "noise")
         check_real(self.validation_fraction, "validation_fraction", high=1.0)
         check_n_jobs(self.n_jobs)
+        check_bool(self.verbose, "verbose")
 
     def _make_flow(self, n_features: int) -> zuko.flows.Flow:
         """The untrained flow, initialised to the identity (draws from torch's global RNG: call it seeded)."""

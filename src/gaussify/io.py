@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import target_moments
+from ._validation import check_bool, check_int, target_moments
 
 __all__ = ["read_table", "table_header", "csv_header", "read_target", "write_table", "write_text_atomic", "atomic_path",
            "atomic_directory", "check_output", "check_model_folder", "write_model_folder", "read_model_config",
@@ -65,6 +65,7 @@ def read_table(path: str | os.PathLike, labels: str | None = None, *,
     >>> X.tolist(), y.tolist(), names
     ([[0.0], [2.0], [4.0]], [1.0, 3.0, 5.0], ['a'])
     """
+    check_bool(mmap, "mmap")
     path, suffix = _existing(path)
     if suffix == ".npy":
         X = _load_npy(path, labels, mmap)
@@ -214,6 +215,7 @@ def read_target(path: str | os.PathLike, dim: int) -> tuple[np.ndarray, np.ndarr
     >>> mean.tolist(), cov.tolist()
     ([1.0, 0.0], [[2.0, 0.0], [0.0, 1.0]])
     """
+    check_int(dim, "dim")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
@@ -421,6 +423,7 @@ def check_output(path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool
         ...
     ValueError: output embedding.csv: already exists; pass --overwrite to replace it
     """
+    check_bool(overwrite, "overwrite")
     path = Path(path)
     if formats is not None and path.suffix.lower() not in formats:
         raise ValueError(f"{option} {path}: unsupported file type {path.suffix or '(none)'}; "
@@ -476,6 +479,7 @@ def check_model_folder(directory: str | os.PathLike, *, files: tuple[str, ...], 
         ...
     ValueError: notes: is not empty and not a gaussify model folder (it holds todo.txt); choose a new or empty folder
     """
+    check_bool(overwrite, "overwrite")
     path = Path(directory).resolve()
     if path == Path.cwd().resolve() or path in Path.cwd().resolve().parents:
         raise ValueError(f"{directory}: is the current folder or contains it; save the model to a new folder")

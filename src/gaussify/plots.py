@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import special, stats
 
-from ._validation import as_sample, check_int, check_real, standardize_to_target
+from ._validation import as_sample, check_bool, check_int, check_random_state, check_real, standardize_to_target
 
 __all__ = [
     "OrderStatisticBand",
@@ -60,7 +60,9 @@ _SIGMA_RADII = (1.0, 2.0, 3.0)
 # --------------------------------------------------------------------------- validation
 
 
-def _check_path(path: str | Path | None) -> Path | None:
+def _check_output(path: str | Path | None, dpi: Any) -> Path | None:
+    """The figure's file (None: not saved), checked with its ``dpi`` before any drawing."""
+    check_real(dpi, "dpi", strict=True)
     if path is None:
         return None
     p = Path(path)
@@ -373,7 +375,7 @@ def qq_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = None, ma
     >>> Path("qq.png").is_file()
     True
     """
-    path = _check_path(path)
+    path = _check_output(path, dpi)
     level = _check_level(envelope)
     max_points = check_int(max_points, "max_points", minimum=2)
     S = _standardized(Z, target)
@@ -434,9 +436,10 @@ def mahalanobis_qq(Z: Any, target: Any = None, *, fitted: bool = True, envelope:
     >>> [ax.get_title() for ax in fig.axes]
     ['w.r.t. the target', 'w.r.t. the fitted mean and covariance']
     """
-    path = _check_path(path)
+    path = _check_output(path, dpi)
     level = _check_level(envelope)
     max_points = check_int(max_points, "max_points", minimum=2)
+    check_bool(fitted, "fitted")
     S = _standardized(Z, target)
     n, d = S.shape
     chi2 = stats.chi2(d)
@@ -553,17 +556,17 @@ def pair_plot(Z: Any, target: Any = None, *, labels: Any = None, dims: Sequence[
     >>> len(pair_plot(Z, labels=Z[:, 0] > 0).axes)
     3
     """
-    path = _check_path(path)
+    path = _check_output(path, dpi)
     if kind not in ("scatter", "hexbin"):
         raise ValueError(f"kind must be 'scatter' or 'hexbin', got {kind!r}")
     max_points = check_int(max_points, "max_points")
+    rng = check_random_state(random_state)
     S = _standardized(Z, target)
     n, d = S.shape
     sel = _select_dims(d, dims, max_dims)
     classes, codes = (None, None) if labels is None else _encode_labels(labels, n)
     if classes is not None and kind == "hexbin":
         raise ValueError("labels can only colour kind='scatter'; hexbin shows counts of all points")
-    rng = np.random.default_rng(random_state)
     drawn = rng.choice(n, size=min(n, max_points), replace=False)  # random order: no class drawn on top
     k = sel.size
     lims = _axis_limits(S[:, sel])  # from every row, so the diagonal histograms hold them all
@@ -661,7 +664,7 @@ def marginals_plot(Z: Any, target: Any = None, *, dims: Sequence[int] | None = N
     >>> [ax.get_title() for ax in fig.axes]
     ['dim 0', 'dim 2']
     """
-    path = _check_path(path)
+    path = _check_output(path, dpi)
     S = _standardized(Z, target)
     n, d = S.shape
     sel = _select_dims(d, dims, max_dims)
@@ -722,13 +725,14 @@ def projection_qq(Z: Any, target: Any = None, *, num_projections: int = 6, rando
     >>> [ax.get_title() for ax in fig.axes]
     ['projection 1', 'projection 2', 'projection 3']
     """
-    path = _check_path(path)
+    path = _check_output(path, dpi)
     level = _check_level(envelope)
     num_projections = check_int(num_projections, "num_projections")
     max_points = check_int(max_points, "max_points", minimum=2)
+    rng = check_random_state(random_state)
     S = _standardized(Z, target)
     n, d = S.shape
-    U = np.random.default_rng(random_state).standard_normal((num_projections, d))
+    U = rng.standard_normal((num_projections, d))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
     P = np.sort(S @ U.T, axis=0)
     fig, axes = _panel_figure(num_projections)
@@ -778,7 +782,9 @@ def training_curves(history: Mapping[str, Sequence[float]], *, logy: bool | None
     >>> [line.get_label() for line in ax.get_lines()], ax.get_yscale()
     (['task', 'reg'], 'log')
     """
-    path = _check_path(path)
+    path = _check_output(path, dpi)
+    if logy is not None:
+        check_bool(logy, "logy")
     if not isinstance(history, Mapping) or not history:
         raise ValueError("history must be a non-empty mapping of name -> sequence of floats")
     series = {}
@@ -832,6 +838,7 @@ def figure_to_base64_png(fig: Figure, dpi: float = 100) -> str:
     """
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    check_real(dpi, "dpi", strict=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return base64.b64encode(buf.getvalue()).decode("ascii")

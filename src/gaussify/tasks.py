@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._validation import check_int, check_ints
+
 __all__ = ["Task", "ClassificationTask", "RegressionTask", "ReconstructionTask", "NeighborsTask",
            "CallableTask", "TASKS", "target_kind", "few_rows_per_class"]
 
@@ -71,6 +73,8 @@ class ClassificationTask(Task):
     labels: Tensor  # buffer
 
     def __init__(self, labels: Tensor, dim: int, n_classes: int) -> None:
+        check_int(dim, "dim")
+        check_int(n_classes, "n_classes")
         super().__init__()
         self.register_buffer("labels", labels)
         self.prototypes = nn.Parameter(torch.randn(n_classes, dim))
@@ -103,6 +107,7 @@ class RegressionTask(Task):
     targets: Tensor  # buffer
 
     def __init__(self, targets: Tensor, dim: int) -> None:
+        check_int(dim, "dim")
         super().__init__()
         self.register_buffer("targets", targets)
         self.head = nn.Linear(dim, targets.shape[1])
@@ -133,6 +138,9 @@ class ReconstructionTask(Task):
     """
 
     def __init__(self, dim: int, n_features: int, hidden: tuple[int, ...]) -> None:
+        check_int(dim, "dim")
+        check_int(n_features, "n_features")
+        hidden = check_ints(hidden, "hidden")
         super().__init__()
         self.decoder = mlp(dim, tuple(reversed(hidden)), n_features)
 
@@ -267,6 +275,8 @@ def few_rows_per_class(n_classes: int, n_rows: int) -> bool:
     >>> few_rows_per_class(10, 30), few_rows_per_class(3, 30)
     (True, False)
     """
+    check_int(n_classes, "n_classes")
+    check_int(n_rows, "n_rows", minimum=0)
     return n_classes * MIN_ROWS_PER_CLASS > max(2 * MIN_ROWS_PER_CLASS, n_rows)
 
 

@@ -18,15 +18,37 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
-from ._validation import RandomState, as_seed, renamed_parameters
+from ._validation import (InvalidParameterError, RandomState, as_seed, check_bool, check_int, check_parameters,
+                          check_random_state, check_real, renamed_parameters)
 from .regularizers import NearestNeighborKL, Posterior, Regularizer
 from .tasks import Task
 
 __all__ = ["TrainingDiverged", "DualWeight", "TrainResult", "train"]
+
+
+def check_weight(value: Any, name: str) -> None:
+    """``InvalidParameterError`` unless ``value`` is a finite number >= 0 or ``"auto"`` (a :class:`DualWeight`)."""
+    if isinstance(value, str) and value == "auto":
+        return
+    try:
+        check_real(value, name)
+    except InvalidParameterError:
+        raise InvalidParameterError(f"{name} must be a finite number >= 0 or 'auto', got {value!r}") from None
+
+
+TRAIN_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "weight": check_weight,
+    "gaussianity_level": lambda value, name: value is None or check_real(value, name, strict=True),
+    "max_epochs": check_int, "batch_size": check_int, "n_iter_no_change": check_int,
+    "learning_rate": lambda value, name: check_real(value, name, strict=True),
+    "random_state": check_random_state, "verbose": check_bool,
+}
+"""The checks of :func:`train`'s options, by name (the estimator's table includes them)."""
 
 
 class TrainingDiverged(FloatingPointError):
@@ -90,6 +112,12 @@ class DualWeight:
     @renamed_parameters(seed="random_state")
     def __init__(self, regularizer: Regularizer, batch_size: int, batches_per_epoch: int, random_state: RandomState,
                  level: float | None = None, rate: float = 0.1, gain: float = 0.5) -> None:
+        check_int(batch_size, "batch_size")
+        check_int(batches_per_epoch, "batches_per_epoch")
+        if level is not None:
+            check_real(level, "level", strict=True)
+        check_real(rate, "rate", strict=True)
+        check_real(gain, "gain")
         seed = as_seed(random_state)
         self.monitor = NearestNeighborKL(regularizer.target, k=1, random_state=seed)
         self.monitor.check_finite = "off"  # a non-finite batch makes the training loss non-finite: train sees it
@@ -271,6 +299,9 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
     >>> result.epochs, sorted(result.history)
     (2, ['loss', 'regularizer', 'seconds', 'task', 'val_loss', 'weight'])
     """
+    check_parameters({"weight": weight, "gaussianity_level": gaussianity_level, "max_epochs": max_epochs,
+                      "batch_size": batch_size, "n_iter_no_change": n_iter_no_change, "learning_rate": learning_rate,
+                      "random_state": random_state, "verbose": verbose}, TRAIN_CHECKS)
     from tqdm.auto import tqdm
 
     seed = as_seed(random_state)

@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._validation import as_sample, check_int, check_n_jobs, check_real
+from ._validation import as_sample, check_bool, check_int, check_n_jobs, check_real
 from .baselines import make_baseline
 from .metrics.divergence import kl_divergence
 
@@ -211,6 +211,7 @@ def most_gaussian_tsne(X: Any, perplexities: Sequence[float] = (5, 15, 30, 50, 1
     check_int(n_components, "n_components")
     check_int(random_state, "random_state", minimum=0)
     check_n_jobs(n_jobs)
+    check_bool(verbose, "verbose")
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; expected one of {sorted(CRITERIA)}")
     post = _check_post(post, random_state)

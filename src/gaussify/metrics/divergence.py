@@ -38,7 +38,7 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln, ndtri
 
 from ._cache import cached_array
-from .._validation import (RandomState, as_sample, check_int, check_n_jobs, check_random_state, check_real,
+from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            renamed_parameters, standardize_to_target)
 from .normality import _blas_controller
 
@@ -408,6 +408,7 @@ def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: A
     """
     X = as_sample(Z, min_rows=2)
     _check_knn(k, max_query, random_state, n_jobs)
+    check_bool(clip, "clip")
     if _atoms_of_valid(X):
         return math.inf
     raw = _negentropy_parts(X, k, max_query, random_state, n_jobs).raw
@@ -544,6 +545,7 @@ def placement_kl(Z: Any, target: Any = None, *, bias_correct: bool = True) -> fl
     True
     """
     X = as_sample(Z, min_rows=2)
+    check_bool(bias_correct, "bias_correct")
     Y = standardize_to_target(X, target)
     whiten_sample(Y)  # validates the covariance: n > d, no constant or collinear columns
     n, d = Y.shape
@@ -727,6 +729,7 @@ def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None =
     check_int(n_boot, "n_boot")
     if max_rows is not None:
         check_int(max_rows, "max_rows")
+    check_bool(bias_correct, "bias_correct")
     Y = standardize_to_target(X, target)
     mean_y, cov_y = Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d)
     reason = _atoms_of_valid(X)

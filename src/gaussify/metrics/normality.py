@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence
 import numpy as np
 from scipy import special, stats
 
-from .._validation import (RandomState, as_sample, check_int, check_random_state, check_real,
+from .._validation import (RandomState, as_sample, check_bool, check_int, check_random_state, check_real,
                            standardize_to_target)
 from ._cache import cached_array
 
@@ -449,6 +449,7 @@ def mardia_skewness(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ra
     if route not in ("auto", "tensor", "gram"):
         raise ValueError(f"route must be 'auto', 'tensor' or 'gram', got {route!r}")
     block_size = check_int(block_size, "block_size")
+    check_bool(monte_carlo, "monte_carlo")
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
     stat, details = _mardia_skewness_parts(X, route, block_size)
@@ -510,6 +511,7 @@ def mardia_kurtosis(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ra
     >>> result.statistic < 0, result.pvalue < 0.05
     (True, True)
     """
+    check_bool(monte_carlo, "monte_carlo")
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=4)
     stat, details = _mardia_kurtosis_parts(X)
@@ -590,6 +592,7 @@ def henze_zirkler(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, rand
     True
     """
     block_size = check_int(block_size, "block_size")
+    check_bool(monte_carlo, "monte_carlo")
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=3)
     beta = _henze_zirkler_beta(*X.shape)
@@ -853,6 +856,7 @@ def doornik_hansen(Z: Any, *, monte_carlo: bool = False, n_sim: int = N_SIM, ran
     >>> doornik_hansen(rng.uniform(-1.0, 1.0, (200, 2))).pvalue < 0.05
     True
     """
+    check_bool(monte_carlo, "monte_carlo")
     mc = _monte_carlo(n_sim, random_state, mc_max_n)
     X = as_sample(Z, min_rows=8)
     stat, details = _doornik_hansen_parts(X)
@@ -1252,6 +1256,7 @@ def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | 
         raise ValueError(f"unknown test(s) {unknown}; choose from {list(TEST_NAMES)}")
     max_exact = check_int(max_exact, "max_exact", minimum=3)
     check_int(block_size, "block_size")
+    check_bool(monte_carlo, "monte_carlo")
     _monte_carlo(n_sim, random_state, mc_max_n)
     rng = check_random_state(random_state)
     X = as_sample(Z, min_rows=3)

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..io import write_text_atomic
-from .._validation import (RandomState, as_sample, check_int, check_n_jobs, check_random_state, check_real,
+from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            target_moments)
 from ._common import format_number, format_pvalue
 from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
@@ -383,6 +383,8 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     check_int(max_exact, "max_exact", minimum=3)
     check_random_state(random_state)  # each stage seeds itself from the same random_state
     check_n_jobs(n_jobs)
+    check_bool(monte_carlo, "monte_carlo")
+    check_bool(verbose, "verbose")
     label_array = None
     if labels is not None:
         label_array = np.asarray(labels).reshape(-1)

@@ -35,8 +35,8 @@ import numpy as np
 from scipy import special, stats
 from scipy.linalg import solve_triangular
 
-from .._validation import (RandomState, as_sample, check_int, check_random_state, check_real, renamed_parameters,
-                           TargetFrame)
+from .._validation import (RandomState, TargetFrame, as_sample, check_bool, check_int, check_random_state, check_real,
+                           renamed_parameters)
 from ._common import format_pvalue
 from .divergence import _atom_reason, _placement_from_moments
 from .normality import (TestResult, _check_condition, _jsonable, mardia_kurtosis_statistic,
@@ -703,6 +703,8 @@ def evaluate_streaming(source: Source, target: Any = None, *, chunk_size: int = 
     (500, True)
     """
     check_int(radius_bins, "radius_bins", minimum=2)  # the other options are checked under their own names below
+    for name, flag in (("skewness", skewness), ("bias_correct", bias_correct), ("distributed", distributed)):
+        check_bool(flag, name)
     read = read_chunks(source, chunk_size, columns=columns)
     first: tuple[MeanCov, SlicedEppsPulley, RadiusHistogram, Ties] | None = None
     for chunk in read():

@@ -9,7 +9,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from .._validation import RandomState
+from .._validation import InvalidParameterError, RandomState, is_real_number
 from ..target import TargetLike
 from .base import Regularizer
 
@@ -91,9 +91,13 @@ class Combination(Regularizer):
 
     def __init__(self, target: TargetLike, parts: list[tuple[float, Regularizer]], *,
                  random_state: RandomState = None) -> None:
-        super().__init__(target, random_state=random_state)
+        if not (isinstance(parts, (list, tuple)) and all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2 and is_real_number(pair[0])
+                and isinstance(pair[1], Regularizer) for pair in parts)):
+            raise InvalidParameterError(f"parts must be a list of (float, Regularizer) pairs, got {parts!r}")
         if not parts:
             raise ValueError("a combination needs at least one part")
+        super().__init__(target, random_state=random_state)
         for _, part in parts:
             if part.takes != "points":
                 raise ValueError(f"{type(part).__name__} cannot be a part of a combination: it takes a "
