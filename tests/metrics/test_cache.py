@@ -13,6 +13,7 @@ import pytest
 
 import gaussify
 from gaussify.metrics import _cache
+from gaussify.metrics import divergence as dv
 from gaussify.metrics import normality as nt
 from gaussify.metrics.normality import energy_test
 
@@ -122,3 +123,13 @@ def test_concurrent_writers_leave_one_complete_file(folder):
         thread.join()
     assert len(results) == 8 and all(np.array_equal(r, results[0]) for r in results)
     assert [p.name for p in folder.iterdir()] == [f"race-{_cache._digest(key)}.npy"]  # no temporary left
+
+
+def test_the_knn_reference_is_one_file_per_size_whatever_the_random_state(folder):
+    # a seed drawn from random_state=None used to key a new reference file at every call
+    dv._gaussian_knn_reference.cache_clear()
+    Z = np.random.default_rng(0).standard_normal((200, 2))
+    values = {dv.kl_divergence(Z, random_state=state).value for state in (None, None, 0, 7)}
+    assert len(values) == 1  # every row is queried at n = 200: random_state has nothing else to change
+    assert len(list(folder.rglob("knn-reference-*.npy"))) == 1
+    dv._gaussian_knn_reference.cache_clear()
