@@ -23,7 +23,7 @@ from ..io import write_text_atomic
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            target_moments)
 from ._common import format_number, format_pvalue
-from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, kl_divergence, kl_lower_bounds,
+from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, _continuous_lower_bounds, kl_divergence,
                          sliced_wasserstein_to_gaussian)
 from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, holm, normality_tests
 
@@ -402,7 +402,7 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
         bounds = {}
         notes.append("lower bounds skipped: the KL is infinite.")
     else:
-        bounds = kl_lower_bounds(X, target, random_state=random_state)
+        bounds = _continuous_lower_bounds(X, target, BOUND_LEVEL, check_random_state(random_state))
     sw = sliced_wasserstein_to_gaussian(X, target, random_state=random_state)
     stages.update()
     stages.set_postfix_str("tests")
