@@ -69,7 +69,7 @@ from . import machine_lines, timed
 
 __all__ = ["Family", "GaussianMixture", "StudentT", "NoisySphere", "NoisyCircle", "SkewedMarginals",
            "StandardGaussian", "FlowFamily", "FAMILIES", "FLOW_FAMILIES", "FLOW_DIMS", "make_family", "true_kl",
-           "plain_knn_kl", "summarize", "error_envelopes", "main"]
+           "plain_knn_kl", "summarize", "error_envelopes", "all_envelopes", "main"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _CHUNK = 65_536  # rows per log_prob block: bounded memory for any number of rows
@@ -593,7 +593,13 @@ def run(config: Config, progress: bool = True) -> tuple[list[dict], dict]:
 
 
 # --------------------------------------------------------------------------------------------- summaries
-def summarize(rows: Sequence[dict]) -> list[dict[str, Any]]:
+def all_envelopes(rows: Sequence[dict]) -> dict[str, dict[str, Any]]:
+    """:func:`error_envelopes` of every estimator in ``rows`` but the flow estimate (run on a few cells only), fitted
+    once for the summary, the report's table and ``--write-envelopes``."""
+    return {est: error_envelopes(rows, est) for est in dict.fromkeys(r["estimator"] for r in rows) if est != FLOW}
+
+
+def summarize(rows: Sequence[dict], envelopes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Per estimator: worst |bias| and RMSE over d ≤ 4, worst relative error at d = 8, 16, the cells within the
     acceptance bar, the median RMSE / bar and the mean width of its measured 95% interval at d ≤ 8
     (:func:`mean_interval_width`); sorted best first by that width among the candidates for the default (then the
@@ -610,7 +616,7 @@ def summarize(rows: Sequence[dict]) -> list[dict[str, Any]]:
                     "worst rel. error, d = 8, 16": max((r["rel_error"] for r in mid), default=math.nan),
                     "within bar": f"{within}/{len(mine)}",
                     "median RMSE / bar": float(np.median([r["rmse"] / r["bar"] for r in mine]))})
-        width = mean_interval_width(rows, est) if est != FLOW else math.nan
+        width = mean_interval_width(rows, est, envelopes[est]) if est in envelopes else math.nan
         out[-1]["interval width, d ≤ 8"] = width
         candidate = est not in (UNCLIPPED, FLOW)
         out[-1]["_rank"] = (not candidate, width, -within / len(mine))
@@ -732,11 +738,12 @@ def error_envelopes(rows: Sequence[dict], estimator: str = DEFAULT, level: float
     return table
 
 
-def mean_interval_width(rows: Sequence[dict], estimator: str, max_dim: int = 8) -> float:
-    """Mean width of ``estimator``'s measured interval (:func:`error_envelopes`) over its own samples at d ≤
-    ``max_dim`` (above, every kNN estimate's interval is many nats wide): the error a user of it is told."""
+def mean_interval_width(rows: Sequence[dict], estimator: str, envelopes: dict[str, Any], max_dim: int = 8) -> float:
+    """Mean width of ``estimator``'s measured interval (``envelopes``, its :func:`error_envelopes`) over its own
+    samples at d ≤ ``max_dim`` (above, every kNN estimate's interval is many nats wide): the error a user of it is
+    told."""
     widths = []
-    for d, entry in error_envelopes(rows, estimator)["dims"].items():
+    for d, entry in envelopes["dims"].items():
         for n, env in entry["sizes"].items():
             if int(d) <= max_dim and env["upper"] is not None:
                 v = _envelope_samples(rows, estimator, int(d), int(n))[0]
@@ -783,13 +790,14 @@ def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) ->
     ]
 
 
-def markdown(rows: Sequence[dict], notes: dict, header: list[str]) -> str:
-    """The report: header, summary, default estimator, best estimator per cell, the families, every cell."""
+def markdown(rows: Sequence[dict], notes: dict, header: list[str], envelopes: dict[str, dict[str, Any]]) -> str:
+    """The report: header, summary, default estimator, best estimator per cell, the families, every cell
+    (``envelopes``: :func:`all_envelopes` of ``rows``)."""
     from ..compare import format_table
 
     sizes = sorted({r["n"] for r in rows})
     shown = [n for n in (1000, 5000) if n in sizes] or sizes
-    summary = summarize(rows)
+    summary = summarize(rows, envelopes)
     lines = [*header, "## Summary per estimator (best first)", "", format_table(summary), "",
              f"Lowest error overall: **{summary[0]['estimator']}** (the narrowest measured 95% interval at d ≤ 8: "
              "the mean width, over the estimator's own samples, of the interval fitted to its errors on every law "
@@ -802,7 +810,7 @@ def markdown(rows: Sequence[dict], notes: dict, header: list[str]) -> str:
              f"smallest factor with which lines fitted without a family hold for {ENVELOPE_LEVEL:.0%} of its "
              "samples (held-out coverage, pooled over families and n). `--write-envelopes` stores them in the "
              "package; `kl_divergence` uses the next larger d and the next smaller n.", "",
-             format_table(_envelope_table(error_envelopes(rows))), "",
+             format_table(_envelope_table(envelopes[DEFAULT])), "",
              "## Lowest RMSE per cell", "", format_table(_best_per_cell(rows)), "",
              "## Families", "", format_table(list(notes.values())), "", "![estimate vs true KL](accuracy.png)", ""]
     for family in dict.fromkeys(r["family"] for r in rows):
@@ -891,7 +899,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows, notes = run(config, progress=not args.no_progress)
-    report = markdown(rows, notes, _header(config, argv, args.quick, time.perf_counter() - start))
+    envelopes = all_envelopes(rows)
+    report = markdown(rows, notes, _header(config, argv, args.quick, time.perf_counter() - start), envelopes)
     write_text_atomic(args.out / "accuracy.md", report)
     write_text_atomic(args.out / "accuracy.json",
                       json.dumps(_json_safe({"families": list(notes.values()), "cells": rows}), indent=1) + "\n")
@@ -899,7 +908,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_envelopes:
         from ..metrics import divergence
 
-        write_text_atomic(divergence._ERROR_ENVELOPES, json.dumps(error_envelopes(rows), indent=1) + "\n")
+        write_text_atomic(divergence._ERROR_ENVELOPES, json.dumps(envelopes[DEFAULT], indent=1) + "\n")
         print(f"wrote {divergence._ERROR_ENVELOPES}")
     print(report)
     print(f"wrote {args.out / 'accuracy.md'}, {args.out / 'accuracy.json'} (every cell) and "
