@@ -84,14 +84,16 @@ def _check_outputs(inputs: tuple[Path, ...], overwrite: bool, **outputs: tuple[O
 
 
 def _parse_weight(weight: str) -> float | str:
-    if weight == "auto":
-        return weight
-    try:
-        value = float(weight)
-    except ValueError:
-        raise ValueError(f"--weight must be a non-negative number or 'auto', got {weight!r}") from None
-    if not value >= 0:
-        raise ValueError(f"--weight must be a non-negative number or 'auto', got {weight!r}")
+    """``--weight`` as the estimator takes it, ``'auto'`` or a number, checked by the estimator's own rule."""
+    from .training import check_weight
+
+    value: float | str = weight
+    if weight != "auto":
+        try:
+            value = float(weight)
+        except ValueError:
+            pass  # not a number: check_weight rejects it, naming the option
+    check_weight(value, "--weight")
     return value
 
 
