@@ -169,16 +169,22 @@ def test_high_dimension_is_flagged_unreliable():
 def test_measured_interval_reads_the_next_larger_d_and_the_next_smaller_n():
     table = dv._error_envelopes()
     envelope = table["dims"]["4"]["sizes"]["1000"]
-    (low, high), _, note = dv._measured_interval(0.5, 0.0, 4999, 3, 16)
+    (low, high), _, note = dv._measured_interval(0.5, 0.0, 4999, 3, "knn", 16)
     assert low == pytest.approx(max(0.5 - envelope["lower"][0] - 0.5 * envelope["lower"][1], 0.0))
     assert high == pytest.approx(0.5 + envelope["upper"][0] + 0.5 * envelope["upper"][1])
     assert "d=4, n=1000" in note
     # a larger sampling sd pushes both ends out to ±1.96 sd
-    assert dv._measured_interval(5.0, 1.0, 4999, 3, 16)[0] == pytest.approx((5.0 - 1.96, 5.0 + 1.96))
+    assert dv._measured_interval(5.0, 1.0, 4999, 3, "knn", 16)[0] == pytest.approx((5.0 - 1.96, 5.0 + 1.96))
     # below the smallest n: that n's envelope, never reliable; above the largest d: [0, inf); other k: none
-    assert not dv._measured_interval(0.5, 0.0, 100, 2, 16)[1]
-    assert dv._measured_interval(0.5, 0.0, 1000, 40, 16)[0] == (0.0, math.inf)
-    assert dv._measured_interval(0.5, 0.0, 1000, 2, 8)[0] is None
+    assert not dv._measured_interval(0.5, 0.0, 100, 2, "knn", 16)[1]
+    assert dv._measured_interval(0.5, 0.0, 1000, 600, "gaussianization", 16)[0] == (0.0, math.inf)
+    assert dv._measured_interval(0.5, 0.0, 1000, 2, "knn", 8)[0] is None
+    # each dimension's envelope belongs to one method: kNN up to d = 8, the Gaussianization above
+    assert {entry["method"] for d, entry in table["dims"].items() if int(d) <= dv.RELIABLE_MAX_DIM} == {"knn"}
+    assert {entry["method"] for d, entry in table["dims"].items() if int(d) > dv.RELIABLE_MAX_DIM} == \
+        {"gaussianization"}
+    assert dv._measured_interval(0.5, 0.0, 5000, 20, "knn", 16)[0] == (0.0, math.inf)
+    assert "d=32, n=2000" in dv._measured_interval(0.5, 0.0, 5000, 20, "gaussianization", 16)[2]
 
 
 @pytest.mark.parametrize("n, d", [(300, 2), (1000, 8)])
@@ -390,12 +396,13 @@ def test_float32_rounding_is_not_discreteness():
     assert math.isfinite(dv.kl_divergence(Z[:5000]).value)
 
 
-def test_high_dimension_subsample_states_its_spread():
+@pytest.mark.parametrize("method", ["knn", "gaussianization"])
+def test_high_dimension_subsample_states_its_spread(method):
     Z = np.random.default_rng(46).standard_normal((3000, 10))
-    est = dv.kl_divergence(Z, max_rows=1000)
+    est = dv.kl_divergence(Z, method=method, max_rows=1000)
     assert "subsample of 1000 of 3000 rows" in est.note and "sd ≈" in est.note
     assert est.negentropy < 0.2  # 0 at the target, calibrated at 1000 rows (seen: 0.0–0.08)
-    lo, hi = dv.kl_divergence(Z, max_rows=1000, ci=0.9, n_boot=50).ci
+    lo, hi = dv.kl_divergence(Z, method=method, max_rows=1000, ci=0.9, n_boot=50).ci
     assert 0.0 <= lo <= hi
 
 

@@ -297,6 +297,103 @@ class UniformCube(Family):
         return "uniform on a cube"
 
 
+_BIMODAL_MEAN, _BIMODAL_VAR = 0.9, 0.19  # ½ N(±0.9, 0.19): mean 0, variance 1
+
+
+def _marginal_log_pdf(kind: str, x: np.ndarray) -> np.ndarray:
+    """log density of the unit-variance 1-D laws of :class:`RotatedProduct`."""
+    if kind == "bimodal":
+        sq = [(x - m) ** 2 for m in (-_BIMODAL_MEAN, _BIMODAL_MEAN)]
+        return (np.logaddexp(-0.5 * sq[0] / _BIMODAL_VAR, -0.5 * sq[1] / _BIMODAL_VAR)
+                - 0.5 * math.log(2.0 * math.pi * _BIMODAL_VAR) - math.log(2.0))
+    if kind == "uniform":
+        return np.where(np.abs(x) <= math.sqrt(3.0), -math.log(2.0 * math.sqrt(3.0)), -np.inf)
+    if kind == "laplace":
+        return -math.log(math.sqrt(2.0)) - math.sqrt(2.0) * np.abs(x)
+    from scipy.stats import gamma  # "skewed": standardised Gamma(2)
+
+    return gamma.logpdf(math.sqrt(2.0) * x + 2.0, 2.0) + 0.5 * math.log(2.0)
+
+
+def _marginal_sample(kind: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    if kind == "bimodal":
+        return rng.choice([-_BIMODAL_MEAN, _BIMODAL_MEAN], size) + math.sqrt(_BIMODAL_VAR) * rng.standard_normal(size)
+    if kind == "uniform":
+        return rng.uniform(-math.sqrt(3.0), math.sqrt(3.0), size)
+    if kind == "laplace":
+        return rng.laplace(0.0, 1.0 / math.sqrt(2.0), size)
+    return (rng.gamma(2.0, size=size) - 2.0) / math.sqrt(2.0)
+
+
+def _count(spec: int | str, d: int) -> int:
+    """A number of coordinates: an int, or "d/m" for max(1, d // m)."""
+    return spec if isinstance(spec, int) else max(1, d // int(spec.split("/")[1]))
+
+
+class RotatedProduct(Family):
+    r"""x = Q s with independent coordinates s: ``count`` of one unit-variance non-Gaussian ``kind`` ("bimodal":
+    ½ N(±0.9, 0.19); "uniform" on ±√3; "laplace" of scale 1/√2; "skewed": standardised Gamma(2)), ``collapsed``
+    ones N(0, 0.01), the rest N(0, 1); Q a fixed random rotation. log p(x) = Σ_j log f_j((Qᵀx)_j), so the true KL
+    is the sum of the coordinates' 1-D KLs: the non-Gaussianity sits in a few directions, as clusters and classes
+    do in an embedding. ``count`` and ``collapsed``: an int or "d/m" (max(1, d // m))."""
+
+    def __init__(self, d: int, kind: str, count: int | str, collapsed: int | str = 0, seed: int = 0) -> None:
+        self.kind, self.count, self.collapsed = kind, _count(count, d), _count(collapsed, d) if collapsed else 0
+        if kind not in ("bimodal", "uniform", "laplace", "skewed") or self.count + self.collapsed > d:
+            raise ValueError(f"bad product: kind={kind!r}, {self.count} + {self.collapsed} coordinates in d={d}")
+        self.variances = np.ones(d)
+        self.variances[self.count:self.count + self.collapsed] = 0.01
+        self.rotation = _rotation(d, np.random.default_rng([seed, d, 7]))
+        super().__init__(d)
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        return np.zeros(self.d), float(self.variances.sum())
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        S = rng.standard_normal((n, self.d)) * np.sqrt(self.variances)
+        S[:, :self.count] = _marginal_sample(self.kind, (n, self.count), rng)
+        return S @ self.rotation.T
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        S = X @ self.rotation
+        gauss = S[:, self.count:]
+        var = self.variances[self.count:]
+        return (_marginal_log_pdf(self.kind, S[:, :self.count]).sum(axis=1)
+                - 0.5 * (gauss**2 / var + np.log(2.0 * math.pi * var)).sum(axis=1))
+
+    def describe(self) -> str:
+        extra = f", {self.collapsed} collapsed (variance 0.01)" if self.collapsed else ""
+        return f"{self.count} {self.kind} of {self.d} coordinates{extra}, rotated"
+
+
+class RotatedGaussian(Family):
+    r"""N(Q m, Q diag(λ) Qᵀ): d/4 directions collapsed (λ = 0.01), d/8 inflated (λ = 4), d/8 others shifted by 1,
+    Q a fixed random rotation: the whole KL is placement, ½ Σ (λ_j − 1 − log λ_j + m_j²) before scaling."""
+
+    def __init__(self, d: int, seed: int = 0) -> None:
+        quarter, eighth = _count("d/4", d), _count("d/8", d)
+        self.variances = np.ones(d)
+        self.variances[:quarter] = 0.01
+        self.variances[quarter:quarter + eighth] = 4.0
+        self.shift = np.zeros(d)
+        self.shift[d - eighth:] = 1.0
+        self.rotation = _rotation(d, np.random.default_rng([seed, d, 11]))
+        super().__init__(d)
+
+    def _moments(self) -> tuple[np.ndarray, float]:
+        return self.rotation @ self.shift, float(self.variances.sum())
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return (self.shift + rng.standard_normal((n, self.d)) * np.sqrt(self.variances)) @ self.rotation.T
+
+    def _log_prob(self, X: np.ndarray) -> np.ndarray:
+        S = X @ self.rotation - self.shift
+        return -0.5 * (S**2 / self.variances + np.log(2.0 * math.pi * self.variances)).sum(axis=1)
+
+    def describe(self) -> str:
+        return "Gaussian: d/4 directions at variance 0.01, d/8 at 4, d/8 shifted by 1, rotated"
+
+
 class StandardGaussian(Family):
     """x ~ N(0, I), the target itself (KL = 0 exactly): the estimator's noise where its value is clipped at 0."""
 
@@ -354,6 +451,19 @@ FAMILIES: dict[str, Callable[[int], Family]] = {
     "cube": UniformCube,
 }
 """Families with a closed-form density, by name: ``FAMILIES[name](d)``."""
+HIGH_DIM_FAMILIES: dict[str, Callable[[int], Family]] = {
+    **{f"product_{kind}_{label}": partial(RotatedProduct, kind=kind, count=count)
+       for kind, counts in (("bimodal", (1, 4, "d/4")), ("uniform", (4, "d/4")), ("laplace", (4, "d/4")),
+                            ("skewed", ("d/8",)))
+       for count in counts for label in [str(count).replace("/", "")]},
+    "collapsed_bimodal": partial(RotatedProduct, kind="bimodal", count=4, collapsed="d/4"),
+    "gaussian_placement": RotatedGaussian,
+    "student_t10": partial(StudentT, df=10.0),
+    "mixture_50": partial(GaussianMixture, n_components=50, within_sd=0.5),
+}
+"""Families for d ≥ 16 (``--grid high``), with an exact density in any d: the non-Gaussianity in 1, 4, d/8 or d/4
+rotated directions, placement only, collapsed directions beside bimodal ones, t with 10 degrees of freedom and a
+50-component mixture."""
 FLOW_FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {"flow_digits": ("digits", {}),
                                                          "flow_mnist1d": ("mnist1d", {"n_samples": 4000})}
 """Semi-synthetic families (a flow fitted to an embedding): the data set and its loader options."""
@@ -394,14 +504,15 @@ def _embedding_flow(name: str, d: int, cache: Path) -> FlowFamily:
 
 def make_family(name: str, d: int, cache: Path | None = None) -> Family:
     """The family ``name`` in dimension d (a flow family needs ``cache``, where its fitted flow is kept)."""
-    if name in FAMILIES:
-        family = FAMILIES[name](d)
+    if name in FAMILIES or name in HIGH_DIM_FAMILIES:
+        family = {**FAMILIES, **HIGH_DIM_FAMILIES}[name](d)
     elif name in FLOW_FAMILIES:
         if d not in FLOW_DIMS or cache is None:
             raise ValueError(f"{name} is built at d in {FLOW_DIMS} with a cache folder, got d={d}")
         family = _embedding_flow(name, d, cache)
     else:
-        raise ValueError(f"unknown family {name!r}; choose from {sorted(FAMILIES) + sorted(FLOW_FAMILIES)}")
+        raise ValueError(f"unknown family {name!r}; choose from "
+                         f"{sorted(FAMILIES) + sorted(HIGH_DIM_FAMILIES) + sorted(FLOW_FAMILIES)}")
     family.name = name
     return family
 
@@ -476,7 +587,8 @@ def plain_knn_kl(Z: Any, *, seed: int = 0) -> dict[int, float]:
 
 
 DEFAULT, UNCLIPPED, FLOW = "default", "default, unclipped", "flow cross-fit"
-ESTIMATORS = (DEFAULT, UNCLIPPED, *(f"kNN k={k}" for k in KS), FLOW)
+KNN_METHOD = "kNN k=16 (method='knn')"
+ESTIMATORS = (DEFAULT, UNCLIPPED, KNN_METHOD, *(f"kNN k={k}" for k in KS), FLOW)
 
 
 @dataclass(frozen=True)
@@ -492,17 +604,21 @@ class FlowEstimator:
         return n in self.sizes and d <= self.max_dim and rep < self.repetitions
 
 
-def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator | None) -> tuple[dict[str, tuple[float, float]],
-                                                                            tuple[float, float]]:
-    """(estimate, seconds) of every estimator on Z, and the default's 95% bootstrap interval (``ci=0.95``)."""
+def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator | None, with_knn: bool,
+               bootstrap: bool) -> tuple[dict[str, tuple[float, float]], tuple[float, float] | None]:
+    """(estimate, seconds) of every estimator on Z (the kNN ones only ``with_knn``), and the default's 95% bootstrap
+    interval (``ci=0.95``) when ``bootstrap``."""
     from ..flows import cross_fitted_flow_kl
-    from ..metrics import kl_divergence
+    from ..metrics import kl_divergence, kl_method
 
     out = {}
-    kl, seconds = timed(lambda: kl_divergence(Z, ci=0.95))
+    kl, seconds = timed(lambda: kl_divergence(Z, ci=0.95 if bootstrap else None))
     out[DEFAULT], out[UNCLIPPED] = (kl.value, seconds), (kl.raw_negentropy + kl.placement, seconds)
-    plain, seconds = timed(lambda: plain_knn_kl(Z))
-    out.update({f"kNN k={k}": (value, seconds) for k, value in plain.items()})
+    if with_knn:
+        if kl_method(*Z.shape) != "knn":
+            out[KNN_METHOD] = timed(lambda: kl_divergence(Z, method="knn").value)
+        plain, seconds = timed(lambda: plain_knn_kl(Z))
+        out.update({f"kNN k={k}": (value, seconds) for k, value in plain.items()})
     if with_flow:
         assert flow is not None  # with_flow needs a flow estimator
         out[FLOW] = timed(lambda: cross_fitted_flow_kl(Z, random_state=0, **flow.params))
@@ -522,13 +638,15 @@ class Config:
     flow: FlowEstimator | None
     max_size: dict[int, int] = field(default_factory=dict)  # d -> largest n run there
     repetitions: tuple[int, int] = (5, 3)  # samples per cell at n <= 1000 and above
+    knn_max: tuple[int, int] = (10**9, 10**9)  # the kNN estimators run where d <= [0] and n <= [1]
+    bootstrap: bool = True  # the default's ci=0.95 bootstrap (costly at large d: a d × d covariance per replicate)
 
     def reps(self, n: int) -> int:
         return self.repetitions[0] if n <= 1000 else self.repetitions[1]
 
     def cells(self) -> list[tuple[str, int, int]]:
         return [(name, d, n) for name in self.families for d in self.dims
-                if name in FAMILIES or d in FLOW_DIMS
+                if name in FAMILIES or name in HIGH_DIM_FAMILIES or d in FLOW_DIMS
                 for n in self.sizes if n <= self.max_size.get(d, n) and n > d + max(KS) + 1]
 
 
@@ -539,6 +657,12 @@ QUICK: dict[str, Any] = {"families": tuple(FAMILIES), "dims": (2, 4), "sizes": (
                          "repetitions": (2, 2),
                          "flow": FlowEstimator(sizes=(500,), max_dim=4, repetitions=1, params={"max_epochs": 3})}
 """``--quick``: the closed-form families at d = 2 and 4, n = 500, 2 repetitions, a 3-epoch flow estimate once."""
+HIGH: dict[str, Any] = {"families": ("gaussian", *HIGH_DIM_FAMILIES, "student_t5", "student_t3", "mixture_tight",
+                                     "mixture_loose", "mixture_unequal", "skewed", "circle", "sphere", "cube"),
+                        "dims": (16, 32, 64, 128), "sizes": (2000, 10000), "mc_draws": 100_000, "flow": None,
+                        "repetitions": (3, 3), "knn_max": (32, 2000), "bootstrap": False, "name": "accuracy_high"}
+"""``--grid high``: where embeddings live, d = 16 … 128 at n = 2,000 and 10,000, 3 samples per cell, the kNN
+estimators only up to d = 32 and n = 2,000 (beyond, each takes minutes and reads ~0 on structure), no bootstrap."""
 
 
 _ZERO_KL = 1e-9  # a true KL below this is 0 (the Gaussian family's Monte Carlo mean is rounding error only)
@@ -578,10 +702,12 @@ def run(config: Config, progress: bool = True) -> tuple[list[dict], dict]:
                     bar.set_postfix_str(f"{name} {d}-D n={n}")
                     Z = family.sample(n, np.random.default_rng([zlib.crc32(name.encode()), d, n, rep]))
                     with_flow = config.flow is not None and config.flow.runs(d, n, rep)
-                    estimates, (low, high) = _estimates(Z, with_flow, config.flow)
+                    with_knn = d <= config.knn_max[0] and n <= config.knn_max[1]
+                    estimates, ci = _estimates(Z, with_flow, config.flow, with_knn, config.bootstrap)
                     for est, result in estimates.items():
                         runs.setdefault(est, []).append(result)
-                    covered.append(bool(low <= true <= high))
+                    if ci is not None:
+                        covered.append(bool(ci[0] <= true <= ci[1]))
                     bar.update()
                 for est, results in runs.items():
                     values = [value for value, _ in results]
@@ -711,8 +837,11 @@ def error_envelopes(rows: Sequence[dict], estimator: str = DEFAULT, level: float
     (:func:`_envelope_line`). Per d, the lines are widened by the smallest factor (1 … 4 in steps of 0.05) with
     which the lines fitted without a family hold for at least ``level`` of that family's samples, pooled over the
     families and n (leave-one-family-out: how well the envelope transfers to a law it has not seen); ``factor``
-    None when none does (the interval's upper end is then +∞). The lines stored are the widened ones.
+    None when none does (the interval's upper end is then +∞). The lines stored are the widened ones, with the
+    shape estimator (``method``) the default uses at that d.
     """
+    from ..metrics import kl_method
+
     table: dict[str, Any] = {"estimator": "kl_divergence" if estimator == DEFAULT else estimator, "k": 16,
                              "level": level, "about": f"gaussify bench accuracy: error envelopes of {estimator}",
                              "dims": {}}
@@ -729,7 +858,8 @@ def error_envelopes(rows: Sequence[dict], estimator: str = DEFAULT, level: float
         factor = next((f for f in _ENVELOPE_FACTORS if coverage[f] >= level), None)
         scale = 1.0 if factor is None else factor
         table["dims"][str(d)] = {
-            "factor": factor, "held_out_coverage": coverage[_ENVELOPE_FACTORS[-1] if factor is None else factor],
+            "method": kl_method(sizes[0], d) if estimator in (DEFAULT, UNCLIPPED) else None, "factor": factor,
+            "held_out_coverage": coverage[_ENVELOPE_FACTORS[-1] if factor is None else factor],
             "unwidened_coverage": coverage[1.0], "families": len({r["family"] for r in rows if r["d"] == d}),
             "sizes": {str(n): {"lower": [scale * c for c in lines[0]],
                                "upper": [scale * c for c in lines[1]] if factor is not None else None,
@@ -790,7 +920,8 @@ def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) ->
     ]
 
 
-def markdown(rows: Sequence[dict], notes: dict, header: list[str], envelopes: dict[str, dict[str, Any]]) -> str:
+def markdown(rows: Sequence[dict], notes: dict, header: list[str], envelopes: dict[str, dict[str, Any]],
+             name: str = "accuracy") -> str:
     """The report: header, summary, default estimator, best estimator per cell, the families, every cell
     (``envelopes``: :func:`all_envelopes` of ``rows``)."""
     from ..compare import format_table
@@ -812,7 +943,7 @@ def markdown(rows: Sequence[dict], notes: dict, header: list[str], envelopes: di
              "package; `kl_divergence` uses the next larger d and the next smaller n.", "",
              format_table(_envelope_table(envelopes[DEFAULT])), "",
              "## Lowest RMSE per cell", "", format_table(_best_per_cell(rows)), "",
-             "## Families", "", format_table(list(notes.values())), "", "![estimate vs true KL](accuracy.png)", ""]
+             "## Families", "", format_table(list(notes.values())), "", f"![estimate vs true KL]({name}.png)", ""]
     for family in dict.fromkeys(r["family"] for r in rows):
         table = [{"d": r["d"], "n": r["n"], "estimator": r["estimator"], "true KL": r["true_kl"],
                   "mean": r["mean"], "bias": r["bias"], "sd": r["sd"], "RMSE": r["rmse"], "rel": r["rel_error"],
@@ -857,13 +988,17 @@ def plot(rows: Sequence[dict], path: Path) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gaussify bench accuracy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", choices=("full", "high"), default="full",
+                        help="full: d = 2 … 32 (accuracy.md); high: d = 16 … 128, n = 2,000 and 10,000, the "
+                             "high-dimensional families (accuracy_high.md)")
     parser.add_argument("--quick", action="store_true",
                         help="closed-form families at d = 2, 4, n = 500, 2 repetitions, a 3-epoch flow estimate")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
-                        help="directory for accuracy.md, accuracy.json and accuracy.png (default: benchmarks/results)")
+                        help="directory for <name>.md, .json and .png, name accuracy or accuracy_high (default: "
+                             "benchmarks/results)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaussify-accuracy",
                         help="directory for the true KLs and the fitted flows (default: %(default)s)")
-    parser.add_argument("--families", nargs="+", choices=[*FAMILIES, *FLOW_FAMILIES],
+    parser.add_argument("--families", nargs="+", choices=[*FAMILIES, *HIGH_DIM_FAMILIES, *FLOW_FAMILIES],
                         help=f"default: {list(FULL['families'])}")
     parser.add_argument("--dims", nargs="+", type=int, help=f"dimensions (default: {list(FULL['dims'])})")
     parser.add_argument("--sizes", nargs="+", type=int, help=f"sample sizes n (default: {list(FULL['sizes'])})")
@@ -884,7 +1019,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    base = QUICK if args.quick else {**FULL, "flow": FlowEstimator()}
+    base = QUICK if args.quick else HIGH if args.grid == "high" else {**FULL, "flow": FlowEstimator()}
+    name = base.get("name", "accuracy")
     dims, sizes = args.dims or base["dims"], args.sizes or base["sizes"]
     mc_draws = args.mc_draws or base["mc_draws"]
     if min(dims) < 1 or min(sizes) < 1 or mc_draws < 2:
@@ -892,7 +1028,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config(families=args.families or base["families"], dims=dims, sizes=sizes, mc_draws=mc_draws,
                     cache=args.cache, flow=None if args.no_flow else base["flow"],
                     max_size={} if args.sizes else base.get("max_size", {}),
-                    repetitions=base.get("repetitions", (5, 3)))
+                    repetitions=base.get("repetitions", (5, 3)), knn_max=base.get("knn_max", (10**9, 10**9)),
+                    bootstrap=base.get("bootstrap", True))
     if not config.cells():
         parser.error(f"no cell to run: n must exceed d + {max(KS) + 1}, and flow families exist at d in "
                      f"{FLOW_DIMS} only")
@@ -900,17 +1037,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     rows, notes = run(config, progress=not args.no_progress)
     envelopes = all_envelopes(rows)
-    report = markdown(rows, notes, _header(config, argv, args.quick, time.perf_counter() - start), envelopes)
-    write_text_atomic(args.out / "accuracy.md", report)
-    write_text_atomic(args.out / "accuracy.json",
-                      json.dumps(_json_safe({"families": list(notes.values()), "cells": rows}), indent=1) + "\n")
-    plot(rows, args.out / "accuracy.png")
+    report = markdown(rows, notes, _header(config, argv, args.quick, time.perf_counter() - start), envelopes, name)
+    paths = [args.out / f"{name}.{ext}" for ext in ("md", "json", "png")]
+    write_text_atomic(paths[0], report)
+    write_text_atomic(paths[1], json.dumps(_json_safe({"families": list(notes.values()), "cells": rows}), indent=1)
+                      + "\n")
+    plot(rows, paths[2])
     if args.write_envelopes:
         from ..metrics import divergence
 
-        write_text_atomic(divergence._ERROR_ENVELOPES, json.dumps(envelopes[DEFAULT], indent=1) + "\n")
-        print(f"wrote {divergence._ERROR_ENVELOPES}")
+        merged = json.loads(divergence._ERROR_ENVELOPES.read_text(encoding="utf-8"))
+        merged["dims"].update(envelopes[DEFAULT]["dims"])  # this run's dimensions replace the packaged ones
+        merged["dims"] = {d: merged["dims"][d] for d in sorted(merged["dims"], key=int)}
+        write_text_atomic(divergence._ERROR_ENVELOPES, json.dumps(merged, indent=1) + "\n")
+        print(f"wrote {divergence._ERROR_ENVELOPES} (d = {', '.join(envelopes[DEFAULT]['dims'])} from this run)")
     print(report)
-    print(f"wrote {args.out / 'accuracy.md'}, {args.out / 'accuracy.json'} (every cell) and "
-          f"{args.out / 'accuracy.png'}")
+    print(f"wrote {paths[0]}, {paths[1]} (every cell) and {paths[2]}")
     return 0

@@ -3,9 +3,9 @@ calibrated normality tests, label-free effective ranks (RankMe, LiDAR), and :fun
 in a report (NumPy/SciPy only)."""
 
 from .batch import BATCH_STATISTICS, batch_pvalue
-from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, atoms, entropy_knn, kl_divergence,
-                         kl_lower_bounds, marginal_negentropy, mmd_to_gaussian, negentropy, placement_bias,
-                         placement_kl, radial_kl, sliced_negentropy, sliced_wasserstein_to_gaussian)
+from .divergence import (BOUND_LEVEL, HIGH_DIM_ROWS, KL_METHODS, RELIABLE_MAX_DIM, KLEstimate, atoms, entropy_knn,
+                         kl_divergence, kl_lower_bounds, kl_method, marginal_negentropy, mmd_to_gaussian, negentropy,
+                         placement_bias, placement_kl, radial_kl, sliced_negentropy, sliced_wasserstein_to_gaussian)
 from .normality import (TEST_NAMES, TestResult, coordinate_tests, doornik_hansen, energy_test, epps_pulley,
                         henze_zirkler, mahalanobis_radius_test, mardia_kurtosis, mardia_skewness, normality_tests)
 from .report import FAST_TESTS, MIN_ROWS, GaussianityReport, evaluate
@@ -14,7 +14,7 @@ from .streaming import StreamingResult, evaluate_streaming
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS", "evaluate_streaming", "StreamingResult",
            "batch_pvalue", "BATCH_STATISTICS", "rankme", "lidar",
-           "KLEstimate", "kl_divergence", "negentropy",
+           "KLEstimate", "kl_divergence", "kl_method", "KL_METHODS", "HIGH_DIM_ROWS", "negentropy",
            "entropy_knn", "placement_kl", "placement_bias", "radial_kl", "marginal_negentropy", "sliced_negentropy",
            "kl_lower_bounds", "atoms", "BOUND_LEVEL",
            "mmd_to_gaussian", "sliced_wasserstein_to_gaussian", "RELIABLE_MAX_DIM", "TestResult", "TEST_NAMES",

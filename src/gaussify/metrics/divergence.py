@@ -40,11 +40,15 @@ from scipy.special import digamma, gammaln, ndtri
 from ._cache import cached_array
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            renamed_parameters, standardize_to_target)
+from .gaussianization import GaussianizationParts, gaussianization_parts
 from .normality import _blas_controller
 
 __all__ = [
     "RELIABLE_MAX_DIM",
     "RELIABLE_WIDTH",
+    "HIGH_DIM_ROWS",
+    "KL_METHODS",
+    "kl_method",
     "ATOM_FRACTION",
     "BOUND_LEVEL",
     "KLEstimate",
@@ -66,6 +70,14 @@ RELIABLE_MAX_DIM = 8
 """Above this dimension the kNN weights drop their bias constraints, the Gaussian reference uses fewer draws and
 :func:`~gaussify.metrics.evaluate` subsamples the kNN rows (whether an estimate is ``reliable`` comes from its
 measured interval, :func:`kl_divergence`)."""
+_MIN_GAUSSIANIZATION_ROWS_PER_DIM = 2  # each half fits a basis: it needs more rows than d
+HIGH_DIM_ROWS = 10_000
+"""Above :data:`RELIABLE_MAX_DIM` dimensions the shape part of :func:`kl_divergence` runs on a random subsample of
+this many rows by default (``max_rows="auto"``; the placement always uses every row): the held-out Gaussianization
+fits a pursuit basis per layer, and 100,000 rows would cost minutes for little gain over its measured interval."""
+KL_METHODS = ("auto", "knn", "gaussianization")
+"""Shape estimators of :func:`kl_divergence`: ``"auto"`` is kNN for d ≤ :data:`RELIABLE_MAX_DIM`, the held-out
+Gaussianization above (chosen by ``gaussify bench accuracy``: the kNN estimate misses structure above d = 8)."""
 RELIABLE_WIDTH = 1.0
 """An estimate is ``reliable`` when its measured interval is narrower than this many nats or than the estimate."""
 ATOM_FRACTION = 0.01
@@ -619,22 +631,24 @@ def _error_envelopes() -> dict[str, Any]:
     return json.loads(_ERROR_ENVELOPES.read_text(encoding="utf-8"))
 
 
-def _measured_interval(value: float, sd: float, n: int, d: int,
+def _measured_interval(value: float, sd: float, n: int, d: int, method: str,
                        k: int) -> tuple[tuple[float, float] | None, bool, str]:
     """(interval, reliable, note) from the error envelopes of ``gaussify bench accuracy`` (``kl_error.json``).
 
-    The envelope of the suite's next larger d and next smaller n (errors grow with d and shrink with n) gives
+    Each dimension's envelope belongs to the shape estimator ``kl_divergence(method="auto")`` used there
+    (``"method"``: kNN up to d = 8, the held-out Gaussianization above). The envelope of ``method``'s next larger d
+    and next smaller n (errors grow with d and shrink with n) gives
     [KL̂ − (a + b KL̂), KL̂ + (a' + b' KL̂)] (lines that hold on every sample of the suite's laws at that (d, n),
     widened so that lines fitted without a law hold for 95% of that law's samples), each end pushed out to
     KL̂ ± 1.96 ``sd`` where the sample's own sampling sd reaches further (the suite holds only a few samples per
     law, so at KL = 0 its lines are narrower than the noise), the lower end clipped at 0."""
     table = _error_envelopes()
-    if k != table["k"]:
+    if method == "knn" and k != table["k"]:
         return None, False, f"no measured interval: the accuracy suite measures k={table['k']}, not k={k}."
-    dims = sorted(int(key) for key in table["dims"])
-    if d > dims[-1]:
-        return ((0.0, math.inf), False, f"interval [0, ∞): d={d} is above the accuracy suite's largest d={dims[-1]}; "
-                "read the calibrated lower bounds kl_lower_bounds(Z, target).")
+    dims = sorted(int(key) for key, entry in table["dims"].items() if entry["method"] == method)
+    if not dims or d > dims[-1]:
+        return ((0.0, math.inf), False, f"interval [0, ∞): the accuracy suite measures method={method!r} at d in "
+                f"{dims}, not at d={d}; read the calibrated lower bounds kl_lower_bounds(Z, target).")
     grid_d = next(g for g in dims if g >= d)
     entry = table["dims"][str(grid_d)]
     sizes = sorted(int(key) for key in entry["sizes"])
@@ -655,9 +669,24 @@ def _measured_interval(value: float, sd: float, n: int, d: int,
     return (low, high), reliable, note + "."
 
 
-def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None = None, n_boot: int = 200,
-                  max_query: int = 100_000, max_rows: int | None = None, bias_correct: bool = True,
-                  random_state: Any = 0, n_jobs: int = 1) -> KLEstimate:
+def kl_method(n: int, d: int) -> str:
+    """The shape estimator ``kl_divergence(method="auto")`` uses for n rows in d dimensions: ``"knn"`` up to
+    d = :data:`RELIABLE_MAX_DIM` (or with fewer than 2(d + 1) rows), ``"gaussianization"`` above.
+
+    Examples
+    --------
+    >>> from gaussify.metrics import kl_method
+    >>> kl_method(1000, 8), kl_method(1000, 64)
+    ('knn', 'gaussianization')
+    """
+    check_int(n, "n")
+    check_int(d, "d")
+    return "knn" if d <= RELIABLE_MAX_DIM or n < _MIN_GAUSSIANIZATION_ROWS_PER_DIM * (d + 1) else "gaussianization"
+
+
+def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 16, ci: float | None = None,
+                  n_boot: int = 200, max_query: int = 100_000, max_rows: int | str | None = "auto",
+                  bias_correct: bool = True, random_state: Any = 0, n_jobs: int = 1) -> KLEstimate:
     r"""KL(P ‖ N(μ, Σ)) = J(P) + KL(N(μ_P, Σ_P) ‖ N(μ, Σ)) in nats: :func:`negentropy` + :func:`placement_kl`.
 
     The split is exact (see the module docstring). Every estimate carries ``interval``, a 95% interval from the
@@ -724,67 +753,93 @@ def kl_divergence(Z: Any, target: Any = None, *, k: int = 16, ci: float | None =
     """
     X = as_sample(Z, min_rows=2)
     n, d = X.shape
+    if method not in KL_METHODS:
+        raise ValueError(f"method must be one of {KL_METHODS}, got {method!r}")
     _check_knn(k, max_query, random_state, n_jobs)
     if ci is not None:
         check_real(ci, "ci", strict=True, high=1.0)
     check_int(n_boot, "n_boot")
-    if max_rows is not None:
+    if max_rows == "auto":
+        max_rows = None if d <= RELIABLE_MAX_DIM else HIGH_DIM_ROWS
+    elif max_rows is not None:
         check_int(max_rows, "max_rows")
     check_bool(bias_correct, "bias_correct")
+    if method == "auto":
+        method = kl_method(n, d)
+    elif method == "gaussianization" and n < _MIN_GAUSSIANIZATION_ROWS_PER_DIM * (d + 1):
+        raise ValueError(f"the held-out Gaussianization needs at least {_MIN_GAUSSIANIZATION_ROWS_PER_DIM} × (d + 1) "
+                         f"= {_MIN_GAUSSIANIZATION_ROWS_PER_DIM * (d + 1)} rows (each half fits a basis), got n={n}")
     Y = standardize_to_target(X, target)
     mean_y, cov_y = Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d)
-    reason = _atoms_of_valid(X)
+    reason = _atoms_of_valid(X)  # also checks the covariance (n > d, no constant or collinear columns)
+    place = max(_placement_from_moments(mean_y, cov_y, n, bias_correct), 0.0)
     if reason:
-        place = max(_placement_from_moments(mean_y, cov_y, n, bias_correct), 0.0)
         note = (f"not continuous: {reason}, so the sample has atoms and its KL to any Gaussian is infinite "
                 "(negentropy ∞; the placement is that of its mean and covariance).")
         return KLEstimate(math.inf, math.inf, place, None if ci is None else (math.inf, math.inf), True, note,
                           raw_negentropy=math.inf, interval=(math.inf, math.inf))
     rng = np.random.default_rng(random_state)
-    parts = _negentropy_parts(X, k, max_query, rng, n_jobs, max_rows)
+    if method == "knn":
+        parts: _NegentropyParts | GaussianizationParts = _negentropy_parts(X, k, max_query, rng, n_jobs, max_rows)
+        rows = parts.rows
+    else:
+        rows = (np.sort(rng.choice(n, size=max_rows, replace=False))
+                if max_rows is not None and n > max_rows else None)
+        parts = gaussianization_parts(whiten_sample(X if rows is None else X[rows])[0], rng)
     neg = max(parts.raw, 0.0)
-    place = max(_placement_from_moments(mean_y, cov_y, n, bias_correct), 0.0)
     bootstrap = None
     if ci is not None:
-        boot = _bootstrap_kl(Y, cov_y, parts, n_boot, bias_correct, rng)
+        boot = _bootstrap_kl(Y, cov_y, parts, rows, n_boot, bias_correct, rng)
         lo, hi = np.quantile(boot, [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0])
         bootstrap = (float(lo), float(hi))
-    if parts.rows is None:
+    m = n if rows is None else len(rows)
+    used = f"all {n} rows" if rows is None else f"a random subsample of {m} of {n} rows"
+    if isinstance(parts, GaussianizationParts):
+        stacks = " and ".join("[" + ", ".join(kinds or ("none",)) + "]" for kinds in parts.layers)
+        note = (f"held-out Gaussianization negentropy on {used} (a map fitted on one half, its mean log-likelihood "
+                f"ratio to N(0, I) on the other, both ways; layers {stacks}; sd ≈ {parts.sd:.3f}): it does not "
+                "exceed the true negentropy in expectation")
+    elif rows is None:
         note = f"kNN negentropy with k={k} over {len(parts.query)} of {n} query rows, calibrated on Gaussian samples "
         note += "of the same size"
     else:
-        m = len(parts.rows)
-        note = (f"kNN negentropy with k={k} on a random subsample of {m} of {n} rows (sd ≈ {parts.sd:.3f} from its "
-                f"per-point terms and the reference), calibrated on Gaussian samples of {m} rows: unbiased for "
-                f"Gaussian data, but for other data its bias is that of {m} rows, not {n}")
+        note = (f"kNN negentropy with k={k} on {used} (sd ≈ {parts.sd:.3f} from its per-point terms and the "
+                f"reference), calibrated on Gaussian samples of {m} rows: unbiased for Gaussian data, but for other "
+                f"data its bias is that of {m} rows, not {n}")
     note += f"; placement {'bias-corrected' if bias_correct else 'plug-in'} over all rows. "
-    interval, reliable, interval_note = _measured_interval(neg + place, parts.sd,
-                                                           n if parts.rows is None else len(parts.rows), d, k)
+    interval, reliable, interval_note = _measured_interval(neg + place, parts.sd, m, d, method, k)
     return KLEstimate(neg + place, neg, place, bootstrap, reliable, note + interval_note,
                       raw_negentropy=float(parts.raw), interval=interval)
 
 
-def _bootstrap_kl(Y: np.ndarray, cov_y: np.ndarray, parts: _NegentropyParts, n_boot: int, bias_correct: bool,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap replicates of max(J, 0) + max(placement, 0); see :func:`kl_divergence`. With a kNN subsample the
-    placement resamples all rows, J the subsample's rows (independently: for Gaussian data the moments and the
-    standardised shape are independent, Basu's theorem)."""
+def _bootstrap_kl(Y: np.ndarray, cov_y: np.ndarray, parts: _NegentropyParts | GaussianizationParts,
+                  rows: np.ndarray | None, n_boot: int, bias_correct: bool, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap replicates of max(J, 0) + max(placement, 0); see :func:`kl_divergence`. The placement resamples all
+    rows; J the rows it used (its subsample, independently: for Gaussian data the moments and the standardised
+    shape are independent, Basu's theorem), or, for the held-out Gaussianization, whose J is a mean of per-row
+    terms, its normal approximation raw + sd · N(0, 1)."""
     n, d = Y.shape
     mean_y = Y.mean(axis=0)
     Yc = Y - mean_y
-    Ys = Y if parts.rows is None else Y[parts.rows]
+    out = np.empty(n_boot)
+    if isinstance(parts, GaussianizationParts):
+        for b in range(n_boot):
+            shift, cov_b = _reweighted_moments(Yc, np.bincount(rng.integers(0, n, n), minlength=n).astype(float))
+            out[b] = (max(parts.raw + parts.sd * rng.standard_normal(), 0.0)
+                      + max(_placement_from_moments(mean_y + shift, cov_b, n, bias_correct), 0.0))
+        return out
+    Ys = Y if rows is None else Y[rows]
     Ysc = Ys - Ys.mean(axis=0)
     m = len(Ys)
     logdet0 = np.linalg.slogdet(np.cov(Ys, rowvar=False).reshape(d, d))[1]
     all_rows = len(parts.query) == m
     t, u, log_phi = parts.terms, parts.reference, parts.log_phi
     entropy0 = float(t.mean()) - float(log_phi.mean())
-    out = np.empty(n_boot)
     for b in range(n_boot):
         c = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
         shift, cov_b = _reweighted_moments(Yc, c)
-        cs = c if parts.rows is None else np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
-        cov_s = cov_b if parts.rows is None else _reweighted_moments(Ysc, cs)[1]
+        cs = c if rows is None else np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
+        cov_s = cov_b if rows is None else _reweighted_moments(Ysc, cs)[1]
         t_b = cs @ t / m if all_rows else t[rng.integers(0, len(t), len(t))].mean()
         entropy_b = t_b - cs @ log_phi / m
         u_b = u[rng.integers(0, len(u), len(u))].mean()

@@ -23,7 +23,7 @@ from ..io import write_text_atomic
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            target_moments)
 from ._common import format_number, format_pvalue
-from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, _continuous_lower_bounds, kl_divergence,
+from .divergence import (BOUND_LEVEL, KLEstimate, _continuous_lower_bounds, kl_divergence,
                          sliced_wasserstein_to_gaussian)
 from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, holm, normality_tests
 
@@ -34,10 +34,6 @@ MIN_ROWS = 18
 
 FAST_TESTS = tuple(spec.name for spec in _TESTS if spec.fast)
 """The tests of ``tests="fast"``: those with no simulated null, or a cheap one (the radius test's)."""
-
-KNN_ROWS_HIGH_DIM = 10_000
-"""Above :data:`RELIABLE_MAX_DIM` dimensions, where its measured interval is wide anyway, the kNN KL runs on a random
-subsample of this many rows (its sd is in the note): a 100,000 × 16 sample takes seconds instead of many minutes."""
 
 _TEST_LABELS = {spec.name: spec.label for spec in _TESTS}
 _BOUND_LABELS = {
@@ -328,8 +324,8 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     the sampling noise when ``ci`` is given), the lower
     confidence bounds :func:`~gaussify.metrics.kl_lower_bounds` (radial, placement + ICA marginals, placement + best
     slice; jointly at 95%), the sliced Wasserstein distance, and the normality tests ``tests``. O(n²) tests run on an
-    announced random subsample of ``max_exact`` rows beyond that size; above d = 8 the kNN KL runs on a random
-    subsample of :data:`KNN_ROWS_HIGH_DIM` rows (its interval is then wide and the bounds are the numbers to trust).
+    announced random subsample of ``max_exact`` rows beyond that size; above d = 8 the KL's shape part runs on a random
+    subsample of :data:`~gaussify.metrics.HIGH_DIM_ROWS` rows, as :func:`~gaussify.metrics.kl_divergence` does.
     A sample that is not continuous (:func:`~gaussify.metrics.atoms`) reads KL = ∞ and skips the bounds. Memory is
     linear in n.
 
@@ -392,9 +388,8 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
             raise ValueError(f"labels has {label_array.shape[0]} entries but Z has {n} rows")
     notes: list[str] = []
     stages = tqdm(total=4, desc="evaluate", disable=not verbose, unit="step")
-    stages.set_postfix_str("kNN KL")
-    kl = kl_divergence(X, target, ci=ci, max_rows=None if d <= RELIABLE_MAX_DIM else KNN_ROWS_HIGH_DIM,
-                       random_state=random_state, n_jobs=n_jobs)
+    stages.set_postfix_str("KL")
+    kl = kl_divergence(X, target, ci=ci, random_state=random_state, n_jobs=n_jobs)
     notes.append(kl.note)
     stages.update()
     stages.set_postfix_str("lower bounds")
