@@ -215,6 +215,7 @@ def _public_calls() -> dict[str, tuple[Any, Callable[..., Any]]]:
                                                                                  d=2)),
         **{f"plots.{name}": (getattr(plots, name), partial(getattr(plots, name), Z=Z))
            for name in ("qq_plot", "mahalanobis_qq", "pair_plot", "marginals_plot", "projection_qq")},
+        "plots.directions_plot": (plots.directions_plot, partial(plots.directions_plot, Z=Z, kind="placement")),
         "plots.training_curves": (plots.training_curves, partial(plots.training_curves, history={"loss": [1.0, 0.5]})),
         "plots.figure_to_base64_png": (plots.figure_to_base64_png, partial(plots.figure_to_base64_png, fig=Figure())),
         # a file that does not exist: the parameters are checked before the file is read

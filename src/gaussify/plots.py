@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import special, stats
 
-from ._validation import as_sample, check_bool, check_int, check_random_state, check_real, standardize_to_target
+from ._validation import (as_sample, check_bool, check_int, check_options, check_random_state, check_real,
+                          standardize_to_target)
 
 __all__ = [
     "OrderStatisticBand",
@@ -42,6 +43,7 @@ __all__ = [
     "pair_plot",
     "marginals_plot",
     "projection_qq",
+    "directions_plot",
     "training_curves",
     "figure_to_base64_png",
     "DATA_COLOR",
@@ -742,6 +744,115 @@ def projection_qq(Z: Any, target: Any = None, *, num_projections: int = 6, rando
         ax.set_title(f"projection {k + 1}")
     _finish_grid(fig, axes, title or f"Normal QQ of random unit projections (n={n}, d={d})",
                  "N(0, 1) quantile", r"sample quantile of $u^\top s$")
+    return _save(fig, path, dpi)
+
+
+def directions_plot(Z: Any, target: Any = None, *, kind: str = "pursuit", top: int = 4, where: Any = None,
+                    random_state: Any = 0, envelope: float | None = 0.95, max_points: int = 2000,
+                    title: str | None = None, path: str | Path | None = None, dpi: float = 150) -> Figure:
+    r"""Histogram and normal QQ panel of the directions that matter: the most non-Gaussian, or the largest placement.
+
+    In many dimensions the first few coordinates of a sample say little: a few non-Gaussian or collapsed directions,
+    rotated, spread over every coordinate and each coordinate looks Gaussian. This plot shows the sample along the
+    directions :func:`gaussify.metrics.where_non_gaussian` finds, one column per direction, a density histogram
+    with the N(0, 1) density above a normal QQ panel with its pointwise ``envelope`` (:func:`order_statistic_band`).
+
+    - ``kind="pursuit"``: the held-out rows' whitened coordinates bᵢᵀw along the most non-Gaussian directions
+      (largest held-out 1-D negentropy J first); unit variance by construction, so only the shape departs from
+      N(0, 1) (two bumps, a flat top, heavy tails, a skew).
+    - ``kind="placement"``: every row's coordinate vᵢᵀL⁻¹(z − μ) along the eigen-directions of the covariance in the
+      target's standard coordinates, largest share of the placement KL first; N(0, 1) under the target, so a
+      collapsed direction shows as a narrow spike and a flat QQ line, a shift as a displaced one.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, d)
+        The sample, one row per point.
+    target : None | int | Gaussian | tuple, optional
+        The Gaussian target: None for N(0, I), an int d for N(0, I_d), a :class:`gaussify.Gaussian` or a
+        ``(mean, cov)`` pair.
+    kind : {"pursuit", "placement"}, default "pursuit"
+        Which directions to show.
+    top : int, default 4
+        Directions shown (at most those available).
+    where : WhereNonGaussian, optional
+        A result of :func:`gaussify.metrics.where_non_gaussian` for this ``Z`` and ``target`` (computed when
+        not given; :meth:`gaussify.metrics.GaussianityReport.figures` passes its own).
+    random_state : None | int | Generator, default 0
+        Seeds the pursuit when ``where`` is computed here.
+    envelope : float or None, default 0.95
+        Level of the pointwise envelope; None hides it.
+    max_points : int, default 2000
+        Ranks drawn per QQ panel at most, both extremes included (the curves use every point).
+    title : str, optional
+        The figure's title (default: one naming the kind, n and d).
+    path : str or os.PathLike, optional
+        Also save the figure there (``.png``, ``.svg`` or ``.pdf``; parent folders are created).
+    dpi : float, default 150
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two rows of panels (histograms, QQ plots), one column per direction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussify.plots import directions_plot
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.standard_normal((1000, 6)) * [1, 1, 1, 1, 1, 0.1]
+    >>> fig = directions_plot(Z, kind="placement", top=2)
+    >>> [ax.get_title() for ax in fig.axes][:2]
+    ['1: collapsed, var 0.010', '2: near target, var 1.035']
+    """
+    from .metrics.directions import WhereNonGaussian, where_non_gaussian
+
+    path = _check_output(path, dpi)
+    check_options(kind, "kind", ("pursuit", "placement"))
+    top = check_int(top, "top")
+    level = _check_level(envelope)
+    max_points = check_int(max_points, "max_points", minimum=2)
+    rng = check_random_state(random_state)
+    X = as_sample(Z)
+    n, d = X.shape
+    if where is None:
+        where = where_non_gaussian(X, target, top=top, random_state=rng)
+    elif not isinstance(where, WhereNonGaussian) or where.placement.directions.shape[1] != d:
+        raise ValueError(f"where must be a WhereNonGaussian of this {d}-dimensional sample "
+                         f"(gaussify.metrics.where_non_gaussian), got {type(where).__name__}")
+    if kind == "pursuit":
+        if where.pursuit is None:
+            raise ValueError(f"no pursued directions: a {n} x {d} sample has too few rows for a held-out half")
+        values = where.pursuit.held_out[:, :top]
+        names = [f"{i + 1}: J = {j:.3f}" for i, j in enumerate(where.pursuit.negentropy[:top])]
+        default = (f"Most non-Gaussian directions, held-out rows ({values.shape[0]} of n={n}, d={d}; "
+                   f"Gaussian max J ≈ {where.pursuit.threshold:.3f})")
+        ylabel = r"whitened coordinate $b^\top w$"
+    else:
+        p = where.placement
+        values = p.scores(X, target)[:, :top]
+        names = [f"{i + 1}: {p.labels[i]}, var {p.variance[i]:.3f}" for i in range(values.shape[1])]
+        default = f"Placement by direction: largest shares of KL(N(mean, cov) ‖ target) (n={n}, d={d})"
+        ylabel = r"coordinate $v^\top L^{-1}(z-\mu)$"
+    k = values.shape[1]
+    fig = Figure(figsize=(3.0 * k + 0.8, 5.6), layout="constrained")
+    axes = [fig.add_subplot(2, k, i + 1) for i in range(2 * k)]
+    normal_band = _normal_band(len(values))
+    for i in range(k):
+        x = values[:, i]
+        hist, qq = axes[i], axes[k + i]
+        _density_panel(hist, x, _histogram_edges(float(x.min()), float(x.max()), len(x)), [])
+        hist.set_title(names[i], fontsize="medium")
+        hist.tick_params(labelsize="small")
+        _qq_panel(qq, np.sort(x), normal_band, level, max_points, DATA_COLOR, "sample")
+        qq.set_xlabel("N(0, 1) quantile")
+        qq.tick_params(labelsize="small")
+    axes[0].set_ylabel("density")
+    axes[k].set_ylabel(ylabel)
+    fig.suptitle(title or default)
+    handles, labels = axes[k].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False, fontsize="small")
     return _save(fig, path, dpi)
 
 

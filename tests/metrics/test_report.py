@@ -133,3 +133,31 @@ def test_a_bound_above_the_knn_estimate_says_which_is_wrong(uniform_report):
         assert "too low here" in rendering
     assert "KL ≥" in contradicted.verdict()
     assert "accurate in any d" not in " ".join(map(str, contradicted._divergence_rows()))
+
+
+def test_the_report_says_where_the_non_gaussianity_is(tmp_path):
+    """A rotated bimodal and a rotated collapsed direction among 16: found by name in text, markdown, JSON, HTML,
+    and the plots above d = 8 are the directions that matter."""
+    rng = np.random.default_rng(8)
+    n, d = 6000, 16
+    G = rng.standard_normal((n, d))
+    G[:, 0] = rng.choice([-0.9, 0.9], n) + math.sqrt(0.19) * rng.standard_normal(n)
+    G[:, 1] *= 0.1
+    R = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    report = evaluate(G @ R.T, tests="none")
+    assert report.where is not None
+    assert abs(report.where.placement.directions[0] @ R[:, 1]) > 0.99
+    assert abs(report.where.pursuit.directions[0] @ R[:, 0]) > 0.95
+    text = str(report)
+    assert "where the non-Gaussianity is" in text and "placement direction 1: collapsed" in text
+    assert "pursued direction 1" in text and "radial part" in text
+    assert "| placement direction 1: collapsed |" in report.to_markdown()
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["where"]["placement"]["directions"][0]["label"] == "collapsed"
+    assert data["where"]["pursuit"]["directions"][0]["above_noise"] is True
+    page = report.to_html(tmp_path / "r.html")
+    assert "Where the non-Gaussianity is" in page
+    # above d = 8 the plots are the directions that matter, not the first coordinates
+    figs = report.figures()
+    assert {"pursued_directions", "placement_directions", "mahalanobis_qq"} == set(figs)
+    assert figs["placement_directions"].axes[0].get_title().startswith("1: collapsed")

@@ -2,7 +2,8 @@
 
 The report holds the KL divergence to the target with its exact split (negentropy = shape, placement =
 mean and covariance), calibrated lower confidence bounds on the KL built from 1-D estimates (usable in any
-dimension), the normality tests with their p-values, and renders as text, markdown, JSON, PNG plots and a
+dimension), the normality tests with their p-values, where the non-Gaussianity is (placement by direction, the most
+non-Gaussian directions, the radial part), and renders as text, markdown, JSON, PNG plots and a
 self-contained HTML page.
 """
 
@@ -23,7 +24,8 @@ from ..io import write_text_atomic
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            target_moments)
 from ._common import format_number, format_pvalue
-from .divergence import (BOUND_LEVEL, KLEstimate, _continuous_lower_bounds, kl_divergence,
+from .directions import WhereNonGaussian, where_non_gaussian
+from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, _continuous_lower_bounds, kl_divergence,
                          sliced_wasserstein_to_gaussian)
 from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, holm, normality_tests
 
@@ -35,6 +37,15 @@ MIN_ROWS = 18
 FAST_TESTS = tuple(spec.name for spec in _TESTS if spec.fast)
 """The tests of ``tests="fast"``: those with no simulated null, or a cheap one (the radius test's)."""
 
+WHERE_TOP = 5
+"""Placement directions and pursued directions the report lists (and plots, up to 4 of each)."""
+
+WHERE_FIT_ROWS = 10_000
+"""Rows the report's pursuit fits its FastICA basis on at most (:func:`~gaussify.metrics.where_non_gaussian`), with
+100 iterations; above d = 128 half as many rows and iterations, so that at 100,000 × 256 the three parts take a few
+seconds."""
+
+_PLOT_DIRECTIONS = 4
 _TEST_LABELS = {spec.name: spec.label for spec in _TESTS}
 _BOUND_LABELS = {
     "radial_kl": "KL of the radius ‖L⁻¹(z−μ)‖² to χ²_d",
@@ -76,6 +87,10 @@ class GaussianityReport:
         The target as given.
     labels : numpy.ndarray or None
         Class labels that colour the pair plot.
+    where : WhereNonGaussian or None
+        Where the non-Gaussianity is (:func:`~gaussify.metrics.where_non_gaussian`): the placement split over
+        eigen-directions of the covariance against the target, the most non-Gaussian directions with their held-out
+        1-D negentropy, the radial part. None when the sample is not continuous.
     created : str
         ISO time stamp (UTC) of the report.
 
@@ -106,6 +121,7 @@ class GaussianityReport:
     sample: np.ndarray = field(repr=False)
     target: Any = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
+    where: WhereNonGaussian | None = field(default=None, repr=False)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -171,7 +187,8 @@ class GaussianityReport:
                 "kl_lower_bound": self.kl_lower_bound, "bounds": dict(self.bounds),
                 "sliced_wasserstein": self.sliced_wasserstein,
                 "tests": {name: result.to_dict() for name, result in self.tests.items()},
-                "rejected_at_0.05": self.rejected(0.05), "verdict": self.verdict(), "notes": list(self.notes)}
+                "rejected_at_0.05": self.rejected(0.05), "verdict": self.verdict(), "notes": list(self.notes),
+                "where": None if self.where is None else self.where.to_dict(WHERE_TOP)}
 
     def _divergence_rows(self) -> list[tuple[str, str, str]]:
         estimate = self.kl_estimate
@@ -196,6 +213,14 @@ class GaussianityReport:
         rows.append(("sliced Wasserstein SW₂", format_number(self.sliced_wasserstein), "128 random slices"))
         return rows
 
+    def _where_rows(self) -> list[tuple[str, str, str]]:
+        """(what, nats, detail) rows of :attr:`where`, with a first row saying what the placement shares add up to."""
+        where = cast(WhereNonGaussian, self.where)
+        head = ("placement, plug-in", format_number(where.placement.total),
+                f"the shares below add up to this (the placement above subtracts the bias "
+                f"{format_number(where.placement.total - self.placement_kl, 3)} of a Gaussian sample of this size)")
+        return [head, *where.rows(WHERE_TOP)]
+
     def _test_rows(self) -> list[tuple[str, str, str, str, str]]:
         return [(_TEST_LABELS[name], f"{r.statistic:.4g}", format_pvalue(r.pvalue), r.pvalue_source, r.note)
                 for name, r in self.tests.items()]
@@ -205,6 +230,9 @@ class GaussianityReport:
         lines = [f"**Gaussianity of {self.n} × {self.d} sample** — {self.verdict()}", "",
                  "| divergence (nats) | value | meaning |", "|---|---:|---|"]
         lines += [f"| {a} | {b} | {c} |" for a, b, c in self._divergence_rows()]
+        if self.where is not None:
+            lines += ["", "| where the non-Gaussianity is | nats | detail |", "|---|---:|---|"]
+            lines += [f"| {a} | {b} | {c} |" for a, b, c in self._where_rows()]
         if self.tests:
             lines += ["", "| test | statistic | p-value | p-value from | note |", "|---|---:|---:|---|---|"]
             lines += [f"| {' | '.join(row)} |" for row in self._test_rows()]
@@ -216,6 +244,11 @@ class GaussianityReport:
         width = max(len(row[0]) for row in self._divergence_rows())
         lines = [f"Gaussianity of a {self.n} x {self.d} sample: {self.verdict()}"]
         lines += [f"  {a:<{width}}  {b}" for a, b, _ in self._divergence_rows()]
+        if self.where is not None:
+            rows = self._where_rows()
+            ww = max(len(row[0]) for row in rows)
+            lines.append("  where the non-Gaussianity is (nats):")
+            lines += [f"    {a:<{ww}}  {b:>8}  {c}" for a, b, c in rows]
         if self.tests:
             tw = max(len(row[0]) for row in self._test_rows())
             lines.append(f"  {'test':<{tw}}  {'statistic':>10}  {'p-value':>9}  p-value from")
@@ -227,13 +260,20 @@ class GaussianityReport:
         """The diagnostic plots as matplotlib figures, keyed by a file-name stem."""
         from .. import plots
 
-        figs = {"mahalanobis_qq": plots.mahalanobis_qq(self.sample, self.target),
-                "pairs": plots.pair_plot(self.sample, self.target, labels=self.labels,
-                                         kind="hexbin" if self.n > 20_000 else "scatter"),
-                "marginals": plots.marginals_plot(self.sample, self.target),
-                "qq": plots.qq_plot(self.sample, self.target)}
-        if self.d > 1:
-            figs["projections"] = plots.projection_qq(self.sample, self.target)
+        figs = {"mahalanobis_qq": plots.mahalanobis_qq(self.sample, self.target)}
+        if self.where is not None and self.where.pursuit is not None:
+            figs["pursued_directions"] = plots.directions_plot(self.sample, self.target, kind="pursuit",
+                                                               top=_PLOT_DIRECTIONS, where=self.where)
+        if self.where is not None:
+            figs["placement_directions"] = plots.directions_plot(self.sample, self.target, kind="placement",
+                                                                 top=_PLOT_DIRECTIONS, where=self.where)
+        if self.d <= RELIABLE_MAX_DIM:  # every coordinate fits on a page; above, the directions above say more
+            figs |= {"pairs": plots.pair_plot(self.sample, self.target, labels=self.labels,
+                                              kind="hexbin" if self.n > 20_000 else "scatter"),
+                     "marginals": plots.marginals_plot(self.sample, self.target),
+                     "qq": plots.qq_plot(self.sample, self.target)}
+            if self.d > 1:
+                figs["projections"] = plots.projection_qq(self.sample, self.target)
         return figs
 
     def plot(self, directory: str | Path) -> list[Path]:
@@ -259,6 +299,9 @@ class GaussianityReport:
                 f"<p class='meta'>{self.n} points × {self.d} dimensions · created {self.created}</p>",
                 "<h2>Divergences to the target</h2>",
                 _html_table(("divergence (nats)", "value", "meaning"), self._divergence_rows())]
+        if self.where is not None:
+            body += ["<h2>Where the non-Gaussianity is</h2>",
+                     _html_table(("where", "nats", "detail"), self._where_rows())]
         if self.tests:
             body += ["<h2>Normality tests</h2>",
                      _html_table(("test", "statistic", "p-value", "p-value from", "note"), self._test_rows())]
@@ -326,8 +369,11 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     slice; jointly at 95%), the sliced Wasserstein distance, and the normality tests ``tests``. O(n²) tests run on an
     announced random subsample of ``max_exact`` rows beyond that size; above d = 8 the KL's shape part runs on a random
     subsample of :data:`~gaussify.metrics.HIGH_DIM_ROWS` rows, as :func:`~gaussify.metrics.kl_divergence` does.
-    A sample that is not continuous (:func:`~gaussify.metrics.atoms`) reads KL = ∞ and skips the bounds. Memory is
-    linear in n.
+    A sample that is not continuous (:func:`~gaussify.metrics.atoms`) reads KL = ∞ and skips the bounds. The
+    report also says where the non-Gaussianity is (:func:`~gaussify.metrics.where_non_gaussian`): the placement
+    split over eigen-directions of the covariance against the target, the most non-Gaussian directions (FastICA
+    fitted on at most :data:`WHERE_FIT_ROWS` rows of one half, 1-D negentropy measured on the other half) and the
+    radial part; its plots show the sample along those directions. Memory is linear in n.
 
     Parameters
     ----------
@@ -399,6 +445,14 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     else:
         bounds = _continuous_lower_bounds(X, target, BOUND_LEVEL, check_random_state(random_state))
     sw = sliced_wasserstein_to_gaussian(X, target, random_state=random_state)
+    where = None
+    if math.isinf(kl.value):
+        notes.append("where the non-Gaussianity is: skipped, the sample is not continuous.")
+    else:
+        fit_rows, iterations = (WHERE_FIT_ROWS, 100) if d <= 128 else (WHERE_FIT_ROWS // 2, 50)
+        where = where_non_gaussian(X, target, top=WHERE_TOP, max_fit=fit_rows, max_iter=iterations,
+                                   random_state=random_state)
+        notes += list(where.notes)
     stages.update()
     stages.set_postfix_str("tests")
     results = (normality_tests(X, target=target, tests=names, max_exact=max_exact, monte_carlo=monte_carlo,
@@ -406,4 +460,4 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
     stages.update(2)
     stages.close()
     return GaussianityReport(n=n, d=d, kl_estimate=kl, bounds=bounds, sliced_wasserstein=sw, tests=results,
-                             notes=notes, sample=X, target=target, labels=label_array)
+                             notes=notes, sample=X, target=target, labels=label_array, where=where)
