@@ -573,7 +573,7 @@ def test_a_new_process_reads_the_kl_reference_and_the_bound_nulls_from_disk(tmp_
     # the Gaussian kNN reference and the bounds' nulls depend on fixed seeds only: simulated once, then read back
     monkeypatch.setenv("GAUSSIFY_CACHE_DIR", str(tmp_path))
     Z = np.random.default_rng(30).standard_normal((300, 3))
-    cached = (dv._gaussian_knn_reference, dv._radial_null, dv._shape_null, dv._sliced_null, dv._zca_null)
+    cached = (dv._gaussian_knn_reference, dv._shape_null, dv._sliced_null, dv._zca_null)
 
     def fresh_process():
         for fn in cached:
@@ -582,6 +582,6 @@ def test_a_new_process_reads_the_kl_reference_and_the_bound_nulls_from_disk(tmp_
 
     first = fresh_process()
     names = sorted("-".join(path.name.split("-")[:2]) for path in (tmp_path / "monte-carlo").iterdir())
-    assert names == ["bound-ica", "bound-radial", "bound-sliced", "bound-zca", "knn-reference"]
+    assert names == ["bound-ica", "bound-sliced", "bound-zca", "knn-reference"]
     monkeypatch.setattr(dv, "_simulate_knn_reference", lambda *args: pytest.fail("simulated again"))
     assert fresh_process() == first

@@ -40,7 +40,7 @@ from scipy.special import digamma, gammaln, ndtri
 from ._cache import cached_array
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            renamed_parameters, standardize_to_target)
-from .gaussianization import GaussianizationParts, gaussianization_parts
+from .gaussianization import GaussianizationParts, gaussianization_parts, held_out_radial
 from .normality import _blas_controller
 
 __all__ = [
@@ -593,6 +593,8 @@ class KLEstimate:
     interval : tuple of float or None
         The range the true KL lies in with 95% confidence, from the estimator's error measured against exact KLs
         (:func:`kl_divergence`).
+    sd : float
+        The sampling sd of ``raw_negentropy`` (NaN where it is not estimated, e.g. for a sample with atoms).
 
     Examples
     --------
@@ -602,7 +604,7 @@ class KLEstimate:
     >>> float(est) == est.value == est.negentropy + est.placement
     True
     >>> sorted(est.to_dict())
-    ['ci', 'interval', 'negentropy', 'note', 'placement', 'raw_negentropy', 'reliable', 'value']
+    ['ci', 'interval', 'negentropy', 'note', 'placement', 'raw_negentropy', 'reliable', 'sd', 'value']
     """
 
     value: float
@@ -613,6 +615,7 @@ class KLEstimate:
     note: str
     raw_negentropy: float = math.nan
     interval: tuple[float, float] | None = None
+    sd: float = math.nan
 
     def __float__(self) -> float:
         return float(self.value)
@@ -809,7 +812,7 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
     note += f"; placement {'bias-corrected' if bias_correct else 'plug-in'} over all rows. "
     interval, reliable, interval_note = _measured_interval(neg + place, parts.sd, m, d, method, k)
     return KLEstimate(neg + place, neg, place, bootstrap, reliable, note + interval_note,
-                      raw_negentropy=float(parts.raw), interval=interval)
+                      raw_negentropy=float(parts.raw), interval=interval, sd=float(parts.sd))
 
 
 def _bootstrap_kl(Y: np.ndarray, cov_y: np.ndarray, parts: _NegentropyParts | GaussianizationParts,
@@ -999,13 +1002,6 @@ def _sum_null(null: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=128)
-def _radial_null(rows: int, d: int) -> np.ndarray:
-    """:func:`_radial_kl_columns` of ``_NULL_DRAWS_1D`` exact log chi²_d samples of ``rows`` rows."""
-    return _disk_null("radial", (rows, d), _NULL_DRAWS_1D, lambda: _radial_kl_columns(
-        np.log(_null_rng(0, rows, d).chisquare(d, size=(rows, _NULL_DRAWS_1D))), d))
-
-
-@lru_cache(maxsize=128)
 def _placement_null(n: int, d: int) -> np.ndarray:
     r"""The bias-corrected placement KL of ``_NULL_DRAWS_1D`` exact N(0, I_d) samples of n rows, drawn exactly and
     cheaply: x̄ ~ N(0, I/n) and, by Bartlett's decomposition, (n−1)S = LLᵀ with L_ii² ~ χ²_{n−i}, L_ij ~ N(0, 1)."""
@@ -1068,13 +1064,13 @@ def _zca_null(rows: int, d: int) -> np.ndarray:
     return _disk_null("zca", (rows, d), _NULL_DRAWS, simulate)
 
 
-def _radial_parts(Y: np.ndarray) -> tuple[float, np.ndarray]:
-    """(centred estimate, null draws at n rows) of KL(P_R ‖ chi²_d) from the target-standardised rows Y."""
+def _radial_parts(Y: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(estimate, centred null draws) of KL(P_R ‖ chi²_d) from the target-standardised rows Y: the held-out
+    likelihood ratio of :func:`~gaussify.metrics.gaussianization.held_out_radial`, whose expectation does not exceed
+    the truth, with normal draws of its own standard error as the null (a mean of per-row terms)."""
     n, d = Y.shape
-    T = np.log(np.maximum(np.einsum("ij,ij->i", Y, Y), np.finfo(np.float64).tiny))
-    rows = min(n, _NULL_MAX_ROWS)
-    null = _null_at(_radial_null(rows, d), rows, n, _log_chi2_reference(n, d)[1])
-    return float(_radial_kl_columns(T[:, None], d)[0]), null
+    value, sd = held_out_radial(Y, rng)
+    return value, sd * _null_rng(0, n, d).standard_normal(_NULL_DRAWS_1D)
 
 
 def _marginal_parts(W: np.ndarray, L: np.ndarray, basis: str, max_fit: int,
@@ -1119,13 +1115,14 @@ def radial_kl(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL, random_
     r"""Lower confidence bound on KL(P_R ‖ chi²_d) ≤ KL(P ‖ target), R = ‖L⁻¹(z − μ)‖², in nats, in any dimension.
 
     R is a function of z, so by the data processing inequality its KL to its law under the target (chi²_d)
-    cannot exceed KL(P ‖ target). Computed on T = log R (KL is invariant under the map):
-    KL̂ = −Ĥ(T) − mean log q_T(Tᵢ) + b, with Ĥ the m-spacing estimator, q_T the exact log-chi² density and b its
-    bias on exact log-chi²_d samples of the same n (seeded), so KL̂ has mean 0 at the target. Reported:
-    max(KL̂ − q, 0), q the ``level`` quantile of KL̂ on exact target samples of the same n and d (400 cached draws;
-    above 1000 rows simulated at 1000, its spread scaled as 1/√n and widened by the error of the reference b), so at
-    the target it is > 0 in at most 1 − level of the draws. Sensitive to scale and tail errors, blind to anything
-    that keeps the radius law (e.g. rotations).
+    cannot exceed KL(P ‖ target). Computed on T = log R (KL is invariant under the map) as a held-out likelihood
+    ratio: a binned Gaussian-kernel density f̂ (bandwidth by leave-one-out likelihood, 1% of the exact log-chi²
+    density q_T mixed in) fitted on one random half of the rows, KL̂ = mean log f̂(Tᵢ)/q_T(Tᵢ) over the other half,
+    both ways, averaged. E KL̂ ≤ KL(P_R ‖ chi²_d) whatever f̂ is, and KL̂ is a mean of per-row terms, so
+    max(KL̂ − z sd, 0) with sd its standard error and z the ``level`` normal quantile is a lower confidence bound at
+    any distance from the target (the 1-D spacing estimate it replaces exceeded the truth on heavy-tailed laws, whose
+    spread its null, drawn at the target, did not hold). Sensitive to scale and tail errors, blind to anything that
+    keeps the radius law (e.g. rotations).
     +∞ for a sample that is not continuous (:func:`atoms`).
 
     Parameters
@@ -1138,7 +1135,7 @@ def radial_kl(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL, random_
     level : float, default BOUND_LEVEL
         Confidence level of the bound, in (0, 1).
     random_state : None | int | Generator, default 0
-        Checked, but unused: the bound's references and nulls are fixed draws, so it does not depend on it.
+        Seeds the random halves.
 
     Returns
     -------
@@ -1161,10 +1158,10 @@ def radial_kl(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL, random_
     """
     X = as_sample(Z, min_rows=8)
     _check_level(level)
-    check_random_state(random_state)
+    rng = check_random_state(random_state)
     if atoms(X):
         return math.inf
-    return _lower_bound(*_radial_parts(standardize_to_target(X, target)), level)
+    return _lower_bound(*_radial_parts(standardize_to_target(X, target), rng), level)
 
 
 def marginal_negentropy(Z: Any, *, basis: str = "ica", max_fit: int = _MAX_FIT, level: float = BOUND_LEVEL,
@@ -1281,15 +1278,19 @@ def sliced_negentropy(Z: Any, *, num_slices: int = _NUM_SLICES, pursuit_steps: i
 
 def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
                     random_state: Any = 0) -> dict[str, float]:
-    r"""Three lower confidence bounds on KL(P ‖ target) in nats that hold jointly at ``level``, in any dimension.
+    r"""Lower confidence bounds on KL(P ‖ target) in nats that hold jointly at ``level``, in any dimension.
 
     ``radial_kl`` (:func:`radial_kl`), ``marginal_kl`` = placement + :func:`marginal_negentropy` (ICA basis) and
-    ``sliced_kl`` = placement + :func:`sliced_negentropy`, KL = J + placement making the last two bounds on KL. Each
-    estimate is centred (mean 0 on exact target samples) and reduced by its 1 − (1 − level)/3 quantile there; for
-    the two sums the null is that of placement + negentropy, the two being independent for Gaussian samples (the
-    sample moments are independent of the standardised sample, Basu's theorem), the placement's drawn exactly at n.
-    So on exact target samples all three are 0 but in at most 1 − level of the draws, and their maximum is a lower
-    bound at ``level`` (Bonferroni). All +∞ for a sample that is not continuous (:func:`atoms`).
+    ``sliced_kl`` = placement + :func:`sliced_negentropy`, KL = J + placement making the last two bounds on KL; above
+    d = 8 also ``gaussianization_kl`` = placement + the held-out Gaussianization of :func:`kl_divergence`, whose
+    expectation does not exceed J (a held-out likelihood ratio), reduced by its own sampling spread. Each estimate
+    is reduced by its 1 − (1 − level)/m quantile (m bounds) of centred null draws: for the 1-D statistics their law
+    on exact target samples; for the placement its exact law at the target plus a normal term with the sample's own
+    placement spread (its influence function: away from the target that spread is first order), added to the
+    shape's null (the two are independent for Gaussian samples: the moments are independent of the standardised
+    sample, Basu's theorem). So each bound exceeds the truth in at most (1 − level)/m of the draws where its null
+    holds the estimate's spread, and their maximum is a lower bound at ``level`` (Bonferroni). All +∞ for a sample
+    that is not continuous (:func:`atoms`).
 
     Parameters
     ----------
@@ -1299,14 +1300,14 @@ def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
         The Gaussian target: None for N(0, I), an int d for N(0, I_d), a :class:`gaussify.Gaussian` or a
         ``(mean, cov)`` pair.
     level : float, default BOUND_LEVEL
-        Joint confidence level of the three bounds, in (0, 1).
+        Joint confidence level of the bounds, in (0, 1).
     random_state : None | int | Generator, default 0
         Seeds the FastICA starts, the directions and the splits.
 
     Returns
     -------
     dict of str to float
-        ``{"radial_kl": …, "marginal_kl": …, "sliced_kl": …}`` in nats.
+        ``{"radial_kl": …, "marginal_kl": …, "sliced_kl": …}`` in nats, and ``"gaussianization_kl"`` above d = 8.
 
     Examples
     --------
@@ -1323,29 +1324,62 @@ def kl_lower_bounds(Z: Any, target: Any = None, *, level: float = BOUND_LEVEL,
     _check_level(level)
     rng = check_random_state(random_state)
     if _atoms_of_valid(X):
-        return dict.fromkeys(_BOUND_NAMES, math.inf)
+        return dict.fromkeys(_bound_names(*X.shape), math.inf)
     return _continuous_lower_bounds(X, target, level, rng)
 
 
 _BOUND_NAMES = ("radial_kl", "marginal_kl", "sliced_kl")
+_HIGH_DIM_BOUND = "gaussianization_kl"
 
 
-def _continuous_lower_bounds(X: np.ndarray, target: Any, level: float, rng: np.random.Generator) -> dict[str, float]:
+def _bound_names(n: int, d: int) -> tuple[str, ...]:
+    return _BOUND_NAMES + ((_HIGH_DIM_BOUND,) if kl_method(n, d) == "gaussianization" else ())
+
+
+def _placement_spread(Y: np.ndarray) -> float:
+    """Sampling sd of the placement ½(tr S + m̄ᵀm̄ − d − log det S) of target-standardised rows Y, from its influence
+    function ½(‖y − m̄‖² − tr S) + m̄ᵀ(y − m̄) − ½((y − m̄)ᵀS⁻¹(y − m̄) − d) (any law with finite fourth moments).
+    Away from the target this spread is first order (collapsed or shifted directions), while the null draws at the
+    target only hold its second-order noise: a bound that used those alone exceeded the truth on placement-only laws."""
+    n, d = Y.shape
+    m = Y.mean(axis=0)
+    C = Y - m
+    S = C.T @ C / (n - 1)
+    quad = np.einsum("ij,ij->i", C @ np.linalg.inv(S), C)
+    influence = 0.5 * (np.einsum("ij,ij->i", C, C) - np.trace(S)) + C @ m - 0.5 * (quad - d)
+    return float(influence.std(ddof=1) / math.sqrt(n))
+
+
+def _continuous_lower_bounds(X: np.ndarray, target: Any, level: float, rng: np.random.Generator,
+                             shape: KLEstimate | None = None) -> dict[str, float]:
     """:func:`kl_lower_bounds` of a validated float64 sample already known to be continuous (its covariance checked
     and no atoms: :func:`kl_divergence` found a finite KL), so that :func:`~gaussify.metrics.evaluate` does not run
-    those checks twice."""
+    those checks twice; ``shape``: that KL estimate, whose held-out Gaussianization (above d = 8) the bound
+    ``gaussianization_kl`` reuses instead of fitting it again."""
     n, d = X.shape
-    each = 1.0 - (1.0 - level) / len(_BOUND_NAMES)
+    names = _bound_names(n, d)
+    each = 1.0 - (1.0 - level) / len(names)
     Y = standardize_to_target(X, target)
     W, _, L = whiten_sample(X)
     place = _placement_from_moments(Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d), n, True)
-    place_null = _placement_null(n, d)
-    radial = _radial_parts(Y)
+    place_null = _placement_null(n, d) + _placement_spread(Y) * _null_rng(6, n, d).standard_normal(_NULL_DRAWS_1D)
+    radial = _radial_parts(Y, rng)
     marginal = _marginal_parts(W, L, "ica", _MAX_FIT, rng)
     sliced = _sliced_parts(W, L, _NUM_SLICES, _PURSUIT_STEPS, _MAX_FIT, rng)
-    return dict(zip(_BOUND_NAMES, (_lower_bound(*radial, each),
-                                   _lower_bound(place + marginal[0], _sum_null(marginal[1], place_null), each),
-                                   _lower_bound(place + sliced[0], _sum_null(sliced[1], place_null), each))))
+    bounds = dict(zip(_BOUND_NAMES, (_lower_bound(*radial, each),
+                                     _lower_bound(place + marginal[0], _sum_null(marginal[1], place_null), each),
+                                     _lower_bound(place + sliced[0], _sum_null(sliced[1], place_null), each))))
+    if _HIGH_DIM_BOUND in names:
+        if shape is None or not math.isfinite(shape.sd) or "Gaussianization" not in shape.note:
+            rows = rng.choice(n, size=HIGH_DIM_ROWS, replace=False) if n > HIGH_DIM_ROWS else slice(None)
+            parts = gaussianization_parts(whiten_sample(X[rows])[0], rng)
+            raw, sd = parts.raw, parts.sd
+        else:
+            raw, sd = shape.raw_negentropy, shape.sd
+        # E raw ≤ J (a held-out likelihood ratio) and raw is a mean of per-row terms: raw − z sd is a lower bound
+        shape_null = sd * _null_rng(7, n, d).standard_normal(_NULL_DRAWS_1D)
+        bounds[_HIGH_DIM_BOUND] = _lower_bound(place + raw, place_null + shape_null, each)
+    return bounds
 
 
 # --------------------------------------------------------------------------------------------- FastICA, splits

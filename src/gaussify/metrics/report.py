@@ -51,6 +51,7 @@ _BOUND_LABELS = {
     "radial_kl": "KL of the radius ‖L⁻¹(z−μ)‖² to χ²_d",
     "marginal_kl": "placement + Σ 1-D negentropies (ICA basis)",
     "sliced_kl": "placement + max 1-D negentropy over slices",
+    "gaussianization_kl": "placement + held-out Gaussianization (its shape part)",
 }
 
 
@@ -144,7 +145,7 @@ class GaussianityReport:
     @property
     def kl_too_low(self) -> bool:
         """Whether a lower bound exceeds the upper end of the KL's measured interval (or the estimate, when it has
-        none): then the kNN estimate is the number that is wrong."""
+        none): then the KL estimate is the number that is wrong."""
         interval = self.kl_estimate.interval
         return math.isfinite(self.kl) and self.kl_lower_bound > (interval[1] if interval else self.kl)
 
@@ -163,16 +164,16 @@ class GaussianityReport:
         if math.isinf(self.kl):
             kl = "not continuous (it has atoms): KL = ∞ to any Gaussian"
         elif self.kl_too_low:
-            kl = (f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats (the kNN estimate {format_number(self.kl, 3)} "
+            kl = (f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats (the estimate {format_number(self.kl, 3)} "
                   "is too low here: a calibrated lower bound exceeds its interval)")
         elif self.kl_estimate.reliable:
             reliable_interval = cast(tuple[float, float], interval)  # a reliable estimate has an interval
             kl = f"KL {format_number(self.kl, 3)} nats (95% interval {_interval_text(reliable_interval, 3)})"
         elif interval:
-            kl = (f"KL {_interval_text((max(interval[0], self.kl_lower_bound), interval[1]), 3)} nats (95%; the kNN "
+            kl = (f"KL {_interval_text((max(interval[0], self.kl_lower_bound), interval[1]), 3)} nats (95%; the "
                   f"estimate {format_number(self.kl, 3)} is not reliable here)")
         else:
-            kl = (f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats (the kNN estimate {format_number(self.kl, 3)} "
+            kl = (f"KL ≥ {format_number(self.kl_lower_bound, 3)} nats (the estimate {format_number(self.kl, 3)} "
                   "has no measured interval)")
         if not self.tests:
             return f"{kl} (no tests run)."
@@ -443,7 +444,7 @@ def evaluate(Z: Any, target: Any = None, *, tests: str | Sequence[str] | None = 
         bounds = {}
         notes.append("lower bounds skipped: the KL is infinite.")
     else:
-        bounds = _continuous_lower_bounds(X, target, BOUND_LEVEL, check_random_state(random_state))
+        bounds = _continuous_lower_bounds(X, target, BOUND_LEVEL, check_random_state(random_state), shape=kl)
     sw = sliced_wasserstein_to_gaussian(X, target, random_state=random_state)
     where = None
     if math.isinf(kl.value):
