@@ -3,8 +3,9 @@ r"""Score embeddings on one yardstick, shared by ``gaussify demo`` and the quali
 :func:`score_embedding` measures a held-out embedding Z as given (nothing is standardised) against N(0, I):
 
 - ``kl`` = KL(P_Z ‖ N(0, I)) = ``negentropy`` + ``placement`` in nats (:func:`gaussify.metrics.kl_divergence`:
-  kNN up to d = 8, held-out Gaussianization above; exact split), with ``kl_low`` and ``kl_high``, the ends of its 95% interval from the measured error, and
-  ``kl_lower_bound``, the largest of the calibrated lower confidence bounds (1-D estimates, any dimension)
+  kNN up to d = 8, held-out Gaussianization above; exact split), with ``kl_low`` and ``kl_high``, the ends of its
+  95% interval from the measured error, and ``kl_lower_bound``, the largest of the calibrated lower confidence
+  bounds (any dimension)
   (:func:`gaussify.metrics.evaluate`, ``tests="fast"``);
 - ``min_pvalue`` = min_i p̃_i, with p̃ Holm's (1979, Scand. J. Statist. 6) step-down adjusted p-values across
   the fast normality tests: below α some test rejects at family-wise level α. The Mahalanobis radius test is
