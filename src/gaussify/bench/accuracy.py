@@ -775,6 +775,34 @@ def _default_table(rows: Sequence[dict], sizes: Sequence[int]) -> list[dict[str,
     return list(table.values())
 
 
+TOLERANCE = (0.05, 0.20)
+"""The high-dimensional acceptance: the default's mean over the samples of a cell within 0.05 nats + 20% of the
+exact KL."""
+
+
+def tolerance_table(rows: Sequence[dict], n: int) -> list[dict[str, Any]]:
+    """Per family (and overall): the (d ≥ 16) cells at ``n`` where the default's mean is within :data:`TOLERANCE`
+    of the exact KL, and the d at which it is not."""
+    mine = [r for r in rows if r["estimator"] == DEFAULT and r["n"] == n and r["d"] > 8]
+    ok = {id(r): abs(r["mean"] - r["true_kl"]) <= TOLERANCE[0] + TOLERANCE[1] * r["true_kl"] for r in mine}
+    table = []
+    for family in dict.fromkeys(r["family"] for r in mine):
+        cells = [r for r in mine if r["family"] == family]
+        table.append({"family": family, "within": f"{sum(ok[id(r)] for r in cells)}/{len(cells)}",
+                      "missed at d (mean / exact)": ", ".join(f"{r['d']} ({r['mean']:.2f} / {r['true_kl']:.2f})"
+                                                             for r in cells if not ok[id(r)]) or "—"})
+    if mine:
+        table.append({"family": "all", "within": f"{sum(ok.values())}/{len(mine)} ({np.mean(list(ok.values())):.0%})",
+                      "missed at d (mean / exact)": ""})
+    return table
+
+
+def _family_coverage_table(envelopes: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per d above 8: the held-out coverage of the measured interval per family (the envelope fitted without it)."""
+    return [{"d": int(d), **{family: f"{c:.0%}" for family, c in entry.get("family_coverage", {}).items()}}
+            for d, entry in envelopes["dims"].items() if int(d) > 8]
+
+
 def _coverage_table(rows: Sequence[dict]) -> list[dict[str, Any]]:
     """Per d: how often the default's 95% interval holds the true KL, over the samples of cells within the
     acceptance bar and of the others."""
@@ -847,20 +875,26 @@ def error_envelopes(rows: Sequence[dict], estimator: str = DEFAULT, level: float
                              "dims": {}}
     for d in sorted({r["d"] for r in rows if r["estimator"] == estimator}):
         sizes = sorted({r["n"] for r in rows if r["estimator"] == estimator and r["d"] == d})
-        fits, held_out = {}, []
+        fits, held_out, held_family = {}, [], []
         for n in sizes:
             estimate, true, family = _envelope_samples(rows, estimator, d, n)
             fits[n] = (_envelope_lines(estimate, true), len(estimate))
             for name in dict.fromkeys(family):
                 out = family == name
                 held_out.append((estimate[out], true[out], *_envelope_lines(estimate[~out], true[~out])))
+                held_family.append(name)
         coverage = {f: float(np.mean(np.concatenate([_held(*h, f) for h in held_out]))) for f in _ENVELOPE_FACTORS}
         factor = next((f for f in _ENVELOPE_FACTORS if coverage[f] >= level), None)
         scale = 1.0 if factor is None else factor
+        chosen = _ENVELOPE_FACTORS[-1] if factor is None else factor
+        family_coverage = {name: float(np.mean(np.concatenate([_held(*h, chosen)
+                                                               for h, f in zip(held_out, held_family) if f == name])))
+                           for name in dict.fromkeys(held_family)}
         table["dims"][str(d)] = {
             "method": kl_method(sizes[0], d) if estimator in (DEFAULT, UNCLIPPED) else None, "factor": factor,
             "held_out_coverage": coverage[_ENVELOPE_FACTORS[-1] if factor is None else factor],
             "unwidened_coverage": coverage[1.0], "families": len({r["family"] for r in rows if r["d"] == d}),
+            "family_coverage": family_coverage,
             "sizes": {str(n): {"lower": [scale * c for c in lines[0]],
                                "upper": [scale * c for c in lines[1]] if factor is not None else None,
                                "samples": count}
@@ -928,13 +962,18 @@ def markdown(rows: Sequence[dict], notes: dict, header: list[str], envelopes: di
 
     sizes = sorted({r["n"] for r in rows})
     shown = [n for n in (1000, 5000) if n in sizes] or sizes
+    high_n = max((r["n"] for r in rows if r["d"] > 8), default=0)
     summary = summarize(rows, envelopes)
     lines = [*header, "## Summary per estimator (best first)", "", format_table(summary), "",
              f"Lowest error overall: **{summary[0]['estimator']}** (the narrowest measured 95% interval at d ≤ 8: "
              "the mean width, over the estimator's own samples, of the interval fitted to its errors on every law "
              "as below; the unclipped variant, negative at times, is not a candidate).", "",
              f"## Default estimator at n = {', '.join(map(str, shown))}", "", format_table(_default_table(rows, shown)),
-             "", "## Coverage of the default's 95% interval (`ci=0.95`, bootstrap over rows)", "",
+             "",
+             *([f"## Within {TOLERANCE[0]:g} nats + {TOLERANCE[1]:.0%} of the exact KL, d ≥ 16, n = {high_n}", "",
+                "The default's mean over a cell's samples.", "", format_table(tolerance_table(rows, high_n)), ""]
+               if high_n else []),
+             "## Coverage of the default's 95% interval (`ci=0.95`, bootstrap over rows)", "",
              format_table(_coverage_table(rows)), "",
              "## The measured interval of `kl_divergence` (`KLEstimate.interval`)", "",
              "Lines a + b·KL̂ that hold on every sample of every family at that (d, n), widened per d by the "
@@ -942,6 +981,9 @@ def markdown(rows: Sequence[dict], notes: dict, header: list[str], envelopes: di
              "samples (held-out coverage, pooled over families and n). `--write-envelopes` stores them in the "
              "package; `kl_divergence` uses the next larger d and the next smaller n.", "",
              format_table(_envelope_table(envelopes[DEFAULT])), "",
+             *(["Held-out coverage per family (the envelope fitted without that family, at the chosen widening):", "",
+                format_table(_family_coverage_table(envelopes[DEFAULT])), ""]
+               if _family_coverage_table(envelopes[DEFAULT]) else []),
              "## Lowest RMSE per cell", "", format_table(_best_per_cell(rows)), "",
              "## Families", "", format_table(list(notes.values())), "", f"![estimate vs true KL]({name}.png)", ""]
     for family in dict.fromkeys(r["family"] for r in rows):
@@ -1005,6 +1047,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mc-draws", type=int, help=f"Monte Carlo draws of the true KL (default: {FULL['mc_draws']})")
     parser.add_argument("--no-flow", action="store_true", help="skip the cross-fitted flow estimator")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--render", type=Path, metavar="RUN.json",
+                        help="re-render RUN.md and RUN.png (and, with --write-envelopes, the interval) from a "
+                             "committed run's JSON instead of running; the header of RUN.md is kept")
     parser.add_argument("--write-envelopes", action="store_true",
                         help="refit the measured interval of kl_divergence from this run into the installed package "
                              "(gaussify/metrics/kl_error.json; run it on the full grid)")
@@ -1019,29 +1064,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    base = QUICK if args.quick else HIGH if args.grid == "high" else {**FULL, "flow": FlowEstimator()}
-    name = base.get("name", "accuracy")
-    dims, sizes = args.dims or base["dims"], args.sizes or base["sizes"]
-    mc_draws = args.mc_draws or base["mc_draws"]
-    if min(dims) < 1 or min(sizes) < 1 or mc_draws < 2:
-        parser.error("--dims, --sizes and --mc-draws must be positive (and --mc-draws >= 2)")
-    config = Config(families=args.families or base["families"], dims=dims, sizes=sizes, mc_draws=mc_draws,
-                    cache=args.cache, flow=None if args.no_flow else base["flow"],
-                    max_size={} if args.sizes else base.get("max_size", {}),
-                    repetitions=base.get("repetitions", (5, 3)), knn_max=base.get("knn_max", (10**9, 10**9)),
-                    bootstrap=base.get("bootstrap", True))
-    if not config.cells():
-        parser.error(f"no cell to run: n must exceed d + {max(KS) + 1}, and flow families exist at d in "
-                     f"{FLOW_DIMS} only")
-    args.cache.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    rows, notes = run(config, progress=not args.no_progress)
+    if args.render is not None:  # a committed run, re-rendered: its rows, and its header (machine, command, time)
+        data = json.loads(args.render.read_text(encoding="utf-8"))
+        rows = [{key: math.nan if value is None else value for key, value in r.items()} for r in data["cells"]]
+        notes = {f"{f['family']}/{f['d']}": f for f in data["families"]}  # JSON wrote NaN as null
+        name = args.render.stem
+        previous = args.render.with_suffix(".md").read_text(encoding="utf-8").split("## Summary per estimator")[0]
+        header = [*previous.rstrip("\n").split("\n"),
+                  f"- Re-rendered from `{args.render.name}` by `gaussify bench accuracy {' '.join(argv)}`", ""]
+        args.out = args.render.parent
+    else:
+        base = QUICK if args.quick else HIGH if args.grid == "high" else {**FULL, "flow": FlowEstimator()}
+        name = base.get("name", "accuracy")
+        dims, sizes = args.dims or base["dims"], args.sizes or base["sizes"]
+        mc_draws = args.mc_draws or base["mc_draws"]
+        if min(dims) < 1 or min(sizes) < 1 or mc_draws < 2:
+            parser.error("--dims, --sizes and --mc-draws must be positive (and --mc-draws >= 2)")
+        config = Config(families=args.families or base["families"], dims=dims, sizes=sizes, mc_draws=mc_draws,
+                        cache=args.cache, flow=None if args.no_flow else base["flow"],
+                        max_size={} if args.sizes else base.get("max_size", {}),
+                        repetitions=base.get("repetitions", (5, 3)), knn_max=base.get("knn_max", (10**9, 10**9)),
+                        bootstrap=base.get("bootstrap", True))
+        if not config.cells():
+            parser.error(f"no cell to run: n must exceed d + {max(KS) + 1}, and flow families exist at d in "
+                         f"{FLOW_DIMS} only")
+        args.cache.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        rows, notes = run(config, progress=not args.no_progress)
+        header = _header(config, argv, args.quick, time.perf_counter() - start)
     envelopes = all_envelopes(rows)
-    report = markdown(rows, notes, _header(config, argv, args.quick, time.perf_counter() - start), envelopes, name)
+    report = markdown(rows, notes, header, envelopes, name)
     paths = [args.out / f"{name}.{ext}" for ext in ("md", "json", "png")]
     write_text_atomic(paths[0], report)
-    write_text_atomic(paths[1], json.dumps(_json_safe({"families": list(notes.values()), "cells": rows}), indent=1)
-                      + "\n")
+    if args.render is None:
+        write_text_atomic(paths[1], json.dumps(_json_safe({"families": list(notes.values()), "cells": rows}),
+                                               indent=1) + "\n")
     plot(rows, paths[2])
     if args.write_envelopes:
         from ..metrics import divergence
