@@ -650,9 +650,10 @@ class Config:
                 for n in self.sizes if n <= self.max_size.get(d, n) and n > d + max(KS) + 1]
 
 
-FULL: dict[str, Any] = {"families": (*FAMILIES, *FLOW_FAMILIES), "dims": (2, 4, 8, 16, 32),
-                        "sizes": (200, 500, 1000, 5000, 20000), "mc_draws": 200_000, "max_size": {16: 5000, 32: 5000}}
-"""The full grid (about 30 min on one shared core with nothing cached): n = 20,000 only up to d = 8."""
+FULL: dict[str, Any] = {"families": (*FAMILIES, *FLOW_FAMILIES), "dims": (2, 4, 8),
+                        "sizes": (200, 500, 1000, 5000, 20000), "mc_draws": 200_000}
+"""The full grid, where the default is kNN (d ≤ 8; about 20 min on one shared core with nothing cached; the
+committed run also holds d = 16, 32, measured before the default there became the held-out Gaussianization)."""
 QUICK: dict[str, Any] = {"families": tuple(FAMILIES), "dims": (2, 4), "sizes": (500,), "mc_draws": 20_000,
                          "repetitions": (2, 2),
                          "flow": FlowEstimator(sizes=(500,), max_dim=4, repetitions=1, params={"max_epochs": 3})}
