@@ -10,9 +10,10 @@ Peers, on the same standard-normal sample:
 and ``gaussify.metrics.divergence.kl_divergence`` at n = 1e6, d = 8 (full mode, or ``--kl``).
 
 ``--evaluate`` instead times each phase of ``gaussify.evaluate`` on one standard-normal sample (``--n``/``--d``, by
-default 100,000 × 16; ``--tests fast``, ``all`` or ``none``): the kNN KL as ``evaluate`` calls it, each lower bound
-alone, the three as ``evaluate`` computes them (nulls cached by then), the sliced Wasserstein distance, the normality
-tests, then the whole call with every cache of the divergence module cleared (cold) and once more (warm).
+default 100,000 × 16; ``--tests fast``, ``all`` or ``none``): the KL as ``evaluate`` calls it, each lower bound
+alone, the bounds as ``evaluate`` computes them (nulls cached by then), the sliced Wasserstein distance, where the
+non-Gaussianity is, the normality tests, then the whole call with every cache of the divergence module cleared
+(cold) and once more (warm).
 
 Time is wall time of one call; peak memory is the tracemalloc peak of that call (NumPy buffers are
 traced; the input sample itself is excluded). Tests with a Monte Carlo p-value (energy, Epps–Pulley,
@@ -194,7 +195,7 @@ def time_kl(args: argparse.Namespace) -> str:
 def time_evaluate(n: int, d: int, tests: str) -> list[str]:
     """Markdown rows: time and tracemalloc peak of each phase of ``evaluate`` on an n × d standard-normal sample."""
     from gaussify.metrics import divergence as dv
-    from gaussify.metrics import evaluate
+    from gaussify.metrics import evaluate, where_non_gaussian
     from gaussify.metrics.report import FAST_TESTS
 
     X = np.random.default_rng(0).standard_normal((n, d))
@@ -206,6 +207,7 @@ def time_evaluate(n: int, d: int, tests: str) -> list[str]:
         "sliced bound": lambda: dv.sliced_negentropy(X),
         "kl_lower_bounds (nulls cached)": lambda: dv.kl_lower_bounds(X),
         "sliced Wasserstein": lambda: dv.sliced_wasserstein_to_gaussian(X),
+        "where the non-Gaussianity is": lambda: where_non_gaussian(X),
         f"normality tests ({tests})": lambda: nt.normality_tests(X, tests=names) if names else {},
     }
     rows = [f"| phase ({n:,} × {d}) | time (s) | peak MiB |", "|---|---:|---:|"]
