@@ -161,3 +161,13 @@ def test_the_report_says_where_the_non_gaussianity_is(tmp_path):
     figs = report.figures()
     assert {"pursued_directions", "placement_directions", "mahalanobis_qq"} == set(figs)
     assert figs["placement_directions"].axes[0].get_title().startswith("1: collapsed")
+
+
+def test_evaluate_and_kl_divergence_agree_on_a_big_high_dimensional_sample():
+    # one subsampling rule, in kl_divergence (max_rows="auto"): evaluate reports the very estimate it gives
+    from gaussify.metrics import HIGH_DIM_ROWS, kl_divergence
+
+    Z = np.random.default_rng(8).standard_normal((HIGH_DIM_ROWS + 2000, 10))
+    est = kl_divergence(Z)
+    assert f"subsample of {HIGH_DIM_ROWS} of {HIGH_DIM_ROWS + 2000} rows" in est.note
+    assert evaluate(Z, tests="none").kl_estimate == est
