@@ -155,7 +155,7 @@ def test_confidence_interval_brackets_and_serialises():
     # the bootstrap sd (width / 3.29) tracks the replicate sd: 0.0215 vs 0.0202 in a 60-replicate study
     assert 0.02 < hi - lo < 0.3
     d = json.loads(json.dumps(est.to_dict()))
-    assert set(d) == {"value", "negentropy", "placement", "ci", "reliable", "note", "raw_negentropy", "interval"}
+    assert set(d) == {"value", "negentropy", "placement", "ci", "reliable", "note", "raw_negentropy", "interval", "sd"}
     assert len(d["ci"]) == 2
 
 
