@@ -1159,7 +1159,9 @@ class _TestSpec:
     ``name``: its key in :data:`TEST_NAMES`, in :func:`normality_tests` and in its results; ``label``: its name in
     reports; ``function``: the test, ``function(Z, **options) -> TestResult``; ``null``: the statistic whose null
     :func:`_result` simulates (None: the test has none); ``quadratic``: O(n²), so :func:`normality_tests` runs it on
-    a subsample beyond ``max_exact`` rows; ``fast``: one of :func:`~gaussify.metrics.evaluate`'s ``tests="fast"``
+    a subsample beyond ``max_exact`` rows; ``cubic``: O(n d³) (Mardia's third-moment tensor), so it runs on that
+    subsample where that costs more than the O(m² d) pairwise route on m = ``max_exact`` rows (n d² > m²); ``fast``:
+    one of :func:`~gaussify.metrics.evaluate`'s ``tests="fast"``
     (no simulated null, or a cheap one); ``renamed``: (option of :func:`normality_tests`, parameter of
     ``function``) pairs where the two names differ."""
 
@@ -1170,6 +1172,7 @@ class _TestSpec:
     function: Callable[..., TestResult]
     null: _Null | None = None
     quadratic: bool = False
+    cubic: bool = False
     fast: bool = False
     renamed: tuple[tuple[str, str], ...] = ()
 
@@ -1184,7 +1187,8 @@ class _TestSpec:
 _BHEP = _Null("bhep", lambda X, beta: _bhep_statistic(X, beta, BLOCK_SIZE))
 _TESTS = (
     _TestSpec("mardia_skewness", "Mardia skewness", mardia_skewness,
-              _Null("mardia_skewness", lambda X: _mardia_skewness_parts(X, "auto", BLOCK_SIZE)[0]), fast=True),
+              _Null("mardia_skewness", lambda X: _mardia_skewness_parts(X, "auto", BLOCK_SIZE)[0]), cubic=True,
+              fast=True),
     _TestSpec("mardia_kurtosis", "Mardia kurtosis", mardia_kurtosis,
               _Null("mardia_kurtosis", lambda X: _mardia_kurtosis_parts(X)[0], two_sided=True), fast=True),
     _TestSpec("henze_zirkler", "Henze–Zirkler", henze_zirkler, _BHEP, quadratic=True, fast=True),
@@ -1221,7 +1225,8 @@ def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | 
         Names from :data:`TEST_NAMES` (default: all).
     max_exact : int, default MAX_EXACT
         The O(n²) statistics (Henze–Zirkler, energy, Epps–Pulley) use every row up to ``max_exact`` rows and a
-        random subsample of ``max_exact`` rows beyond (the result's ``n`` and ``note`` say so).
+        random subsample of ``max_exact`` rows beyond (the result's ``n`` and ``note`` say so); Mardia's skewness
+        too where n d² > ``max_exact``² (its O(n d³) tensor would cost more).
     random_state : None | int | Generator, default 0
         Seeds that subsample and the Monte Carlo nulls.
     monte_carlo : bool, default False
@@ -1260,18 +1265,19 @@ def normality_tests(Z: Any, *, target: Any = None, tests: str | Sequence[str] | 
     _monte_carlo(n_sim, random_state, mc_max_n)
     rng = check_random_state(random_state)
     X = as_sample(Z, min_rows=3)
-    n = X.shape[0]
+    n, d = X.shape
     options = {"target": target, "monte_carlo": monte_carlo, "n_sim": n_sim, "random_state": random_state,
                "mc_max_n": mc_max_n, "coordinate_test": coordinate_test, "block_size": block_size}
     specs = [_SPECS[name] for name in names]
-    subsample = None
-    if n > max_exact and any(spec.quadratic for spec in specs):
-        subsample = X[np.sort(rng.choice(n, max_exact, replace=False))]
+    on_subsample = {spec.name for spec in specs
+                    if n > max_exact and (spec.quadratic or (spec.cubic and n * d * d > max_exact**2))}
+    subsample = X[np.sort(rng.choice(n, max_exact, replace=False))] if on_subsample else None
     results = {}
     for spec in specs:
-        if spec.quadratic and subsample is not None:
+        if spec.name in on_subsample:
             result = spec.run(subsample, options)
-            note = (f"O(n²) statistic on a random subsample of {max_exact} of {n} rows "
+            cost = "O(n²)" if spec.quadratic else f"O(n d³) at d = {d}"
+            note = (f"{cost} statistic on a random subsample of {max_exact} of {n} rows "
                     f"(max_exact={max_exact}, random_state={random_state})")
             result = replace(result, note=_join(note, result.note))
         else:
