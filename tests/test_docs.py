@@ -27,12 +27,17 @@ PAGE = "reference/regularizers/"  # formulas in the docstrings of SIGReg, sliced
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
-def browser() -> str | None:
-    return next((path for path in map(shutil.which, BROWSERS) if path), None)
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = next((path for path in map(shutil.which, BROWSERS) if path), None)
+    if found is None:
+        pytest.skip(f"no Chromium ({', '.join(BROWSERS)}) on PATH: install Debian's package, `make browser`")
+    return found
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def site(chromium, tmp_path_factory) -> Path:
+    """The built site (no build without a browser to open it in)."""
     if os.environ.get("GAUSSIFY_DOCS_SITE"):
         return Path(os.environ["GAUSSIFY_DOCS_SITE"]).resolve()
     pytest.importorskip("mkdocs", reason="the docs tools are in the dev extra")
@@ -72,10 +77,7 @@ def page_requests(netlog: Path, origin: str) -> tuple[list[str], list[str]]:
     return urls, [url for url in urls if not url.startswith(origin + "/")]
 
 
-def test_a_page_with_formulas_renders_them_offline(site, tmp_path):
-    chromium = browser()
-    if chromium is None:
-        pytest.skip(f"no Chromium ({', '.join(BROWSERS)}) on PATH: install Debian's package, `make browser`")
+def test_a_page_with_formulas_renders_them_offline(chromium, site, tmp_path):
     html = (site / PAGE / "index.html").read_text(encoding="utf-8")
     formulas = len(re.findall(r'class="arithmatex"', html))
     assert formulas >= 1, "the page has no formula to check"
