@@ -196,14 +196,14 @@ def test_each_kind_of_null_is_cached_under_its_definition_and_an_unknown_one_is_
     nt._null_distribution("radius", 12, 2, (True,), 16, 0)
     bt._batch_null.cache_clear()
     bt._batch_null("swd", 16, 2, 8, 16)
-    dv._radial_null.cache_clear()
-    dv._radial_null(12, 2)
+    dv._zca_null.cache_clear()
+    dv._zca_null(12, 2)
     labels = {path.name.rpartition("-")[0] for path in folder.iterdir()}
-    assert labels == {"radius-n12-d2", "batch-swd-n16-d2", "bound-radial-12-2"}
+    assert labels == {"radius-n12-d2", "batch-swd-n16-d2", "bound-zca-12-2"}
     with pytest.raises(KeyError, match="no stored fingerprint for the null definition 'normality-new'"):
         _cache.cached_array("new", ("new",), (3,), lambda: np.zeros(3), definition="normality-new")
     bt._batch_null.cache_clear()
-    dv._radial_null.cache_clear()
+    dv._zca_null.cache_clear()
 
 
 def test_a_changed_statistic_fails_the_fingerprint_and_its_new_one_misses_the_cache(folder, simulations,
