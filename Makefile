@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint docs floor demo bench clean
+.PHONY: install test lint docs browser floor demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# GAUSSIFY_DOCS_SITE: tests/test_docs.py opens the site `make docs` has just built instead of building another.
 test: $(STAMP) lint docs
-	$(PY) -m pytest -n 2 -q
+	GAUSSIFY_DOCS_SITE=site $(PY) -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples docs
@@ -27,6 +28,12 @@ lint: $(STAMP)
 # The API reference and guide site into site/; --strict: a broken link or cross-reference fails it.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# Chromium from Debian's packages (apt-get, as root or through sudo), unless there is one: tests/test_docs.py opens
+# the built site in it, offline, and is skipped without it.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 # The lowest scikit-learn that pyproject.toml allows (validate_data and __sklearn_tags__ need 1.6), in a venv of
 # its own: the estimator's tests, whose scikit-learn contract checks are the ones a floor can break.

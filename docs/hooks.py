@@ -16,6 +16,9 @@ the docstring stands (the object, then its parents), or as a full path, with the
 it); a private one, or another package's, becomes plain code; a name that resolves to nothing is a warning,
 so a strict build fails on a stale reference. ``:math:`x``` and ``.. math::`` blocks become arithmatex
 ``$x$`` and ``$$ … $$`` (MathJax typesets them in the browser).
+
+``javascripts/mathjax/``: MathJax and its fonts, copied from an installed package, so that a built site shows its
+formulas without the network (the theme's web fonts are off too: ``theme.font: false``).
 """
 
 from __future__ import annotations
@@ -91,7 +94,29 @@ def regularizers_reference() -> str:
     return "\n\n".join(["# Regularizers", members, *(f"::: gaussify.regularizers.{m}" for m in modules)]) + "\n"
 
 
+def mathjax_files() -> list[tuple[str, Path]]:
+    """(path under ``javascripts/mathjax/``, file) of the MathJax 3 that the site ships, from the package
+    ``django-static-mathjax`` of the dev extra: the component ``tex-chtml.js`` (TeX in, CHTML out; not
+    ``tex-mml-chtml.js``, whose MathML input typesets a formula's assistive MathML a second time when a page is
+    re-typeset), the CHTML output with its web fonts, what it loads on demand (TeX extensions, the menu, the
+    accessibility and speech components) and MathJax's licence. The site loads nothing from the network
+    (tests/test_docs.py opens it offline in a headless browser)."""
+    spec = importlib.util.find_spec("mathjax")
+    root = Path(spec.origin).parent / "static" / "mathjax" if spec and spec.origin else None
+    if root is None or not (root / "es5" / "tex-chtml.js").is_file():
+        raise RuntimeError("MathJax is not installed: the site ships its own copy, from the package "
+                           "django-static-mathjax of the dev extra (pip install -e '.[dev]')")
+    es5 = root / "es5"
+    shipped = [es5 / "tex-chtml.js", root / "LICENSE",
+               *(path for folder in ("input", "output/chtml", "output/chtml.js", "ui", "a11y", "sre")
+                 for path in sorted((es5 / folder).rglob("*") if (es5 / folder).is_dir() else [es5 / folder])
+                 if path.is_file())]
+    return [(path.relative_to(es5 if path.is_relative_to(es5) else root).as_posix(), path) for path in shipped]
+
+
 def on_files(files: Files, config) -> Files:
+    for name, path in mathjax_files():
+        files.append(File.generated(config, f"javascripts/mathjax/{name}", abs_src_path=str(path)))
     files.append(File.generated(config, "reference/index.md", content=api_overview()))
     files.append(File.generated(config, "reference/regularizers.md", content=regularizers_reference()))
     files.append(File.generated(config, "reference/cli.md", content=cli_reference()))

@@ -178,7 +178,10 @@ def main(argv: list[str] | None = None) -> dict:
         if dist.get_backend() == "nccl":
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     try:
-        return run(args)
+        metrics = run(args)
+        if launched:  # no rank tears the process group down while another still has collectives in flight
+            dist.barrier()
+        return metrics
     finally:
         if launched:
             dist.destroy_process_group()

@@ -175,3 +175,14 @@ def test_fit_with_a_flow_on_top(table, tmp_path):
     assert (tmp_path / "m" / "post" / "flow.safetensors").is_file()
     bad = invoke("fit", table / "train.csv", "--labels", "label", "--model", tmp_path / "m2", "--post", "nope", *FAST)
     assert bad.exit_code == 2 and "post must be one of (None," in bad.output
+
+
+@pytest.mark.parametrize("name", ["check_model_folder", "write_model_folder", "read_model_config"])
+def test_model_folder_functions_keep_their_io_names_for_one_release(name):
+    import gaussify.io
+    import gaussify.model_folder
+
+    with pytest.warns(FutureWarning, match=f"gaussify.io.{name} is deprecated.*use gaussify.model_folder.{name}"):
+        assert getattr(gaussify.io, name) is getattr(gaussify.model_folder, name)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        gaussify.io.nothing  # noqa: B018

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from gaussify.cli import NOT_STREAMED, STREAMED, app
 from gaussify.io import read_target, table_header
+from gaussify.model_folder import embedder_target
 from gaussify.metrics import evaluate_streaming, placement_kl
 
 runner = CliRunner()
@@ -102,7 +103,7 @@ def test_model_folder_is_the_standard_normal_of_its_dimension(data, tmp_path):
 
     rng = np.random.default_rng(1)
     GaussianEmbedder(2, max_epochs=1, random_state=0).fit(rng.normal(size=(40, 4))).save(tmp_path / "model")
-    mean, cov = read_target(tmp_path / "model", 2)
+    mean, cov = embedder_target(tmp_path / "model", 2)
     np.testing.assert_array_equal(mean, np.zeros(2))
     np.testing.assert_array_equal(cov, np.eye(2))
     np.save(tmp_path / "z2.npy", data[1][:, :2])
@@ -128,12 +129,17 @@ def test_bad_target_is_one_line_naming_the_file(data, tmp_path, content, message
         assert result.stderr == f"gaussify: error: {path}: {message}\n"
 
 
-def test_target_file_errors(tmp_path):
+def test_target_file_errors(data, tmp_path):
     (tmp_path / "t.txt").write_text("1")
     with pytest.raises(ValueError, match=r"t\.txt: unsupported target file"):
         read_target(tmp_path / "t.txt", 2)
     with pytest.raises(ValueError, match="no config.json, so not a model folder"):
+        embedder_target(tmp_path, 2)
+    with pytest.raises(ValueError, match="is a folder, not a target file"):
         read_target(tmp_path, 2)
+    result = invoke(data[0] / "z.npy", "--stream", "--target", tmp_path)
+    assert result.exit_code == 2 and result.stderr.startswith(
+        f"gaussify: error: {tmp_path}: no config.json, so not a model folder")
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         read_target(tmp_path / "missing.json", 2)
 

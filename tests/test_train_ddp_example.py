@@ -44,14 +44,29 @@ def assert_close_json(a, b, path: str = "") -> None:
         assert a == b, path
 
 
-def test_two_processes_match_one(tmp_path, example):
+def run_script(out: Path, processes: int) -> None:
+    """examples/train_ddp.py with ``ARGS`` in a fresh interpreter: alone, or under torchrun with ``processes``
+    processes; one thread per process either way. Both runs of a comparison start from the same clean state, not one
+    of them inside the test process after whatever tests ran there before; a run that fails or hangs shows its
+    output, with the Python stack of every thread of a process that dies of a signal (faulthandler: a rank once
+    aborted in C++ after its last epoch, "terminate called without an active exception", in a full suite under
+    load)."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 \
+        else []
+    cmd = [sys.executable, *launcher, str(SCRIPT), *ARGS, "--out", str(out)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                              env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1"))
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"{' '.join(cmd)} did not finish in {err.timeout} s; its output:\n{err.stdout}\n{err.stderr}")
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-6000:]}"
+
+
+def test_two_processes_match_one(tmp_path):
     """Final weights, optimizer moments, per-epoch logged metrics and the distributed streaming evaluation of the
     final embeddings equal the single-process run on the same global batches (within 1e-6; float64)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT),
-           *ARGS, "--out", str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    example.main([*ARGS, "--out", str(tmp_path / "single")])
+    run_script(tmp_path / "ddp", 2)
+    run_script(tmp_path / "single", 1)
     ddp, single = load_run(tmp_path / "ddp"), load_run(tmp_path / "single")
     for name, value in single[0]["model"].items():
         torch.testing.assert_close(ddp[0]["model"][name], value, atol=1e-6, rtol=1e-6, msg=name)

@@ -156,8 +156,8 @@ def test_bad_estimator_parameters_get_an_error_naming_the_parameter_before_any_w
 # ------------------------------------------------------------------------------------- the rest of the public API
 _PUBLIC_MODULES = ("gaussify", "gaussify.regularizers", "gaussify.embedder", "gaussify.flows", "gaussify.tsne",
                    "gaussify.baselines", "gaussify.training", "gaussify.target", "gaussify.tasks", "gaussify.plots",
-                   "gaussify.io", "gaussify.compare", "gaussify.datasets", "gaussify.distributed", "gaussify.demo",
-                   "gaussify.lightning")
+                   "gaussify.io", "gaussify.model_folder", "gaussify.compare", "gaussify.datasets",
+                   "gaussify.distributed", "gaussify.demo", "gaussify.lightning")
 _RESULTS = {"GaussianityReport", "TSNESearchResult", "TrainResult", "OrderStatisticBand"}
 """Result containers the package returns (dataclasses a user reads, never builds): not walked."""
 _WALKED_ELSEWHERE = {"GaussianEmbedder", "make_regularizer", *(REGISTRY.class_name(name) for name in REGISTRY),
@@ -175,7 +175,8 @@ def _public_calls() -> dict[str, tuple[Any, Callable[..., Any]]]:
     import torch
     from matplotlib.figure import Figure
 
-    from gaussify import baselines, compare, datasets, demo, distributed, embedder, flows, io, plots, regularizers
+    from gaussify import baselines, compare, datasets, demo, distributed, embedder, flows, io, model_folder, plots
+    from gaussify import regularizers
     from gaussify import tasks, training, tsne
 
     tensor = torch.from_numpy(Z).float()
@@ -215,15 +216,18 @@ def _public_calls() -> dict[str, tuple[Any, Callable[..., Any]]]:
                                                                                  d=2)),
         **{f"plots.{name}": (getattr(plots, name), partial(getattr(plots, name), Z=Z))
            for name in ("qq_plot", "mahalanobis_qq", "pair_plot", "marginals_plot", "projection_qq")},
-        "plots.directions_plot": (plots.directions_plot, partial(plots.directions_plot, Z=Z, kind="placement")),
+        "plots.directions_plot": (plots.directions_plot, partial(plots.directions_plot, Z=Z, kind="placement",
+                                                                  where=metrics.where_non_gaussian(Z))),
         "plots.training_curves": (plots.training_curves, partial(plots.training_curves, history={"loss": [1.0, 0.5]})),
         "plots.figure_to_base64_png": (plots.figure_to_base64_png, partial(plots.figure_to_base64_png, fig=Figure())),
         # a file that does not exist: the parameters are checked before the file is read
         "io.read_table": (io.read_table, partial(io.read_table, path="missing.npy")),
         "io.read_target": (io.read_target, partial(io.read_target, path="missing.json", dim=2)),
         "io.check_output": (io.check_output, partial(io.check_output, path="missing.npy")),
-        "io.check_model_folder": (io.check_model_folder, partial(io.check_model_folder, directory="missing", files=(),
-                                                                 config="config.json", model_format="x")),
+        "model_folder.check_model_folder": (model_folder.check_model_folder, partial(
+            model_folder.check_model_folder, directory="missing", files=(), config="config.json", model_format="x")),
+        "model_folder.embedder_target": (model_folder.embedder_target, partial(model_folder.embedder_target,
+                                                                               directory="missing", dim=2)),
         "compare.score_embedding": (compare.score_embedding, partial(compare.score_embedding, Z_test=Z,
                                                                      y_test=np.arange(60) % 3)),
         **{f"datasets.{name}": (getattr(datasets, name), partial(getattr(datasets, name), n_samples=100))

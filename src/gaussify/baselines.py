@@ -40,6 +40,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OneToOn
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import InvalidParameterError, as_sample, check_int, check_random_state, check_real, is_real_number
+from .model_folder import (CONFIG_FILE, RBIG_FORMAT, RBIG_WEIGHTS, check_model_folder, read_model_config,
+                           write_model_folder)
 
 __all__ = ["PCAWhitening", "QuantileGaussianizer", "RBIG", "make_baseline", "BASELINES"]
 
@@ -447,8 +449,6 @@ class RBIG(Baseline):
     def save(self, directory: Any, *, overwrite: bool = False) -> Any:
         """Write the fitted layers (knots, tail slopes, rotations) as ``rbig.safetensors`` and the rest as
         ``config.json`` to ``directory`` atomically; nothing else is ever deleted (no pickle)."""
-        from .io import write_model_folder
-
         check_is_fitted(self, "layers_")
         directory = self.check_save_path(directory, overwrite=overwrite)
         weights = {}
@@ -457,19 +457,17 @@ class RBIG(Baseline):
             for column, m in enumerate(maps):
                 weights.update({f"{index}.{column}.x": m.x, f"{index}.{column}.z": m.z,
                                 f"{index}.{column}.tail_slope": np.array([m.tail_slope])})
-        config = {"format": _RBIG_FORMAT, "params": self.get_params(), "n_features_in": int(self.n_features_in_),
+        config = {"format": RBIG_FORMAT, "params": self.get_params(), "n_features_in": int(self.n_features_in_),
                   "constant_features": self.constant_features_.tolist(), "reductions": self.reductions_.tolist(),
                   "tol": self.tol_, "n_layers": self.n_layers_, "n_varying": int(self._n_varying())}
-        write_model_folder(directory, config, weights, config_file="config.json", weights_file=_RBIG_WEIGHTS)
+        write_model_folder(directory, config, weights, config_file=CONFIG_FILE, weights_file=RBIG_WEIGHTS)
         return directory
 
     @staticmethod
     def check_save_path(directory: Any, *, overwrite: bool = False) -> Any:
         """The resolved folder :meth:`save` would write, or ``ValueError`` if saving there could destroy data."""
-        from .io import check_model_folder
-
-        return check_model_folder(directory, files=("config.json", _RBIG_WEIGHTS), config="config.json",
-                                  model_format=_RBIG_FORMAT, overwrite=overwrite)
+        return check_model_folder(directory, files=(CONFIG_FILE, RBIG_WEIGHTS), config=CONFIG_FILE,
+                                  model_format=RBIG_FORMAT, overwrite=overwrite)
 
     @classmethod
     def load(cls, directory: Any) -> RBIG:
@@ -478,10 +476,8 @@ class RBIG(Baseline):
 
         from safetensors.numpy import load_file
 
-        from .io import read_model_config
-
-        config = read_model_config(directory, config_file="config.json", model_format=_RBIG_FORMAT)
-        weights = load_file(Path(directory) / _RBIG_WEIGHTS)
+        config = read_model_config(directory, config_file=CONFIG_FILE, model_format=RBIG_FORMAT)
+        weights = load_file(Path(directory) / RBIG_WEIGHTS)
         model = cls(**config["params"])
         width = config["n_varying"]
         model.layers_ = [([_MarginalMap(weights[f"{i}.{j}.x"], weights[f"{i}.{j}.z"],
@@ -495,9 +491,6 @@ class RBIG(Baseline):
 
     def _n_varying(self) -> int:
         return self.n_features_in_ - len(self.constant_features_)
-
-
-_RBIG_FORMAT, _RBIG_WEIGHTS = "gaussify.RBIG/1", "rbig.safetensors"
 
 
 def _marginal_kl(Z: np.ndarray) -> np.ndarray:

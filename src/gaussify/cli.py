@@ -237,6 +237,17 @@ STREAMED = "placement KL, Mardia skewness and kurtosis, sliced Epps–Pulley, ra
 NOT_STREAMED = "kNN KL and negentropy, KL lower bounds, sliced Wasserstein, the --tests normality tests, plots"
 
 
+def _read_target(path: Path, dim: int) -> tuple:
+    """``--target``: a model folder from ``gaussify fit`` (N(0, I) in its dimension) or a .json/.npz target file."""
+    if path.is_dir():
+        from .model_folder import embedder_target
+
+        return embedder_target(path, dim)
+    from .io import read_target
+
+    return read_target(path, dim)
+
+
 @app.command()
 @_user_errors
 def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, .csv, .parquet).")],
@@ -262,7 +273,7 @@ def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, 
              overwrite: OverwriteOption = False,
              n_jobs: NJobsOption = 1) -> None:
     """How Gaussian (against N(0, I), or --target) is the embedding in INPUT?"""
-    from .io import read_table, read_target, table_header
+    from .io import read_table, table_header
 
     _check_outputs((input,), overwrite, json=(json_out, JSON), report=(report, HTML))
     rows, columns = table_header(input, labels)
@@ -275,7 +286,7 @@ def evaluate(input: Annotated[Path, typer.Argument(help="Embedding table (.npy, 
     if stream and report is not None:
         raise ValueError("--report needs the in-memory evaluation (its plots use every row); add --no-stream, or "
                          "use --json for the streamed statistics")
-    target = None if target_file is None else read_target(target_file, len(columns))
+    target = None if target_file is None else _read_target(target_file, len(columns))
     if target_file is not None:
         typer.echo(f"target: the Gaussian in {target_file}")
     if stream:

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from ._torchutils import seeded, torch_device, torch_threads
 from ._validation import (InvalidParameterError, as_seed, check_bool, check_int, check_ints, check_n_jobs,
                           check_options, check_parameters, check_real)
-from .io import check_model_folder, read_model_config, write_model_folder
+from .model_folder import (CONFIG_FILE, EMBEDDER_FORMAT, EMBEDDER_WEIGHTS, POST_FOLDER, check_model_folder,
+                           read_model_config, write_model_folder)
 from .regularizers import REGISTRY, GaussianHead, Posterior, make_regularizer, parse_spec
 from .tasks import (TASKS, CallableTask, ClassificationTask, NeighborsTask, ReconstructionTask, RegressionTask, Task,
                     few_rows_per_class, knn_indices, mlp, target_kind)
@@ -27,17 +28,15 @@ from .training import TRAIN_CHECKS, train
 __all__ = ["GaussianEmbedder", "Encoder"]
 
 DEFAULT_REGULARIZER = "swd+0.003*knn"
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "encoder.safetensors"
-MODEL_FORMAT = "gaussify.GaussianEmbedder/1"
+WEIGHTS_FILE, MODEL_FORMAT = EMBEDDER_WEIGHTS, EMBEDDER_FORMAT
+"""The weights file and the ``format`` recorded in a saved model's config.json (:mod:`gaussify.model_folder`)."""
 POSTS = ("flow", "rbig")
 """Post-hoc maps of ``post``: :class:`~gaussify.flows.GaussianizingFlow` and :class:`~gaussify.baselines.RBIG`."""
-POST_FOLDER = "post"
 FLOW_DEFAULTS = {"noise": 0.2}
 """``post="flow"`` options unless ``post_params`` says otherwise: training noise of 0.2 (whitened units) smooths
 the density the flow learns from the encoder's training embedding, which is tighter than that of new points
 (digits 2-D, 3 splits: held-out KL 0.106 with a train/held-out gap of 0.035, against 0.113 and 0.113 without
 noise; benchmarks/results/post.md)."""
-"""The ``format`` recorded in a saved model's config.json."""
 
 
 def _check_dict(value: Any, name: str) -> dict:
@@ -426,7 +425,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         ``directory`` atomically: the files appear complete or not at all. No pickle.
 
         Nothing else is ever deleted: ``directory`` must be new, an empty folder or, with ``overwrite=True``, an
-        earlier model holding only these two files (:func:`gaussify.io.check_model_folder`); use
+        earlier model holding only these two files (:func:`gaussify.model_folder.check_model_folder`); use
         :meth:`check_save_path` to check it before a long fit."""
         check_is_fitted(self, "encoder_")
         if callable(self.task):

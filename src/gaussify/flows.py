@@ -31,7 +31,8 @@ from ._torchutils import seeded, torch_device, torch_threads
 from ._validation import (as_sample, as_seed, check_bool, check_int, check_ints, check_n_jobs, check_real,
                           standardize_to_target)
 from .baselines import PCAWhitening, Baseline
-from .io import check_model_folder, read_model_config, write_model_folder
+from .model_folder import (CONFIG_FILE, FLOW_FORMAT, FLOW_WEIGHTS, check_model_folder, read_model_config,
+                           write_model_folder)
 from .training import TrainingDiverged
 
 __all__ = ["GaussianizingFlow", "FLOWS", "cross_fitted_flow_kl"]
@@ -39,8 +40,7 @@ __all__ = ["GaussianizingFlow", "FLOWS", "cross_fitted_flow_kl"]
 FLOWS: dict[str, type[zuko.flows.Flow]] = {"nsf": zuko.flows.NSF, "maf": zuko.flows.MAF,
                                            "realnvp": zuko.flows.RealNVP}
 """The flows by name; each has an exact (closed-form or pass-by-pass) inverse on all of R^d."""
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "flow.safetensors"
-MODEL_FORMAT = "gaussify.GaussianizingFlow/1"
+WEIGHTS_FILE, MODEL_FORMAT = FLOW_WEIGHTS, FLOW_FORMAT
 _CHUNK = 8192  # rows per forward pass outside training: bounded memory for any number of rows
 
 

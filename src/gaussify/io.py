@@ -1,25 +1,40 @@
-"""Reading and writing numeric tables by extension: ``.npy``, ``.csv`` (header row), ``.parquet``."""
+"""Reading and writing numeric tables by extension (``.npy``, ``.csv`` with a header row, ``.parquet``), target
+files, and atomic files and folders. Model folders are :mod:`gaussify.model_folder`'s.
+
+Nothing of gaussify is imported here but :mod:`gaussify._validation`: every other module may use this one."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ._validation import check_bool, check_int, target_moments
 
 __all__ = ["read_table", "table_header", "csv_header", "read_target", "write_table", "write_text_atomic", "atomic_path",
-           "atomic_directory", "check_output", "check_model_folder", "write_model_folder", "read_model_config",
-           "align_columns", "FORMATS"]
+           "atomic_directory", "check_output", "align_columns", "FORMATS"]
 
 FORMATS = (".npy", ".csv", ".parquet")
+_MOVED = ("check_model_folder", "write_model_folder", "read_model_config")
+"""Moved to :mod:`gaussify.model_folder` in this release; the old names here go in the next one."""
+
+
+def __getattr__(name: str):
+    """The deprecated names of :data:`_MOVED`, with a ``FutureWarning``; looked up by name on first use, so this
+    module imports nothing of gaussify at import or call time of its own functions."""
+    if name in _MOVED:
+        warnings.warn(f"gaussify.io.{name} is deprecated and will be removed in the next release; use "
+                      f"gaussify.model_folder.{name}", FutureWarning, stacklevel=2)
+        return getattr(importlib.import_module("gaussify.model_folder"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _suffix(path: Path) -> str:
@@ -192,9 +207,9 @@ def read_target(path: str | os.PathLike, dim: int) -> tuple[np.ndarray, np.ndarr
     Parameters
     ----------
     path : str or os.PathLike
-        A ``.json`` file ``{"mean": [...], "cov": [[...]]}``, a ``.npz`` file with arrays ``mean`` and ``cov``, or a
-        model folder written by ``gaussify fit``: its config records no target because
-        :class:`~gaussify.GaussianEmbedder` always trains towards N(0, I_k), k = ``n_components``.
+        A ``.json`` file ``{"mean": [...], "cov": [[...]]}`` or a ``.npz`` file with arrays ``mean`` and ``cov``. (A
+        model folder written by ``gaussify fit``, which the CLI's ``--target`` also takes, is read by
+        :func:`gaussify.model_folder.embedder_target`.)
     dim : int
         The number of columns of the embeddings.
 
@@ -221,16 +236,17 @@ def read_target(path: str | os.PathLike, dim: int) -> tuple[np.ndarray, np.ndarr
         raise FileNotFoundError(f"{path}: no such file or folder")
     try:
         if path.is_dir():
-            k = _model_dimension(path)
-            mean, cov = np.zeros(k), np.eye(k)
-        elif path.suffix.lower() == ".json":
+            raise ValueError("is a folder, not a target file; a model folder written by 'gaussify fit' is read by "
+                             "gaussify.model_folder.embedder_target")
+        if path.suffix.lower() == ".json":
             content = json.loads(path.read_text(encoding="utf-8"))
             mean, cov = _mean_and_cov(content if isinstance(content, dict) else {}, dim)
         elif path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as archive:
                 mean, cov = _mean_and_cov({name: archive[name] for name in archive.files}, dim)
         else:
-            raise ValueError("unsupported target file; use .json, .npz or a model folder written by 'gaussify fit'")
+            raise ValueError("unsupported target file; use .json or .npz (the command line's --target also takes a "
+                             "model folder written by 'gaussify fit')")
         return target_moments((mean, cov), dim)
     except (ValueError, TypeError) as err:
         raise ValueError(f"{path}: {err}") from None
@@ -241,15 +257,6 @@ def _mean_and_cov(arrays: dict, dim: int) -> tuple:
     if missing:
         raise ValueError(f"no {' and no '.join(missing)}; expected 'mean' (length {dim}) and 'cov' ({dim} x {dim})")
     return arrays["mean"], arrays["cov"]
-
-
-def _model_dimension(folder: Path) -> int:
-    """``n_components`` of the model saved in ``folder``, from its config.json alone (no weights read)."""
-    from .embedder import CONFIG_FILE, MODEL_FORMAT
-
-    if not (folder / CONFIG_FILE).is_file():
-        raise ValueError(f"no {CONFIG_FILE}, so not a model folder written by 'gaussify fit'")
-    return read_model_config(folder, config_file=CONFIG_FILE, model_format=MODEL_FORMAT)["params"]["n_components"]
 
 
 def _existing(path: str | os.PathLike) -> tuple[Path, str]:
@@ -438,159 +445,6 @@ def check_output(path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool
     if path.parent.exists() and not path.parent.is_dir():
         raise ValueError(f"{option} {path}: {path.parent} is a file, not a folder")
     return path
-
-
-def check_model_folder(directory: str | os.PathLike, *, files: tuple[str, ...], config: str, model_format: str,
-                       overwrite: bool = False) -> Path:
-    r"""Check that saving a model to ``directory`` destroys nothing the user owns; returns the resolved path.
-
-    Allowed: a new path, an empty folder, or (with ``overwrite``) an earlier model of ``model_format``, i.e. a
-    folder whose ``config`` file declares that format and which holds nothing but the model's ``files``. Refused
-    always (``ValueError``): a file, a folder with anything else in it, and the current folder or one that contains
-    it.
-
-    Parameters
-    ----------
-    directory : str or os.PathLike
-        The model folder.
-    files : tuple of str
-        The names of the files a model folder holds.
-    config : str
-        The name of its config file.
-    model_format : str
-        The format its config must declare.
-    overwrite : bool, default False
-        Allow replacing an earlier model.
-
-    Returns
-    -------
-    pathlib.Path
-        The resolved folder.
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> from gaussify.io import check_model_folder
-    >>> check_model_folder("model", files=("config.json",), config="config.json", model_format="demo/1").name
-    'model'
-    >>> _ = Path("notes").mkdir(), Path("notes/todo.txt").write_text("keep me")
-    >>> check_model_folder("notes", files=("config.json",), config="config.json", model_format="demo/1")
-    Traceback (most recent call last):
-        ...
-    ValueError: notes: is not empty and not a gaussify model folder (it holds todo.txt); choose a new or empty folder
-    """
-    check_bool(overwrite, "overwrite")
-    path = Path(directory).resolve()
-    if path == Path.cwd().resolve() or path in Path.cwd().resolve().parents:
-        raise ValueError(f"{directory}: is the current folder or contains it; save the model to a new folder")
-    if not path.exists():
-        if path.parent.exists() and not path.parent.is_dir():
-            raise ValueError(f"{directory}: {path.parent} is a file, not a folder")
-        return path
-    if not path.is_dir():
-        raise ValueError(f"{directory}: is a file, not a model folder; choose a new folder name")
-    entries = sorted(entry.name for entry in path.iterdir())
-    if not entries:
-        return path
-    foreign = [name for name in entries if name not in files]
-    if foreign or not _declares_format(path, config, model_format):
-        shown = ", ".join(foreign[:5] or entries[:5]) + (" …" if len(foreign or entries) > 5 else "")
-        raise ValueError(f"{directory}: is not empty and not a gaussify model folder (it holds {shown}); "
-                         "choose a new or empty folder")
-    if not overwrite:
-        raise ValueError(f"{directory}: holds an earlier gaussify model; pass --overwrite (overwrite=True) to "
-                         "replace it")
-    return path
-
-
-def write_model_folder(directory: str | os.PathLike, config: dict, weights: dict, *, config_file: str,
-                       weights_file: str, parts: dict[str, Any] | None = None) -> None:
-    r"""Write ``weights`` as safetensors and ``config`` as JSON into ``directory``, atomically.
-
-    The write goes through :func:`atomic_directory` (complete or absent; never pickle). Check ``directory`` first
-    with :func:`check_model_folder`.
-
-    Parameters
-    ----------
-    directory : str or os.PathLike
-        The model folder.
-    config : dict
-        JSON-ready configuration.
-    weights : dict
-        Name → torch tensor, or name → NumPy array.
-    config_file : str
-        The config's file name.
-    weights_file : str
-        The weights' file name.
-    parts : dict, optional
-        Maps a subfolder name to a fitted model whose ``save`` writes it there (e.g. an estimator's post-hoc map),
-        inside the same atomic write.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gaussify.io import read_model_config, write_model_folder
-    >>> write_model_folder("model", {"format": "demo/1"}, {"scale": np.ones(2)}, config_file="config.json",
-    ...                    weights_file="weights.safetensors")
-    >>> read_model_config("model", config_file="config.json", model_format="demo/1")
-    {'format': 'demo/1'}
-    """
-    with atomic_directory(directory) as staging:
-        if all(isinstance(value, np.ndarray) for value in weights.values()):
-            from safetensors.numpy import save_file as save_arrays
-
-            save_arrays({name: np.ascontiguousarray(value) for name, value in weights.items()}, staging / weights_file)
-        else:
-            from safetensors.torch import save_file
-
-            save_file({name: tensor.contiguous() for name, tensor in weights.items()}, staging / weights_file)
-        (staging / config_file).write_text(json.dumps(config, indent=2))
-        for name, part in (parts or {}).items():
-            part.save(staging / name)
-
-
-def read_model_config(directory: str | os.PathLike, *, config_file: str, model_format: str) -> dict:
-    r"""The JSON config of the model saved in ``directory``.
-
-    Parameters
-    ----------
-    directory : str or os.PathLike
-        The model folder.
-    config_file : str
-        The config's file name.
-    model_format : str
-        The format the config must declare.
-
-    Returns
-    -------
-    dict
-        The config; ``FileNotFoundError`` without one, ``ValueError`` unless it declares ``model_format``.
-
-    Examples
-    --------
-    >>> import json
-    >>> from pathlib import Path
-    >>> from gaussify.io import read_model_config
-    >>> Path("model").mkdir()
-    >>> _ = Path("model/config.json").write_text(json.dumps({"format": "demo/1", "params": {"n_components": 2}}))
-    >>> read_model_config("model", config_file="config.json", model_format="demo/1")["params"]
-    {'n_components': 2}
-    """
-    config_path = Path(directory) / config_file
-    if not config_path.is_file():
-        raise FileNotFoundError(f"no gaussify model in {directory} (missing {config_file})")
-    config = json.loads(config_path.read_text())
-    if not isinstance(config, dict) or config.get("format") != model_format:
-        raise ValueError(f"{config_path} is not a {model_format.split('/')[0]} model")
-    return config
-
-
-def _declares_format(directory: Path, config_file: str, model_format: str) -> bool:
-    try:
-        read_model_config(directory, config_file=config_file, model_format=model_format)
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _same_path(a: Path, b: Path) -> bool:

@@ -747,9 +747,9 @@ def projection_qq(Z: Any, target: Any = None, *, num_projections: int = 6, rando
     return _save(fig, path, dpi)
 
 
-def directions_plot(Z: Any, target: Any = None, *, kind: str = "pursuit", top: int = 4, where: Any = None,
-                    random_state: Any = 0, envelope: float | None = 0.95, max_points: int = 2000,
-                    title: str | None = None, path: str | Path | None = None, dpi: float = 150) -> Figure:
+def directions_plot(Z: Any, target: Any = None, *, where: Any, kind: str = "pursuit", top: int = 4,
+                    envelope: float | None = 0.95, max_points: int = 2000, title: str | None = None,
+                    path: str | Path | None = None, dpi: float = 150) -> Figure:
     r"""Histogram and normal QQ panel of the directions that matter: the most non-Gaussian, or the largest placement.
 
     In many dimensions the first few coordinates of a sample say little: a few non-Gaussian or collapsed directions,
@@ -775,11 +775,10 @@ def directions_plot(Z: Any, target: Any = None, *, kind: str = "pursuit", top: i
         Which directions to show.
     top : int, default 4
         Directions shown (at most those available).
-    where : WhereNonGaussian, optional
-        A result of :func:`gaussify.metrics.where_non_gaussian` for this ``Z`` and ``target`` (computed when
-        not given; :meth:`gaussify.metrics.GaussianityReport.figures` passes its own).
-    random_state : None | int | Generator, default 0
-        Seeds the pursuit when ``where`` is computed here.
+    where : WhereNonGaussian
+        The result of :func:`gaussify.metrics.where_non_gaussian` for this ``Z`` and ``target``
+        (:meth:`gaussify.metrics.GaussianityReport.figures` passes its own; the plots never import the metrics,
+        which import them).
     envelope : float or None, default 0.95
         Level of the pointwise envelope; None hides it.
     max_points : int, default 2000
@@ -799,26 +798,23 @@ def directions_plot(Z: Any, target: Any = None, *, kind: str = "pursuit", top: i
     Examples
     --------
     >>> import numpy as np
+    >>> from gaussify.metrics import where_non_gaussian
     >>> from gaussify.plots import directions_plot
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.standard_normal((1000, 6)) * [1, 1, 1, 1, 1, 0.1]
-    >>> fig = directions_plot(Z, kind="placement", top=2)
+    >>> fig = directions_plot(Z, where=where_non_gaussian(Z), kind="placement", top=2)
     >>> [ax.get_title() for ax in fig.axes][:2]
     ['1: collapsed, var 0.010', '2: near target, var 1.035']
     """
-    from .metrics.directions import WhereNonGaussian, where_non_gaussian
-
     path = _check_output(path, dpi)
     check_options(kind, "kind", ("pursuit", "placement"))
     top = check_int(top, "top")
     level = _check_level(envelope)
     max_points = check_int(max_points, "max_points", minimum=2)
-    rng = check_random_state(random_state)
     X = as_sample(Z)
     n, d = X.shape
-    if where is None:
-        where = where_non_gaussian(X, target, top=top, random_state=rng)
-    elif not isinstance(where, WhereNonGaussian) or where.placement.directions.shape[1] != d:
+    placement = getattr(where, "placement", None)
+    if placement is None or not hasattr(where, "pursuit") or placement.directions.shape[1] != d:
         raise ValueError(f"where must be a WhereNonGaussian of this {d}-dimensional sample "
                          f"(gaussify.metrics.where_non_gaussian), got {type(where).__name__}")
     if kind == "pursuit":

@@ -108,8 +108,12 @@ def _unit_directions(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
 def _batch_null(statistic: str, n: int, d: int, num_slices: int, n_sim: int) -> np.ndarray:
     """Sorted null rows (read-only), cached in memory and on disk (:mod:`gaussify.metrics._cache`)."""
     rows = statistic.count("+") + 1 + ("+" in statistic)
-    sims = cached_array(f"batch-{statistic}-n{n}-d{d}", ("batch", statistic, n, d, num_slices, n_sim, _NULL_SEED),
-                        (rows, n_sim), lambda: _simulate_batch_null(statistic, n, d, num_slices, n_sim))
+    import torch  # the nulls are computed in torch's float32 arithmetic: its version keys them too
+
+    key = ("batch", statistic, n, d, num_slices, n_sim, _NULL_SEED, torch.__version__)
+    sims = cached_array(f"batch-{statistic}-n{n}-d{d}", key, (rows, n_sim),
+                        lambda: _simulate_batch_null(statistic, n, d, num_slices, n_sim),
+                        definition=f"batch-{statistic}")
     sims.setflags(write=False)
     return sims
 

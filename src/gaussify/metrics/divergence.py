@@ -314,7 +314,7 @@ def _gaussian_knn_reference(n: int, d: int, k: int, m: int, seed: int, n_jobs: i
     draws = (min(_MAX_REFERENCE_DRAWS, max(1, math.ceil(_MIN_REFERENCE_POINTS / m))) if d <= RELIABLE_MAX_DIM
              else _HIGH_DIM_REFERENCE_DRAWS)
     u = cached_array(f"knn-reference-n{n}-d{d}", ("knn-reference", n, d, k, m, seed, draws), (draws * m,),
-                     lambda: _simulate_knn_reference(n, d, k, m, seed, draws, n_jobs))
+                     lambda: _simulate_knn_reference(n, d, k, m, seed, draws, n_jobs), definition="knn-reference")
     u.setflags(write=False)
     return u
 
@@ -987,7 +987,7 @@ def _disk_null(label: str, size: tuple[int, ...], draws: int, simulate: Any) -> 
     """``simulate()`` (``draws`` null values of the bound ``label`` at ``size``), cached on disk as well: the
     nulls depend on fixed seeds only, so a new process at the same size reads them (:mod:`gaussify.metrics._cache`)."""
     return cached_array(f"bound-{label}-" + "-".join(map(str, size)), ("bound", label, size, draws, _NULL_SEED),
-                        (draws,), simulate)
+                        (draws,), simulate, definition=f"bound-{label}")
 
 
 def _lower_bound(value: float, null: np.ndarray, level: float) -> float:

@@ -306,7 +306,7 @@ def _monte_carlo(n_sim: Any, random_state: Any, mc_max_n: Any) -> _MonteCarlo:
 def _null_distribution(name: str, n: int, d: int, params: tuple, n_sim: int, seed: int) -> np.ndarray:
     """Sorted statistics of ``n_sim`` N(0, I_d) samples of n rows (read-only), cached in memory and on disk."""
     sims = cached_array(f"{name}-n{n}-d{d}", (name, n, d, params, n_sim, seed), (n_sim,),
-                        lambda: _simulate_null(name, n, d, params, n_sim, seed))
+                        lambda: _simulate_null(name, n, d, params, n_sim, seed), definition=f"normality-{name}")
     sims.setflags(write=False)
     return sims
 
