@@ -8,11 +8,12 @@ For a Gaussian target :math:`Q = N(\mu, \Sigma)` and any :math:`P` with mean :ma
 .. math::
     KL(P \| Q) = J(P) + KL(N(\mu_P, \Sigma_P) \| Q), \qquad J(P) = H(N(\mu_P, \Sigma_P)) - H(P) \ge 0.
 
-:math:`J` (negentropy, affine invariant: the "shape") is estimated from k-nearest-neighbour distances, the second
-term ("placement") in closed form; every estimate carries a 95% interval from its error measured against exact
-KLs (``gaussify bench accuracy``), which above d = 8 is wide. The lower bounds :func:`radial_kl`,
-:func:`marginal_negentropy` and :func:`sliced_negentropy` (together :func:`kl_lower_bounds`) use 1-D estimates
-only, calibrated on exact Gaussian samples into one-sided lower confidence bounds. A sample with atoms
+:math:`J` (negentropy, affine invariant: the "shape") is estimated from k-nearest-neighbour distances up to
+d = 8 and by a held-out Gaussianization above (:mod:`gaussify.metrics.gaussianization`), the second term
+("placement") in closed form; every estimate carries a 95% interval from its error measured against exact KLs
+(``gaussify bench accuracy``), whose upper end above d = 8 is wide. The lower bounds :func:`radial_kl`,
+:func:`marginal_negentropy` and :func:`sliced_negentropy`, and above d = 8 the held-out Gaussianization's
+(together :func:`kl_lower_bounds`), are one-sided lower confidence bounds. A sample with atoms
 (:func:`atoms`) has KL = +∞ to any Gaussian. Everything here is NumPy/SciPy; torch is never imported. ``n_jobs``
 (threads of the kNN queries, scipy's ``workers``) is 1 by default: on cores shared with other work all-core
 queries are slower than one thread; -1 uses every core.
@@ -690,14 +691,18 @@ def kl_method(n: int, d: int) -> str:
 def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 16, ci: float | None = None,
                   n_boot: int = 200, max_query: int = 100_000, max_rows: int | str | None = "auto",
                   bias_correct: bool = True, random_state: Any = 0, n_jobs: int = 1) -> KLEstimate:
-    r"""KL(P ‖ N(μ, Σ)) = J(P) + KL(N(μ_P, Σ_P) ‖ N(μ, Σ)) in nats: :func:`negentropy` + :func:`placement_kl`.
+    r"""KL(P ‖ N(μ, Σ)) = J(P) + KL(N(μ_P, Σ_P) ‖ N(μ, Σ)) in nats: negentropy (shape) + :func:`placement_kl`.
 
-    The split is exact (see the module docstring). Every estimate carries ``interval``, a 95% interval from the
-    estimator's error measured by ``gaussify bench accuracy`` against exact KLs of 12 laws at d = 2 … 32 and
-    n = 200 … 20,000 (5 sizes), reaching at least 1.96 sampling sds either side (:func:`_measured_interval`;
-    ``benchmarks/results/accuracy.md``): it covers the estimator's bias as well as its noise, and ``reliable`` says
-    whether it is narrow (:data:`RELIABLE_WIDTH`).
-    Above d = 8 it is wide: there the kNN estimate can miss most of the KL, and :func:`kl_lower_bounds` tell more.
+    The split is exact (see the module docstring). J comes from one of two estimators (``method``; ``"auto"``
+    chooses by n and d only, :func:`kl_method`): up to d = 8 the calibrated kNN estimate of :func:`negentropy`;
+    above, the held-out Gaussianization of :mod:`gaussify.metrics.gaussianization` (a map fitted on one half of
+    the whitened rows, its mean log-likelihood ratio to N(0, I) on the other, both ways: never above J in
+    expectation). Every estimate carries ``interval``, a 95% interval from the estimator's error measured by
+    ``gaussify bench accuracy`` against exact KLs (d = 2 … 8: 12 laws, n = 200 … 20,000; d = 16 … 128: 22 laws,
+    n = 2,000 and 10,000), reaching at least 1.96 sampling sds either side (:func:`_measured_interval`;
+    ``benchmarks/results/accuracy.md`` and ``accuracy_high.md``): it covers the estimator's bias as well as its
+    noise, and ``reliable`` says whether it is narrow (:data:`RELIABLE_WIDTH`). Above d = 8 its upper end is wide:
+    a few non-Gaussian directions among 64 or more, and laws non-Gaussian in every direction, are read short.
     A sample that is not continuous (:func:`atoms`) gets value = negentropy = +∞ (``reliable``: that is exact, not
     an estimate), the placement of its moments and the reason in the note.
 
@@ -708,26 +713,31 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
     target : None | int | Gaussian | tuple, optional
         The Gaussian target: None for N(0, I), an int d for N(0, I_d), a :class:`gaussify.Gaussian` or a
         ``(mean, cov)`` pair.
+    method : {"auto", "knn", "gaussianization"}, default "auto"
+        The estimator of J (:data:`KL_METHODS`); the measured interval exists only for the one ``"auto"`` picks at
+        that d (otherwise it is [0, ∞)).
     k : int, default 16
         Neighbours of the kNN estimate of the negentropy.
     ci : float, optional
         ``ci=0.95`` adds a percentile bootstrap interval over rows (sampling noise only): each replicate reweights
         the rows (multinomial counts), recomputes the placement and the covariance factor of J exactly, and
         resamples the per-point kNN terms and the Gaussian-reference terms (the kNN distances are not recomputed:
-        resampling rows would create duplicates).
+        resampling rows would create duplicates); the held-out Gaussianization's J is a mean of per-row terms,
+        resampled as its normal approximation.
     n_boot : int, default 200
         Bootstrap replicates when ``ci`` is given.
     max_query : int, default 100_000
         For n above it, the kNN entropy is averaged over that many random query rows (see :func:`negentropy`).
-    max_rows : int, optional
-        Above it, J is estimated on a random subsample of that many rows (its tree, queries and Gaussian reference
-        all of that size; the placement still uses every row). The calibration at that size keeps it unbiased for
-        Gaussian data, but for other data the kNN bias is that of ``max_rows`` rows, not n; the note states the
-        subsample's sd, and the interval is that of ``max_rows`` rows.
+    max_rows : int, "auto" or None, default "auto"
+        Above it, J is estimated on a random subsample of that many rows (the placement still uses every row); the
+        note states the subsample's sd, and the interval is that of ``max_rows`` rows. ``"auto"``: every row up to
+        d = 8, :data:`HIGH_DIM_ROWS` above (the one rule :func:`~gaussify.metrics.evaluate` and the CLI share);
+        None: every row. For the kNN estimate the calibration at that size keeps it unbiased for Gaussian data,
+        but for other data its bias is that of ``max_rows`` rows, not n.
     bias_correct : bool, default True
         Subtract the exact bias of the placement for Gaussian data (:func:`placement_kl`).
     random_state : None | int | Generator, default 0
-        Seeds the query rows, the subsample, the Gaussian reference and the bootstrap.
+        Seeds the query rows, the subsample, the halves, the Gaussian reference and the bootstrap.
     n_jobs : int, default 1
         Threads of the kNN queries (scipy's ``workers``; -1: every core).
 
@@ -762,10 +772,8 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
     if ci is not None:
         check_real(ci, "ci", strict=True, high=1.0)
     check_int(n_boot, "n_boot")
-    if max_rows == "auto":
-        max_rows = None if d <= RELIABLE_MAX_DIM else HIGH_DIM_ROWS
-    elif max_rows is not None:
-        check_int(max_rows, "max_rows")
+    cap = (None if d <= RELIABLE_MAX_DIM else HIGH_DIM_ROWS) if max_rows == "auto" else \
+        None if max_rows is None else check_int(max_rows, "max_rows")
     check_bool(bias_correct, "bias_correct")
     if method == "auto":
         method = kl_method(n, d)
@@ -782,12 +790,12 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
         return KLEstimate(math.inf, math.inf, place, None if ci is None else (math.inf, math.inf), True, note,
                           raw_negentropy=math.inf, interval=(math.inf, math.inf))
     rng = np.random.default_rng(random_state)
+    parts: _NegentropyParts | GaussianizationParts
     if method == "knn":
-        parts: _NegentropyParts | GaussianizationParts = _negentropy_parts(X, k, max_query, rng, n_jobs, max_rows)
-        rows = parts.rows
+        knn_parts = _negentropy_parts(X, k, max_query, rng, n_jobs, cap)
+        parts, rows = knn_parts, knn_parts.rows
     else:
-        rows = (np.sort(rng.choice(n, size=max_rows, replace=False))
-                if max_rows is not None and n > max_rows else None)
+        rows = np.sort(rng.choice(n, size=cap, replace=False)) if cap is not None and n > cap else None
         parts = gaussianization_parts(whiten_sample(X if rows is None else X[rows])[0], rng)
     neg = max(parts.raw, 0.0)
     bootstrap = None
