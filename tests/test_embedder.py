@@ -207,7 +207,10 @@ def test_post_hoc_map_round_trips_and_persists(blobs, post, tmp_path):
     loaded = GaussianEmbedder.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.transform(X), Z)
     if post == "flow":
-        np.testing.assert_allclose(loaded.score_samples(X[:5]), model.post_.score_samples(encoder_Z[:5]))
+        # float32 flow, two call paths (encoder inside score_samples, or given its output): equal to float32
+        # rounding, which differs by CPU (1.3e-6 nats seen on one Xeon)
+        np.testing.assert_allclose(loaded.score_samples(X[:5]), model.post_.score_samples(encoder_Z[:5]),
+                                   rtol=1e-5, atol=1e-5)
     else:
         assert not hasattr(model, "score_samples")  # only a flow has a density
 

@@ -64,7 +64,7 @@ def test_monte_carlo_p_values_take_none_or_a_generator(test):
 # any work. Parameters of other kinds (arrays, callables, paths, strings, None-annotated objects) are not walked.
 _VIEWS = np.random.default_rng(1).standard_normal((6, 5, 2))
 _BASE = {"lidar": {"Z": _VIEWS}, "batch_pvalue": {"z": Z}, "evaluate_streaming": {"source": Z},
-         "placement_bias": {"n": 60, "d": 2}}
+         "placement_bias": {"n": 60, "d": 2}, "kl_method": {"n": 60, "d": 2}}
 """The valid arguments each metrics function is called with (``Z``, 60 × 2, where not listed)."""
 _BAD = {
     "int": [True, 2.5, 16.0, -3, "3"],
