@@ -209,7 +209,7 @@ class GaussianityReport:
                     if self.kl_estimate.raw_negentropy < 0 else ""), "affine invariant; 0 iff Gaussian"),
                 ("placement", format_number(self.placement_kl), "KL of the fitted N(mean, cov) to the target")]
         rows += [(f"lower bound: {_BOUND_LABELS[k]}", format_number(v),
-                  f"≤ KL with {BOUND_LEVEL:.0%} confidence, all bounds jointly (calibrated on Gaussian samples)")
+                  f"≤ KL with {BOUND_LEVEL:.0%} confidence, all bounds jointly (kl_lower_bounds)")
                  for k, v in self.bounds.items()]
         rows.append(("sliced Wasserstein SW₂", format_number(self.sliced_wasserstein), "128 random slices"))
         return rows
