@@ -178,10 +178,10 @@ def markdown(results: dict[str, dict], args: argparse.Namespace, seconds: float)
                      f"| {r['batch p']:.3g} | {1e3 * r['seconds per step']:.2f} |")
     lines += ["", "Linear probe: logistic regression (scikit-learn's defaults, C = 1) on the frozen embedding of the "
               "70% training rows, scored on the 30% held-out rows (stratified); \"standardised\" rescales each "
-              "coordinate first, which reads what a collapsed embedding keeps at a tiny scale. RankMe, KL (kNN, "
-              "to N(0, I), with its 95% interval from the measured error; above d = 8 read the lower bound beside "
-              "it), the fast normality tests (Holm across them) and the batch p-value (256 held-out rows) are "
-              "computed on the held-out embedding."]
+              "coordinate first, which reads what a collapsed embedding keeps at a tiny scale. RankMe, KL "
+              "(kl_divergence: kNN up to d = 8, the held-out Gaussianization above; to N(0, I), with its 95% "
+              "interval from the measured error and the largest lower bound beside it), the fast normality tests "
+              "(Holm across them) and the batch p-value (256 held-out rows) are computed on the held-out embedding."]
     lines += ["", "lightly's SIGReg is not compared. lightly 1.6.0 ships it as `lightly.loss.SIGReg(*, knots=17, "
               "t_max=3.0, num_vectors=1024, gather_distributed=False)` (the Epps–Pulley statistic × n, averaged over "
               "random slices), but `import lightly.loss` imports torchvision "
