@@ -7,19 +7,23 @@ For any invertible map f with a log-density, q_f(z) = φ(f(z)) |det J_f(z)| is a
 
 with equality when f pushes P to N(0, I). f is fitted on one half of the whitened rows and the mean
 log-likelihood ratio is taken on the other half (both ways), so the estimate is a plain held-out mean: unbiased
-for the left-hand bound whatever f is, with a standard error from the per-row terms. f is a stack of layers
+for the right-hand bound for a fixed f, with a standard error from the per-row terms. f is a stack of layers
 chosen greedily, each the better of
 
-- a *marginal* layer (Laparra, Camps-Valls & Malo 2011, RBIG): rotate to the symmetric FastICA basis, then
-  Gaussianize each coordinate through its binned Gaussian-kernel density estimate; its gain is
+- a *marginal* layer (Laparra, Camps-Valls & Malo 2011, RBIG): rotate to a pursued basis (symmetric FastICA
+  from the FOBI basis, its most kurtotic directions refined by deflation), then Gaussianize each coordinate
+  through its binned Gaussian-kernel density estimate; its gain is
   Σᵢ E[log f̂ᵢ(sᵢ) − log φ(sᵢ)], the marginal negentropies left in that basis (exact for rotated products);
 - a *radial* layer (Lyu & Simoncelli 2009): map the radius so that ‖w‖² becomes χ²_d; its gain is
   E[log f̂_T(t) − log q_T(t)] on t = log ‖w‖², the KL of the radius (exact for elliptical laws such as Student t).
 
-Each 1-D density is (1 − ε) KDE + ε reference (ε = 0.01): the tails never fall below the reference's. A
-coordinate is Gaussianized only where its leave-one-out likelihood on the fitting half beats the reference, and
-the bandwidth is chosen the same way, so the evaluation half is never used to choose anything. Layers stop when
-the best layer's fitting-half gain falls below a small fraction of a nat.
+Each 1-D density is (1 − ε) KDE + ε reference (ε = 0.01): the tails never fall below the reference's; its
+bandwidth is chosen by leave-one-out likelihood on the fitting half. A coordinate is Gaussianized where its gain
+on the evaluation half is positive, the better layer is the one that gains more there, and the stack stops when
+the best gains less than 0.001 nats: choosing among so few candidates on the scored half adds a small optimism
+(on N(0, I): +0.002 nats at n = 10,000 and +0.03 at n = 2,000, d = 128, in ``gaussify bench accuracy``), far
+below the structure it finds, while fitting the pursuit on the scored half would add a large one (in high
+dimension the noise's most non-Gaussian directions look as non-Gaussian as real ones).
 
 References: Laparra, Camps-Valls & Malo (2011), IEEE TNN 22(4) "Iterative Gaussianization: from ICA to random
 rotations"; Lyu & Simoncelli (2009), NeurIPS "Reducing statistical dependencies in natural signals using radial
