@@ -695,16 +695,16 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
 
     The split is exact (see the module docstring). J comes from one of two estimators (``method``; ``"auto"``
     chooses by n and d only, :func:`kl_method`): up to d = 8 the calibrated kNN estimate of :func:`negentropy`;
-    above, the held-out Gaussianization of :mod:`gaussify.metrics.gaussianization` (a map fitted on one half of
-    the whitened rows, its mean log-likelihood ratio to N(0, I) on the other, both ways: below J in
-    expectation, up to a small optimism from choosing its layers on the scored half). Every estimate carries ``interval``, a 95% interval from the estimator's error measured by
-    ``gaussify bench accuracy`` against exact KLs (d = 2 … 8: 12 laws, n = 200 … 20,000; d = 16 … 128: 22 laws,
-    n = 2,000 and 10,000), reaching at least 1.96 sampling sds either side (:func:`_measured_interval`;
-    ``benchmarks/results/accuracy.md`` and ``accuracy_high.md``): it covers the estimator's bias as well as its
-    noise, and ``reliable`` says whether it is narrow (:data:`RELIABLE_WIDTH`). Above d = 8 its upper end is wide:
-    a few non-Gaussian directions among 64 or more, and laws non-Gaussian in every direction, are read short.
-    A sample that is not continuous (:func:`atoms`) gets value = negentropy = +∞ (``reliable``: that is exact, not
-    an estimate), the placement of its moments and the reason in the note.
+    above, the held-out Gaussianization of :mod:`gaussify.metrics.gaussianization` (a map fitted on one half of the
+    whitened rows, its mean log-likelihood ratio to N(0, I) on the other, both ways: below J in expectation, up to a
+    small optimism from choosing its layers on the scored half). Every estimate carries ``interval``, a 95% interval
+    from the estimator's error measured by ``gaussify bench accuracy`` against exact KLs (d = 2 … 8: 12 laws, n =
+    200 … 20,000; d = 16 … 128: 22 laws, n = 2,000 and 10,000), reaching at least 1.96 sampling sds either side
+    (:func:`_measured_interval`; ``benchmarks/results/accuracy.md`` and ``accuracy_high.md``): it covers the
+    estimator's bias as well as its noise, and ``reliable`` says whether it is narrow (:data:`RELIABLE_WIDTH`).
+    Above d = 8 its upper end is wide: a few non-Gaussian directions among 64 or more, and laws non-Gaussian in
+    every direction, are read short. A sample that is not continuous (:func:`atoms`) gets value = negentropy = +∞
+    (``reliable``: that is exact, not an estimate), the placement of its moments and the reason in the note.
 
     Parameters
     ----------
