@@ -41,7 +41,7 @@ from scipy.special import digamma, gammaln, ndtri
 from ._cache import cached_array
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            renamed_parameters, standardize_to_target)
-from .gaussianization import GaussianizationParts, gaussianization_parts, held_out_radial
+from .gaussianization import GaussianizationParts, gaussianization_parts, held_out_radial, symmetric_fastica
 from .normality import _blas_controller
 
 __all__ = [
@@ -1399,19 +1399,10 @@ def _continuous_lower_bounds(X: np.ndarray, target: Any, level: float, rng: np.r
 
 # --------------------------------------------------------------------------------------------- FastICA, splits
 def _fastica_basis(W: np.ndarray, rng: np.random.Generator, steps: int = 100) -> np.ndarray:
-    """Orthonormal d×d basis (columns) from symmetric FastICA with the log-cosh contrast on whitened rows W."""
-    n, d = W.shape
-    B = np.linalg.qr(rng.standard_normal((d, d)))[0]
-    for _ in range(steps):
-        G = np.tanh(W @ B)
-        B_new = W.T @ G / n - B * (1.0 - G**2).mean(axis=0)
-        U, _, Vt = np.linalg.svd(B_new)  # symmetric decorrelation B (BᵀB)^{-1/2}
-        B_new = U @ Vt
-        converged = np.abs(np.abs(np.sum(B_new * B, axis=0)) - 1.0).max() < 1e-8
-        B = B_new
-        if converged:
-            break
-    return B
+    """Orthonormal d×d basis (columns) from symmetric FastICA with the log-cosh contrast on whitened rows W, from a
+    random basis."""
+    d = W.shape[1]
+    return symmetric_fastica(W, np.linalg.qr(rng.standard_normal((d, d)))[0], steps, "logcosh", 1e-8)
 
 
 def _fastica_refine(W: np.ndarray, A: np.ndarray, steps: int) -> np.ndarray:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.signal import fftconvolve
@@ -125,6 +126,29 @@ def _fobi_basis(W: np.ndarray) -> np.ndarray:
     return np.linalg.eigh(M)[1]
 
 
+def symmetric_fastica(W: np.ndarray, B: np.ndarray, steps: int, contrast: Literal["logcosh", "gauss"],
+                      tol: float) -> np.ndarray:
+    """Symmetric FastICA (Hyvärinen 1999) on (nearly) white rows W from the orthonormal basis B (columns):
+    B ← E[w g(Bᵀw)] − E[g'(Bᵀw)] B, then B (BᵀB)^{-1/2}, until no column turns by more than ``tol`` or after
+    ``steps`` steps. ``contrast``: "logcosh" (g = tanh) or "gauss" (G = −exp(−y²)/2, g = y exp(−y²))."""
+    n = len(W)
+    for _ in range(steps):
+        if contrast == "logcosh":
+            G = np.tanh(W @ B)
+            B_new = W.T @ G / n - B * (1.0 - G**2).mean(axis=0)
+        else:
+            Y = W @ B
+            E = np.exp(-(Y**2))
+            B_new = W.T @ (Y * E) / n - B * ((1.0 - 2.0 * Y**2) * E).mean(axis=0)
+        U, _, Vt = np.linalg.svd(B_new)  # symmetric decorrelation B (BᵀB)^{-1/2}
+        B_new = U @ Vt
+        converged = np.abs(np.abs(np.sum(B_new * B, axis=0)) - 1.0).max() < tol
+        B = B_new
+        if converged:
+            break
+    return B
+
+
 def _pursuit_basis(W: np.ndarray, steps: int) -> np.ndarray:
     """Orthonormal basis (columns) whose first columns are the most non-Gaussian directions of the white rows W.
 
@@ -134,16 +158,7 @@ def _pursuit_basis(W: np.ndarray, steps: int) -> np.ndarray:
     half-separated (the Gaussian columns never converge and drag the others); the deflation step separates them.
     """
     n, d = W.shape
-    B = _fobi_basis(W)
-    for _ in range(steps):
-        G = np.tanh(W @ B)
-        B_new = W.T @ G / n - B * (1.0 - G**2).mean(axis=0)
-        U, _, Vt = np.linalg.svd(B_new)
-        B_new = U @ Vt
-        converged = np.abs(np.abs(np.sum(B_new * B, axis=0)) - 1.0).max() < 1e-6
-        B = B_new
-        if converged:
-            break
+    B = symmetric_fastica(W, _fobi_basis(W), steps, "logcosh", 1e-6)
     kurtosis = ((W @ B) ** 4).mean(axis=0) - 3.0
     B = B[:, np.argsort(-np.abs(kurtosis))]
     found = np.zeros((d, 0))
