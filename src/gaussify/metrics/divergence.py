@@ -795,8 +795,7 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
         knn_parts = _negentropy_parts(X, k, max_query, rng, n_jobs, cap)
         parts, rows = knn_parts, knn_parts.rows
     else:
-        rows = np.sort(rng.choice(n, size=cap, replace=False)) if cap is not None and n > cap else None
-        parts = gaussianization_parts(whiten_sample(X if rows is None else X[rows])[0], rng)
+        rows, parts = _gaussianization_parts(X, cap, rng)
     neg = max(parts.raw, 0.0)
     bootstrap = None
     if ci is not None:
@@ -821,6 +820,15 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
     interval, reliable, interval_note = _measured_interval(neg + place, parts.sd, m, d, method, k)
     return KLEstimate(neg + place, neg, place, bootstrap, reliable, note + interval_note,
                       raw_negentropy=float(parts.raw), interval=interval, sd=float(parts.sd))
+
+
+def _gaussianization_parts(X: np.ndarray, cap: int | None,
+                           rng: np.random.Generator) -> tuple[np.ndarray | None, GaussianizationParts]:
+    """(the sorted random subsample of ``cap`` rows, or None for every row; the held-out Gaussianization of the
+    self-whitened rows it keeps)."""
+    n = len(X)
+    rows = np.sort(rng.choice(n, size=cap, replace=False)) if cap is not None and n > cap else None
+    return rows, gaussianization_parts(whiten_sample(X if rows is None else X[rows])[0], rng)
 
 
 def _bootstrap_kl(Y: np.ndarray, cov_y: np.ndarray, parts: _NegentropyParts | GaussianizationParts,
@@ -1351,15 +1359,13 @@ def _bound_names(n: int, d: int) -> tuple[str, ...]:
     return _BOUND_NAMES
 
 
-def _placement_spread(Y: np.ndarray) -> float:
-    """Sampling sd of the placement ½(tr S + m̄ᵀm̄ − d − log det S) of target-standardised rows Y, from its influence
-    function ½(‖y − m̄‖² − tr S) + m̄ᵀ(y − m̄) − ½((y − m̄)ᵀS⁻¹(y − m̄) − d) (any law with finite fourth moments).
+def _placement_spread(C: np.ndarray, m: np.ndarray, S: np.ndarray) -> float:
+    """Sampling sd of the placement ½(tr S + m̄ᵀm̄ − d − log det S) of target-standardised rows y with mean m̄ = ``m``,
+    unbiased covariance ``S`` and centred rows C = y − m̄, from its influence function
+    ½(‖y − m̄‖² − tr S) + m̄ᵀ(y − m̄) − ½((y − m̄)ᵀS⁻¹(y − m̄) − d) (any law with finite fourth moments).
     Away from the target this spread is first order (collapsed or shifted directions), while the null draws at the
     target only hold its second-order noise: a bound that used those alone exceeded the truth on placement-only laws."""
-    n, d = Y.shape
-    m = Y.mean(axis=0)
-    C = Y - m
-    S = C.T @ C / (n - 1)
+    n, d = C.shape
     quad = np.einsum("ij,ij->i", C @ np.linalg.inv(S), C)
     influence = 0.5 * (np.einsum("ij,ij->i", C, C) - np.trace(S)) + C @ m - 0.5 * (quad - d)
     return float(influence.std(ddof=1) / math.sqrt(n))
@@ -1369,15 +1375,17 @@ def _continuous_lower_bounds(X: np.ndarray, target: Any, level: float, rng: np.r
                              shape: KLEstimate | None = None) -> dict[str, float]:
     """:func:`kl_lower_bounds` of a validated float64 sample already known to be continuous (its covariance checked
     and no atoms: :func:`kl_divergence` found a finite KL), so that :func:`~gaussify.metrics.evaluate` does not run
-    those checks twice; ``shape``: that KL estimate, whose held-out Gaussianization (above d = 8) the bound
-    ``gaussianization_kl`` reuses instead of fitting it again."""
+    those checks twice; ``shape``: that KL estimate (``method="auto"``), whose held-out Gaussianization (above
+    d = 8, where ``gaussianization_kl`` is one of the bounds) is reused instead of fitted again."""
     n, d = X.shape
     names = _bound_names(n, d)
     each = 1.0 - (1.0 - level) / len(names)
     Y = standardize_to_target(X, target)
     W, _, L = whiten_sample(X)
-    place = _placement_from_moments(Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d), n, True)
-    place_null = _placement_null(n, d) + _placement_spread(Y) * _null_rng(6, n, d).standard_normal(_NULL_DRAWS_1D)
+    mean_y, cov_y = Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d)
+    place = _placement_from_moments(mean_y, cov_y, n, True)
+    spread = _placement_spread(Y - mean_y, mean_y, cov_y)
+    place_null = _placement_null(n, d) + spread * _null_rng(6, n, d).standard_normal(_NULL_DRAWS_1D)
     bounds = {"radial_kl": _lower_bound(*_radial_parts(Y, rng), each)}
     if "marginal_kl" in names:
         marginal = _marginal_parts(W, L, "ica", _MAX_FIT, rng)
@@ -1385,9 +1393,8 @@ def _continuous_lower_bounds(X: np.ndarray, target: Any, level: float, rng: np.r
     sliced = _sliced_parts(W, L, _NUM_SLICES, _PURSUIT_STEPS, _MAX_FIT, rng)
     bounds["sliced_kl"] = _lower_bound(place + sliced[0], _sum_null(sliced[1], place_null), each)
     if _HIGH_DIM_BOUND in names:
-        if shape is None or not math.isfinite(shape.sd) or "Gaussianization" not in shape.note:
-            rows = rng.choice(n, size=HIGH_DIM_ROWS, replace=False) if n > HIGH_DIM_ROWS else slice(None)
-            parts = gaussianization_parts(whiten_sample(X[rows])[0], rng)
+        if shape is None:
+            parts = _gaussianization_parts(X, HIGH_DIM_ROWS, rng)[1]
             raw, sd = parts.raw, parts.sd
         else:
             raw, sd = shape.raw_negentropy, shape.sd
