@@ -41,7 +41,8 @@ from scipy.special import digamma, gammaln, ndtri
 from ._cache import cached_array
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            renamed_parameters, standardize_to_target)
-from .gaussianization import GaussianizationParts, gaussianization_parts, held_out_radial, symmetric_fastica
+from .gaussianization import (GaussianizationParts, _log_chi2_logpdf, gaussianization_parts, held_out_radial,
+                              symmetric_fastica)
 from .normality import _blas_controller
 
 __all__ = [
@@ -942,11 +943,6 @@ def _negentropy_1d(P: np.ndarray, summed: bool = False) -> np.ndarray:
 def _reference_error(n: int, cols: int) -> float:
     """sd of the shared reference's error in a sum of ``cols`` 1-D negentropies of n rows (``summed`` when > 1)."""
     return cols * _normal_1d_reference(n, _reference_draws(n, cols))[1]
-
-
-def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
-    """log density of T = log R, R ~ chi²_d: (d/2) t − eᵗ/2 − (d/2) log 2 − log Γ(d/2)."""
-    return 0.5 * d * t - 0.5 * np.exp(t) - 0.5 * d * math.log(2.0) - gammaln(0.5 * d)
 
 
 @lru_cache(maxsize=256)

@@ -52,8 +52,8 @@ def _log_phi(x: np.ndarray) -> np.ndarray:
     return -0.5 * x * x - 0.5 * _LOG_2PI
 
 
-def _log_chi2_density_of_log(t: np.ndarray, d: int) -> np.ndarray:
-    """log density of T = log R, R ~ χ²_d."""
+def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
+    """log density of T = log R, R ~ chi²_d: (d/2) t − eᵗ/2 − (d/2) log 2 − log Γ(d/2)."""
     return 0.5 * d * t - 0.5 * np.exp(t) - 0.5 * d * math.log(2.0) - gammaln(0.5 * d)
 
 
@@ -228,7 +228,7 @@ def _radial_layer(A: np.ndarray, B: np.ndarray) -> tuple[str, np.ndarray, np.nda
     outs, gain = [], np.zeros(0)
     for X, T in ((A, TA), (B, TB)):
         dens, cdf = marg.kde(T)
-        log_ref = _log_chi2_density_of_log(T, d)
+        log_ref = _log_chi2_logpdf(T, d)
         gain = (np.log((1.0 - _EPS) * dens + _EPS * np.exp(log_ref)) - log_ref)[:, 0]
         u = np.clip((1.0 - _EPS) * cdf + _EPS * chi2.cdf(np.exp(T), d), 1e-15, 1.0 - 1e-15)
         outs.append(X * np.exp(0.5 * (np.log(chi2.ppf(u, d)) - T)))
