@@ -43,7 +43,7 @@ from scipy.special import ndtri
 from .._validation import TargetFrame, as_sample, check_int, check_random_state
 from ._common import format_number
 from .divergence import _halves, _negentropy_1d, _radial_kl_columns, whiten_sample
-from .gaussianization import symmetric_fastica
+from .gaussianization import log_squared_radius, symmetric_fastica
 from .normality import _blas_controller
 
 __all__ = ["PlacementDirections", "PursuitDirections", "RadialPart", "WhereNonGaussian", "placement_directions",
@@ -482,7 +482,7 @@ def radial_part(Z: Any) -> RadialPart:
 def _radial(W: np.ndarray) -> RadialPart:
     """:func:`radial_part` of the self-whitened rows W."""
     n, d = W.shape
-    T = np.log(np.maximum(np.einsum("ij,ij->i", W, W), np.finfo(np.float64).tiny))
+    T = log_squared_radius(W)
     mean, sd = _radial_null(n, d)
     return RadialPart(kl=float(_radial_kl_columns(T[:, None], d)[0]) - mean, noise_sd=sd, n=n, d=d)
 

@@ -57,6 +57,11 @@ def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
     return 0.5 * d * t - 0.5 * np.exp(t) - 0.5 * d * math.log(2.0) - gammaln(0.5 * d)
 
 
+def log_squared_radius(W: np.ndarray) -> np.ndarray:
+    """log ‖wᵢ‖² of each row (floored at the smallest positive double, so a row at the origin stays finite)."""
+    return np.log(np.maximum(np.einsum("ij,ij->i", W, W), np.finfo(np.float64).tiny))
+
+
 @dataclass
 class _Marginals:
     """Fitted 1-D densities (1 − ε) KDE + ε reference of each column, on per-column grids."""
@@ -222,8 +227,7 @@ def _radial_layer(A: np.ndarray, B: np.ndarray) -> tuple[str, np.ndarray, np.nda
     """Map ‖w‖² through its law fitted on A to χ²_d (directions kept): ("radial", mapped A, mapped B, B's
     per-row gains)."""
     d = A.shape[1]
-    tiny = np.finfo(np.float64).tiny
-    TA, TB = (np.log(np.maximum(np.einsum("ij,ij->i", X, X), tiny))[:, None] for X in (A, B))
+    TA, TB = (log_squared_radius(X)[:, None] for X in (A, B))
     marg = _fit_marginals(TA, np.stack([TB.min(axis=0), TB.max(axis=0)]))
     outs, gain = [], np.zeros(0)
     for X, T in ((A, TA), (B, TB)):
