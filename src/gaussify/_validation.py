@@ -54,14 +54,16 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_real(value: Any, name: str, *, strict: bool = False, high: float | None = None, low: float = 0.0) -> float:
+def check_real(value: Any, name: str, *, strict: bool = False, high: float | None = None, low: float = 0.0,
+               high_closed: bool = False) -> float:
     """``value`` as a float; :class:`InvalidParameterError` unless it is a finite real number (not a bool, not NaN)
-    >= ``low`` (> ``low`` when ``strict``; ``low=-inf``: any finite number) and < ``high`` when given."""
+    >= ``low`` (> ``low`` when ``strict``; ``low=-inf``: any finite number) and < ``high`` when given (<= ``high``
+    when ``high_closed``)."""
     ok = (is_real_number(value) and bool(np.isfinite(value)) and (value > low if strict else value >= low)
-          and (high is None or value < high))
+          and (high is None or (value <= high if high_closed else value < high)))
     if not ok:
         bounds = [f"{'>' if strict else '>='} {low:g}"] if low > -np.inf else []
-        bounds += [f"< {high:g}"] if high is not None else []
+        bounds += [f"{'<=' if high_closed else '<'} {high:g}"] if high is not None else []
         raise InvalidParameterError(f"{name} must be a finite number{' ' if bounds else ''}{' and '.join(bounds)}, "
                                     f"got {value!r}")
     return float(value)

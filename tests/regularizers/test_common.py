@@ -19,6 +19,7 @@ from gaussify.regularizers.base import TAKES
 
 SAMPLE_BASED = [name for name in REGISTRY if REGISTRY[name].takes == "points"]
 NOT_DIVERGENCES = {"moments": "two moments matched score ~0 on a whitened uniform",
+                   "placement": "the KL of the fitted Gaussian: two moments, as moments",
                    "adversarial": "an encoder loss, not a divergence"}
 DIVERGENCES = [name for name in SAMPLE_BASED if name not in NOT_DIVERGENCES]  # zero (or null level) at the target
 

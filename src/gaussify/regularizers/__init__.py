@@ -73,6 +73,8 @@ REGISTRY: Registry = Registry({
     "sigreg": "sigreg:SIGReg",
     "cramer-wold": "cramer_wold:CramerWold",
     "knn": "knn:NearestNeighborKL",
+    "placement": "placement:PlacementKL",
+    "pursued-swd": "pursued:PursuedSlicedWasserstein",
 })
 """Every regularizer by name (the names of :func:`make_regularizer`, the CLI and ``GaussianEmbedder``)."""
 

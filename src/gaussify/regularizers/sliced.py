@@ -107,8 +107,12 @@ class SlicedWasserstein(Regularizer):
         self.split = check_bool(split, "split")
 
     def penalty(self, z: Tensor) -> Tensor:
-        theta = self.random_directions(self.num_slices, like=z)
-        projections = theta.T @ self.whiten(z).T  # (K, n): one contiguous row per direction
+        return self.sliced_cost(self.whiten(z), self.random_directions(self.num_slices, like=z))
+
+    def sliced_cost(self, w: Tensor, theta: Tensor) -> Tensor:
+        """Mean over the unit directions θ_k (the columns of ``theta``, (d, K)) of the cost of the projections θ_kᵀw
+        of the whitened batch ``w`` (n, d) (with ``split``: shape, centre and scale)."""
+        projections = theta.T @ w.T  # (K, n): one contiguous row per direction
         if not self.split:
             return wasserstein_to_normal_1d(projections, self.p).mean()
         centre = projections.mean(dim=1, keepdim=True)
