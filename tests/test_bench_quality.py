@@ -66,3 +66,21 @@ def test_bad_arguments_exit():
         main(["--weights", "heavy"])
     with pytest.raises(SystemExit):
         main(["--datasets", "imagenet"])
+
+
+def test_high_preset_and_regularizer_sums():
+    """--high: 16 and 32 dims, 3 seeds, the linear probe as the Pareto axis, levels 0.5 and 2 nats, its own files;
+    --regularizers takes weighted sums and refuses unknown names."""
+    from gaussify.bench.quality import _config, _parser
+
+    parser = _parser()
+    config = _config(parser.parse_args(["--high"]), parser)
+    assert (config.dims, tuple(config.seeds), config.information, config.name) == (
+        (16, 32), (0, 1, 2), "linear_accuracy", "quality_high")
+    assert config.levels == (0.5, 2.0) and "mnist1d" in config.datasets and config.task_only
+    config = _config(parser.parse_args(["--regularizers", "swd+0.1*placement", "knn"]), parser)
+    assert list(config.regularizers) == ["swd+0.1*placement", "knn"] and config.name == "quality"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--regularizers", "vae"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--quick", "--high"])

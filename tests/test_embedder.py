@@ -42,6 +42,17 @@ def test_fit_transform_shapes_and_attributes(blobs):
     assert not model.encoder_.training
 
 
+def test_auto_regularizer_depends_on_the_dimension(blobs):
+    """regularizer="auto": the sliced default up to 8-D; above it the placement and pursued-direction terms too."""
+    from gaussify.embedder import HIGH_DIM_REGULARIZER, LOW_DIM_REGULARIZER, default_regularizer
+
+    assert default_regularizer(8) == LOW_DIM_REGULARIZER and default_regularizer(9) == HIGH_DIM_REGULARIZER
+    X, y = blobs
+    low, high = (GaussianEmbedder(d, **SMALL).fit(X, y).regularizer_ for d in (2, 12))
+    assert low.extra_repr() == "1*swd + 0.003*knn"
+    assert high.extra_repr() == "1*pursued-swd + 0.1*placement + 0.01*knn"
+
+
 def test_same_seed_same_embedding(blobs):
     X, y = blobs
     a = GaussianEmbedder(2, **SMALL).fit(X, y).transform(X)
@@ -138,6 +149,7 @@ def test_non_finite_loss_stops_with_a_clear_error(blobs):
     ({"weight": -1.0}, "weight"),
     ({"gaussianity_level": 0.0}, "gaussianity_level"),
     ({"post": "nope"}, "post must be"),
+    ({"regularizer": "automatic"}, "unknown regularizer"),
     ({"post": "flow", "post_fraction": 1.0}, "post_fraction"),
     ({"post": "flow", "post_params": {"nosuch": 1}}, "post_params: .*nosuch"),
     ({"post": "flow", "post_params": {"noise": -1}}, "noise"),

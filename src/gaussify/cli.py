@@ -142,8 +142,8 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
         dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding dimension.")] = 2,
         labels: LabelsOption = None,
         regularizer: Annotated[Optional[str], typer.Option(
-            help=f"Regularizer: {', '.join(REGISTRY)}, or a weighted sum such as 'swd+0.003*knn' (default: the "
-                 "estimator's).")]
+            help=f"Regularizer: 'auto' (the estimator's default, by dimension), {', '.join(REGISTRY)}, or a weighted "
+                 "sum such as 'swd+0.003*knn' (default: 'auto').")]
         = None,
         weight: Annotated[Optional[str], typer.Option(help="Regularizer weight, or 'auto' (default: the "
                                                      "estimator's).")] = None,

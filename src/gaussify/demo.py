@@ -36,7 +36,7 @@ def _demo_rows(X, y, seed: int, quick: bool, echo: Callable[[str], None]):
 
     from .baselines import make_baseline
     from .compare import score_embedding
-    from .embedder import DEFAULT_REGULARIZER
+    from .embedder import DEFAULT_REGULARIZER, default_regularizer
     from .tsne import most_gaussian_tsne
 
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
@@ -57,7 +57,8 @@ def _demo_rows(X, y, seed: int, quick: bool, echo: Callable[[str], None]):
         is_default = name == DEFAULT_REGULARIZER
         if is_default and dim == 2:
             default = (model, Z_test, y_test)
-        add(f"gaussify {name}" + (" (default)" if is_default else ""), dim, Z_train, Z_test, seconds)
+        add(f"gaussify {default_regularizer(dim)} (default)" if is_default else f"gaussify {name}", dim, Z_train, Z_test,
+            seconds)
 
     echo("  PCA whitening (2-D) ...")
     start = time.perf_counter()

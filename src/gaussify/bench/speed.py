@@ -4,12 +4,13 @@ Regularizers (forward + backward on one batch z of shape (n, d), on ``--device``
 
   =============  ==========================================================================
   swd            POT ``ot.sliced_wasserstein_distance`` (same projection count, a target sample)
+  pursued-swd    POT ``ot.max_sliced_wasserstein_distance`` (same random projection count)
   mmd            geomloss ``SamplesLoss("gaussian")`` (and ``"energy"``), tensorized
   sigreg         jepa-science ``SIGReg`` (same slice count, 17 knots, t_max = 3)
   cramer-wold    geomloss ``SamplesLoss("energy")``: the closest sample-based kernel distance
   kl, moments,   no PyPI peer: timed alone (adversarial includes its critic updates, as in
   adversarial,   training mode)
-  knn
+  knn, placement
   =============  ==========================================================================
 
 Metrics (NumPy, always on the CPU; time and tracemalloc peak of one call):
@@ -81,6 +82,9 @@ NOTES = {
            "3 n x n blocks with a target sample",
     "swd": "POT sorts a target sample too; gaussify compares with exact normal quantiles",
     "sigreg": "same slices, knots and t_max",
+    "pursued-swd": "gaussify: the random slices plus 16 directions pursued by one FastICA step on 8,192 remembered "
+                   "rows; POT: the maximum over as many random projections of a target-sample transport",
+    "placement": "no PyPI peer; timed alone (a d x d Cholesky per call)",
     "cramer-wold": "no PyPI Cramér–Wold; closest peer is the geomloss energy distance (another kernel, "
                    "with a target sample)",
     "knn": "no PyPI peer; timed alone (blocked neighbour search without gradient, then O(n d) graph)",
@@ -197,10 +201,13 @@ def _regularizer_cases(n: int, d: int, slices: int, device: Any) -> list[_Case]:
                      z, y, n_projections=slices, p=2, seed=next(seeds))), missing)],
         "mmd": [("geomloss gaussian", None if gaussian is None else step(lambda: gaussian(z, y)), missing),
                 ("geomloss energy", None if energy is None else step(lambda: energy(z, y)), missing)],
+        "pursued-swd": [("POT max_sliced_wasserstein_distance",
+                         None if ot is None else step(lambda: ot.max_sliced_wasserstein_distance(
+                             z, y, n_projections=slices, p=2, seed=next(seeds))), missing)],
         "sigreg": [("jepa-science SIGReg", None if sigreg_peer is None else step(lambda: sigreg_peer(z)), missing)],
         "cramer-wold": [("geomloss energy", None if energy is None else step(lambda: energy(z, y)), missing)],
     }
-    options = {"swd": {"num_slices": slices}, "sigreg": {"num_slices": slices}}
+    options = {"swd": {"num_slices": slices}, "sigreg": {"num_slices": slices}, "pursued-swd": {"num_slices": slices}}
     cases = []
     for name in REGISTRY:
         reg = make_regularizer(name, d, random_state=0, **options.get(name, {})).to(device)
