@@ -57,8 +57,8 @@ def _demo_rows(X, y, seed: int, quick: bool, echo: Callable[[str], None]):
         is_default = name == DEFAULT_REGULARIZER
         if is_default and dim == 2:
             default = (model, Z_test, y_test)
-        add(f"gaussify {default_regularizer(dim)} (default)" if is_default else f"gaussify {name}", dim, Z_train, Z_test,
-            seconds)
+        label = f"gaussify {default_regularizer(dim)} (default)" if is_default else f"gaussify {name}"
+        add(label, dim, Z_train, Z_test, seconds)
 
     echo("  PCA whitening (2-D) ...")
     start = time.perf_counter()
