@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-METHODS = ["prediction only", "VICReg var + cov", "gaussify SIGReg × 30"]
+METHODS = ["prediction only", "VICReg var + cov", "SIGReg, LeJEPA λ = 0.05", "gaussify default × 3",
+           "gaussify default × 3, clean too"]
 
 
 @pytest.fixture(scope="module")
@@ -12,25 +13,29 @@ def example(load_example):
     return load_example("ssl_digits")
 
 
-def test_quick_run_writes_the_table_and_sigreg_beats_collapse(tmp_path, example):
-    """Over seeds 0–4 the quick run's probe gap SIGReg − prediction only measured 0.52–0.64 (mean 0.59): 0.30 (the
-    issue's acceptance margin at the default size) is far below its spread."""
+def test_quick_run_writes_the_table_and_the_penalties_beat_collapse(tmp_path, example):
+    """The quick run (d = 16, 150 steps) writes one table of the five methods. gaussify's default keeps the
+    embedding from collapsing: its probe gap over the prediction loss alone measured 0.83 at seed 0 (0.30 is the
+    margin), and both its variants are less far from Gaussian on held-out images than the other three (KL 6.6 and 7.9
+    against 42–95)."""
     out = tmp_path / "ssl.md"
-    results = example.main(["--quick", "--seed", "0", "--out", str(out)])
-    assert list(results) == METHODS
+    results = example.main(["--quick", "--out", str(out)])
+    assert list(results) == [16] and list(results[16]) == METHODS
     lines = out.read_text().splitlines()
     assert lines[0] == "# Self-supervised digits (quick size)"
     assert any(line.startswith("- Machine:") for line in lines)
     assert any(line.startswith("- Versions:") for line in lines)
     header = next(i for i, line in enumerate(lines) if line.startswith("| method |"))
     columns = [cell.strip() for cell in lines[header].strip("|").split("|")]
-    assert columns[:4] == ["method", "probe accuracy", "probe, standardised", "RankMe"]
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[header + 2:header + 5]]
+    assert columns[:5] == ["method", "probe accuracy", "probe, standardised", "RankMe", "held-out KL [95% CI]"]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[header + 2:header + 7]]
     assert [row[0] for row in rows] == METHODS and all(len(row) == len(columns) for row in rows)
-    for r in results.values():
+    runs = {name: runs[0] for name, runs in results[16].items()}
+    for r in runs.values():
         low, high = r["KL interval"]
         assert low <= r["KL"] <= high
-        assert 1.0 <= r["RankMe"] <= 16.0 and 0.0 < r["batch p"] <= 1.0
-    collapse, sigreg = results["prediction only"], results["gaussify SIGReg × 30"]
-    assert sigreg["probe accuracy"] - collapse["probe accuracy"] >= 0.30
-    assert sigreg["RankMe"] > collapse["RankMe"]
+        assert 1.0 <= r["RankMe"] <= 16.0 and r["placement"] >= 0.0
+    collapse, ours = runs["prediction only"], runs["gaussify default × 3"]
+    assert ours["probe accuracy"] - collapse["probe accuracy"] >= 0.30
+    assert ours["RankMe"] > collapse["RankMe"]
+    assert max(runs[name]["KL"] for name in METHODS[3:]) < min(runs[name]["KL"] for name in METHODS[:3])
