@@ -559,7 +559,8 @@ def _plain_terms(dist: np.ndarray, n: int, d: int) -> np.ndarray:
 def _plain_reference(n: int, d: int, seed: int) -> np.ndarray:
     """E[Ĥ_k(Ŵ_G) + log φ(G)] per k of ``KS`` on exact, self-whitened N(0, I) samples of n rows (about 1e5
     points, at most 200 draws), as the default estimator's Gaussian reference."""
-    from ..metrics.divergence import log_std_normal, neighbour_distances, whiten_sample
+    from ..metrics.estimators.base import log_std_normal, whiten_sample
+    from ..metrics.estimators.knn import neighbour_distances
 
     draws = min(_MAX_REFERENCE_DRAWS, math.ceil(_REFERENCE_POINTS / n))
     total = np.zeros(len(KS))
@@ -576,7 +577,8 @@ def plain_knn_kl(Z: Any, *, seed: int = 0) -> dict[int, float]:
     in :func:`gaussify.metrics.negentropy`), placement = :func:`gaussify.metrics.placement_kl`."""
     from ..metrics import placement_kl
     from .._validation import as_sample
-    from ..metrics.divergence import neighbour_distances, whiten_sample
+    from ..metrics.estimators.base import whiten_sample
+    from ..metrics.estimators.knn import neighbour_distances
 
     X = as_sample(Z, min_rows=max(KS) + 2)
     n, d = X.shape
