@@ -6,7 +6,7 @@ r"""J by k-nearest-neighbour entropy, calibrated on Gaussian samples: the defaul
 
 with :math:`\rho_{(j),i}` the distance from row i to its j-th nearest neighbour, :math:`V_d` the volume of the unit
 d-ball and w the Berrett–Samworth–Yuan weights (:func:`knn_weights`; :math:`w = e_k`, the k-th neighbour only,
-is the plain Kozachenko–Leonenko estimator). The expectation is taken over exact,
+is the plain Kozachenko–Leonenko estimator of :func:`plain_negentropy`). The expectation is taken over exact,
 equally self-whitened N(0, I) samples of the same size, so the estimator's finite-sample bias cancels for Gaussian
 data, and :math:`\log\varphi` serves as control variate.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -29,7 +30,8 @@ from scipy.special import digamma, gammaln
 from .._cache import cached_array
 from .base import Replicate, ShapeEstimator, log_std_normal, reweighted_moments, rows_used, whiten_sample
 
-__all__ = ["RELIABLE_MAX_DIM", "KNNNegentropy", "KNNParts", "knn_weights", "neighbour_distances"]
+__all__ = ["RELIABLE_MAX_DIM", "KNNNegentropy", "KNNParts", "knn_weights", "neighbour_distances",
+           "plain_negentropy"]
 
 RELIABLE_MAX_DIM = 8
 """Above this dimension the kNN weights drop their bias constraints, the Gaussian reference uses fewer draws and
@@ -44,6 +46,7 @@ _HIGH_DIM_REFERENCE_DRAWS = 4
 # disk caches hold one reference per (n, d, k, queries): a seed drawn from random_state=None wrote a new file at
 # every call. It is the seed random_state=0 drew before, so estimates at the default random_state are unchanged.
 _KNN_REFERENCE_SEED = int(np.random.default_rng(0).integers(2**63 - 1))
+_PLAIN_REFERENCE_SEED = 0
 
 
 def knn_weights(d: int, k: int) -> np.ndarray:
@@ -244,3 +247,37 @@ class KNNNegentropy(ShapeEstimator):
 
     def unmeasured(self, suite: dict[str, Any]) -> str | None:
         return None if self.k == suite["k"] else f"the accuracy suite measures k={suite['k']}, not k={self.k}"
+
+
+@lru_cache(maxsize=32)
+def _plain_reference(n: int, d: int, ranks: tuple[int, ...], seed: int) -> np.ndarray:
+    """E[Ĥ_k(Ŵ_G) + log φ(G)] per rank k on exact, self-whitened N(0, I) samples of n rows (about
+    ``_MIN_REFERENCE_POINTS`` points, at most ``_MAX_REFERENCE_DRAWS`` draws), every row queried."""
+    draws = min(_MAX_REFERENCE_DRAWS, math.ceil(_MIN_REFERENCE_POINTS / n))
+    total = np.zeros(len(ranks))
+    for terms in _reference_terms(n, d, _rank_weights(ranks), n, seed, draws, 1):
+        total += _column_means(terms)
+    return total / draws
+
+
+def _rank_weights(ranks: Sequence[int]) -> np.ndarray:
+    """Weights (max rank, len ranks) that keep the k-th neighbour alone, one column per rank."""
+    weights = np.zeros((max(ranks), len(ranks)))
+    weights[np.asarray(ranks) - 1, np.arange(len(ranks))] = 1.0
+    return weights
+
+
+def _column_means(terms: np.ndarray) -> np.ndarray:
+    """The mean of each column, each summed on its own (pairwise, as a 1-D array)."""
+    return np.array([column.mean() for column in terms.T])
+
+
+def plain_negentropy(W: np.ndarray, ranks: Sequence[int], *, seed: int = _PLAIN_REFERENCE_SEED) -> np.ndarray:
+    r"""Unclipped Ĵ_k of the self-whitened rows W by the plain Kozachenko–Leonenko estimator at each rank k of
+    ``ranks`` (the k-th neighbour only: weights w = e_k), all from one neighbour search, every row queried:
+    Ĵ_k = ½ d log(2πe) + E[Ĥ_k(Ŵ_G) + log φ(G)] − Ĥ_k(W), the expectation over seeded exact N(0, I) samples of the
+    same size (no control variate in Ĥ_k(W)). The accuracy suite's ``kNN k=j`` estimators."""
+    n, d = W.shape
+    ranks = tuple(ranks)
+    entropy = _column_means(_entropy_terms(W, _rank_weights(ranks), np.arange(n), 1))
+    return 0.5 * d * _LOG_2PI_E + _plain_reference(n, d, ranks, seed) - entropy
