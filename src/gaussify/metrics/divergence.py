@@ -643,7 +643,7 @@ def _bootstrap_kl(Y: np.ndarray, shape: Replicate, n_boot: int, bias_correct: bo
     rows (multinomial counts), J is the estimator's replicate (its ``resampler``) given those counts: it takes them
     where it used every row, else resamples its subsample independently (for Gaussian data the moments and the
     standardised shape are independent, Basu's theorem)."""
-    n, d = Y.shape
+    n = len(Y)
     mean_y = Y.mean(axis=0)
     Yc = Y - mean_y
     out = np.empty(n_boot)
