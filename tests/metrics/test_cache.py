@@ -20,6 +20,7 @@ import gaussify
 from gaussify.metrics import _cache
 from gaussify.metrics import batch as bt
 from gaussify.metrics import divergence as dv
+from gaussify.metrics.estimators import knn as kn
 from gaussify.metrics import normality as nt
 from gaussify.metrics.normality import energy_test
 
@@ -40,7 +41,7 @@ SMALL_NULLS = {
     **{f"normality-{name}": partial(_normality_null, name) for name in nt._NULLS},
     **{f"batch-{statistic}": partial(bt._simulate_batch_null, statistic, 16, 2, 8, 16)
        for statistic in bt.BATCH_STATISTICS},
-    "knn-reference": partial(dv._simulate_knn_reference, 60, 2, 16, 10, 0, 2, 1),
+    "knn-reference": partial(kn._simulate_knn_reference, 60, 2, 16, 10, 0, 2, 1),
     "bound-ica": partial(dv._shape_null.__wrapped__, 12, 2),
     "bound-sliced": partial(dv._sliced_null.__wrapped__, 12),
     "bound-zca": partial(dv._zca_null.__wrapped__, 12, 2),
@@ -163,12 +164,12 @@ def test_concurrent_writers_leave_one_complete_file(folder):
 
 def test_the_knn_reference_is_one_file_per_size_whatever_the_random_state(folder):
     # a seed drawn from random_state=None used to key a new reference file at every call
-    dv._gaussian_knn_reference.cache_clear()
+    kn._gaussian_knn_reference.cache_clear()
     Z = np.random.default_rng(0).standard_normal((200, 2))
     values = {dv.kl_divergence(Z, random_state=state).value for state in (None, None, 0, 7)}
     assert len(values) == 1  # every row is queried at n = 200: random_state has nothing else to change
     assert len(list(folder.rglob("knn-reference-*.npy"))) == 1
-    dv._gaussian_knn_reference.cache_clear()
+    kn._gaussian_knn_reference.cache_clear()
 
 
 def _recomputed(monkeypatch) -> dict[str, list[float]]:

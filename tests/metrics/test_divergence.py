@@ -19,6 +19,9 @@ from scipy import integrate, stats
 from scipy.spatial.distance import cdist
 
 from gaussify.metrics import divergence as dv
+from gaussify.metrics.estimators import knn as kn
+from gaussify.metrics.estimators.base import whiten_sample
+from gaussify.metrics.estimators.gaussianization import GaussianizationNegentropy
 
 SQ3 = math.sqrt(3.0)
 # negentropy of one standardised uniform coordinate: ½ log(2πe) − log(2√3) ≈ 0.1765; the square has twice that
@@ -93,7 +96,7 @@ def test_negentropy_is_unbiased_for_gaussian_data():
     rng = np.random.default_rng(5)
     n, d, reps = 500, 3, 40
     vals = np.array([dv.negentropy(rng.standard_normal((n, d)), clip=False) for _ in range(reps)])
-    u = dv._gaussian_knn_reference(n, d, 16, n, dv._KNN_REFERENCE_SEED, -1)
+    u = kn._gaussian_knn_reference(n, d, 16, n, kn._KNN_REFERENCE_SEED, -1)
     se = math.sqrt(vals.var(ddof=1) / reps + u.var() / len(u))
     assert abs(vals.mean()) < 4 * se
 
@@ -102,7 +105,7 @@ def test_negentropy_is_unbiased_for_gaussian_data():
 def test_nearest_neighbour_alone_is_unbiased_at_the_target(d):
     # k = 1 is the plain Kozachenko–Leonenko estimator, w = (1,), with the same Gaussian calibration: mean 0 on
     # N(0, I) (20 draws at n = 1000; sd of one estimate ≈ 0.054 at d = 2 and 4, so the mean's sd ≈ 0.012)
-    assert np.array_equal(dv._knn_weights(d, 1), [1.0])
+    assert np.array_equal(kn.knn_weights(d, 1), [1.0])
     rng = np.random.default_rng(21)
     assert abs(np.mean([dv.negentropy(rng.standard_normal((1000, d)), k=1, clip=False) for _ in range(20)])) < 0.05
 
@@ -169,22 +172,22 @@ def test_high_dimension_is_flagged_unreliable():
 def test_measured_interval_reads_the_next_larger_d_and_the_next_smaller_n():
     table = dv._error_envelopes()
     envelope = table["dims"]["4"]["sizes"]["1000"]
-    (low, high), _, note = dv._measured_interval(0.5, 0.0, 4999, 3, "knn", 16)
+    (low, high), _, note = dv._measured_interval(0.5, 0.0, 4999, 3, kn.KNNNegentropy())
     assert low == pytest.approx(max(0.5 - envelope["lower"][0] - 0.5 * envelope["lower"][1], 0.0))
     assert high == pytest.approx(0.5 + envelope["upper"][0] + 0.5 * envelope["upper"][1])
     assert "d=4, n=1000" in note
     # a larger sampling sd pushes both ends out to ±1.96 sd
-    assert dv._measured_interval(5.0, 1.0, 4999, 3, "knn", 16)[0] == pytest.approx((5.0 - 1.96, 5.0 + 1.96))
+    assert dv._measured_interval(5.0, 1.0, 4999, 3, kn.KNNNegentropy())[0] == pytest.approx((5.0 - 1.96, 5.0 + 1.96))
     # below the smallest n: that n's envelope, never reliable; above the largest d: [0, inf); other k: none
-    assert not dv._measured_interval(0.5, 0.0, 100, 2, "knn", 16)[1]
-    assert dv._measured_interval(0.5, 0.0, 1000, 600, "gaussianization", 16)[0] == (0.0, math.inf)
-    assert dv._measured_interval(0.5, 0.0, 1000, 2, "knn", 8)[0] is None
+    assert not dv._measured_interval(0.5, 0.0, 100, 2, kn.KNNNegentropy())[1]
+    assert dv._measured_interval(0.5, 0.0, 1000, 600, GaussianizationNegentropy())[0] == (0.0, math.inf)
+    assert dv._measured_interval(0.5, 0.0, 1000, 2, kn.KNNNegentropy(8))[0] is None
     # each dimension's envelope belongs to one method: kNN up to d = 8, the Gaussianization above
     assert {entry["method"] for d, entry in table["dims"].items() if int(d) <= dv.RELIABLE_MAX_DIM} == {"knn"}
     assert {entry["method"] for d, entry in table["dims"].items() if int(d) > dv.RELIABLE_MAX_DIM} == \
         {"gaussianization"}
-    assert dv._measured_interval(0.5, 0.0, 5000, 20, "knn", 16)[0] == (0.0, math.inf)
-    assert "d=32, n=2000" in dv._measured_interval(0.5, 0.0, 5000, 20, "gaussianization", 16)[2]
+    assert dv._measured_interval(0.5, 0.0, 5000, 20, kn.KNNNegentropy())[0] == (0.0, math.inf)
+    assert "d=32, n=2000" in dv._measured_interval(0.5, 0.0, 5000, 20, GaussianizationNegentropy())[2]
 
 
 @pytest.mark.parametrize("n, d", [(300, 2), (1000, 8)])
@@ -215,8 +218,8 @@ def test_query_subsample_keeps_estimate():
     # with fewer query rows the estimate stays unbiased, only noisier: the difference to the full estimate has
     # variance Var(t + log φ)(1/m − 1/n) plus the two references' Var(u)/len(u)
     U = uniform_cube(np.random.default_rng(10), 6000, 2)
-    full = dv._negentropy_parts(U, 16, 10**6, 0, -1)
-    sub = dv._negentropy_parts(U, 16, 1500, 0, -1)
+    full = kn.KNNNegentropy(16, 10**6, -1).estimate(whiten_sample(U)[0], np.random.default_rng(0))
+    sub = kn.KNNNegentropy(16, 1500, -1).estimate(whiten_sample(U)[0], np.random.default_rng(0))
     assert len(sub.query) == 1500
     var = sub.terms.var() * (1 / 1500 - 1 / 6000) + full.reference.var() / len(full.reference)
     var += sub.reference.var() / len(sub.reference)
@@ -530,8 +533,8 @@ def test_few_duplicates_warn_and_stay_finite():
     base = np.unique(Z, axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dist = dv.neighbour_distances(Z, 4, np.arange(len(Z)), 1)
-    first = dv.neighbour_distances(base, 2, np.arange(len(base)), 1)
+        dist = kn.neighbour_distances(Z, 4, np.arange(len(Z)), 1)
+    first = kn.neighbour_distances(base, 2, np.arange(len(base)), 1)
     row = np.flatnonzero((Z == base[0]).all(1))[0]
     assert dist[row].tolist() == [first[0, 0]] * 3 + [first[0, 1]]
 
@@ -575,7 +578,7 @@ def test_a_new_process_reads_the_kl_reference_and_the_bound_nulls_from_disk(tmp_
     # the Gaussian kNN reference and the bounds' nulls depend on fixed seeds only: simulated once, then read back
     monkeypatch.setenv("GAUSSIFY_CACHE_DIR", str(tmp_path))
     Z = np.random.default_rng(30).standard_normal((300, 3))
-    cached = (dv._gaussian_knn_reference, dv._shape_null, dv._sliced_null, dv._zca_null)
+    cached = (kn._gaussian_knn_reference, dv._shape_null, dv._sliced_null, dv._zca_null)
 
     def fresh_process():
         for fn in cached:
@@ -585,5 +588,5 @@ def test_a_new_process_reads_the_kl_reference_and_the_bound_nulls_from_disk(tmp_
     first = fresh_process()
     names = sorted("-".join(path.name.split("-")[:2]) for path in (tmp_path / "monte-carlo").iterdir())
     assert names == ["bound-ica", "bound-sliced", "bound-zca", "knn-reference"]
-    monkeypatch.setattr(dv, "_simulate_knn_reference", lambda *args: pytest.fail("simulated again"))
+    monkeypatch.setattr(kn, "_simulate_knn_reference", lambda *args: pytest.fail("simulated again"))
     assert fresh_process() == first

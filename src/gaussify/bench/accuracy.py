@@ -27,12 +27,15 @@ log φ is exact (known moments) except for the flow, cached under ``--cache`` pe
 
 Estimators, each on R seeded samples per (family, d, n):
 
-- ``default``: :func:`gaussify.metrics.kl_divergence` (weighted Kozachenko–Leonenko, k = 16, BSY weights,
-  Gaussian calibration, negentropy clipped at 0, placement bias-corrected); ``default, unclipped``: its
-  ``raw_negentropy + placement``;
+- ``default``: :func:`gaussify.metrics.kl_divergence` (``method="auto"``: weighted Kozachenko–Leonenko, k = 16,
+  BSY weights, Gaussian calibration up to d = 8, the held-out Gaussianization above; negentropy clipped at 0,
+  placement bias-corrected); ``default, unclipped``: its ``raw_negentropy + placement``;
+- ``<label> (method='name')``, e.g. ``kNN k=16 (method='knn')``: ``kl_divergence(Z, method=name)`` for every
+  estimator of :data:`gaussify.metrics.estimators.REGISTRY` other than the default's at that (n, d);
 - ``kNN k=j``: plain Kozachenko–Leonenko with the j-th neighbour only, Ĥ = mean[d log ρ_j − ψ(j)] + ψ(n) + log V_d
   on the self-whitened sample, calibrated the same way (J = ½ d log 2πe + E[Ĥ(Ŵ_G) + log φ(G)] − Ĥ(W) on exact
-  self-whitened N(0, I) samples of the same n, clipped at 0) plus the same placement;
+  self-whitened N(0, I) samples of the same n, clipped at 0: the kNN estimator's
+  :func:`~gaussify.metrics.estimators.knn.plain_negentropy`) plus the same placement;
 - ``flow cross-fit``: :func:`gaussify.flows.cross_fitted_flow_kl` (a lower bound up to fit error), on the cells
   and repetitions of ``FLOW_ESTIMATOR``.
 
@@ -58,12 +61,12 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import digamma, gammaln, ive, logsumexp
+from scipy.special import gammaln, ive, logsumexp
 
 from . import machine_lines, timed
 
@@ -75,7 +78,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _CHUNK = 65_536  # rows per log_prob block: bounded memory for any number of rows
 KS = (1, 2, 4, 8, 16, 32)
 """The neighbour ranks of the plain Kozachenko–Leonenko estimators."""
-_REFERENCE_POINTS, _MAX_REFERENCE_DRAWS = 100_000, 200  # as the default estimator's Gaussian reference
 
 
 # --------------------------------------------------------------------------------------------- families
@@ -548,48 +550,39 @@ def _cached_true_kl(family: Family, draws: int, cache: Path) -> tuple[float, flo
 
 
 # --------------------------------------------------------------------------------------------- estimators
-def _plain_terms(dist: np.ndarray, n: int, d: int) -> np.ndarray:
-    """Per-point plain Kozachenko–Leonenko terms d log ρ_k − ψ(k) + ψ(n) + log V_d, one column per k of ``KS``."""
-    ks = np.array(KS)
-    log_vd = 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1.0)
-    return d * np.log(dist[:, ks - 1]) - digamma(ks) + digamma(n) + log_vd
-
-
-@lru_cache(maxsize=32)
-def _plain_reference(n: int, d: int, seed: int) -> np.ndarray:
-    """E[Ĥ_k(Ŵ_G) + log φ(G)] per k of ``KS`` on exact, self-whitened N(0, I) samples of n rows (about 1e5
-    points, at most 200 draws), as the default estimator's Gaussian reference."""
-    from ..metrics.divergence import log_std_normal, neighbour_distances, whiten_sample
-
-    draws = min(_MAX_REFERENCE_DRAWS, math.ceil(_REFERENCE_POINTS / n))
-    total = np.zeros(len(KS))
-    for child in np.random.SeedSequence(seed).spawn(draws):
-        G = np.random.default_rng(child).standard_normal((n, d))
-        dist = neighbour_distances(whiten_sample(G)[0], max(KS), np.arange(n), 1)
-        total += (_plain_terms(dist, n, d) + log_std_normal(G)[:, None]).mean(axis=0)
-    return total / draws
-
-
 def plain_knn_kl(Z: Any, *, seed: int = 0) -> dict[int, float]:
-    r"""KL̂_k = max(Ĵ_k, 0) + placement for each k of ``KS``: plain Kozachenko–Leonenko entropy of the self-whitened
-    sample W (k-th neighbour only), Ĵ_k = ½ d log(2πe) + E[Ĥ_k(Ŵ_G) + log φ(G)] − Ĥ_k(W) (Gaussian calibration as
-    in :func:`gaussify.metrics.negentropy`), placement = :func:`gaussify.metrics.placement_kl`."""
+    r"""KL̂_k = max(Ĵ_k, 0) + placement for each k of ``KS``: Ĵ_k the plain Kozachenko–Leonenko estimate of the
+    self-whitened sample (k-th neighbour only, calibrated on Gaussian samples of the same size:
+    :func:`gaussify.metrics.estimators.knn.plain_negentropy`), placement = :func:`gaussify.metrics.placement_kl`."""
     from ..metrics import placement_kl
     from .._validation import as_sample
-    from ..metrics.divergence import neighbour_distances, whiten_sample
+    from ..metrics.estimators.base import whiten_sample
+    from ..metrics.estimators.knn import plain_negentropy
 
     X = as_sample(Z, min_rows=max(KS) + 2)
-    n, d = X.shape
-    W = whiten_sample(X)[0]
-    entropy = _plain_terms(neighbour_distances(W, max(KS), np.arange(n), 1), n, d).mean(axis=0)
-    neg = 0.5 * d * math.log(2.0 * math.pi * math.e) + _plain_reference(n, d, seed) - entropy
+    neg = plain_negentropy(whiten_sample(X)[0], KS, seed=seed)
     place = placement_kl(X)
     return {k: max(float(j), 0.0) + place for k, j in zip(KS, neg)}
 
 
 DEFAULT, UNCLIPPED, FLOW = "default", "default, unclipped", "flow cross-fit"
-KNN_METHOD = "kNN k=16 (method='knn')"
-ESTIMATORS = (DEFAULT, UNCLIPPED, KNN_METHOD, *(f"kNN k={k}" for k in KS), FLOW)
+
+
+def method_label(name: str) -> str:
+    """The suite's name of ``kl_divergence(Z, method=name)``, run where the default uses another method: the
+    estimator's label and its method, e.g. ``"kNN k=16 (method='knn')"``."""
+    from ..metrics.estimators import REGISTRY
+
+    return f"{REGISTRY[name]().label} (method={name!r})"
+
+
+def estimator_names() -> tuple[str, ...]:
+    """Every estimator the suite compares, in its order: the default and its unclipped variant, each method of
+    :data:`gaussify.metrics.estimators.REGISTRY` (:func:`method_label`), the plain kNN at each rank of ``KS``
+    (``"kNN k=j"``) and the cross-fitted flow."""
+    from ..metrics.estimators import REGISTRY
+
+    return (DEFAULT, UNCLIPPED, *map(method_label, REGISTRY), *(f"kNN k={k}" for k in KS), FLOW)
 
 
 @dataclass(frozen=True)
@@ -605,19 +598,23 @@ class FlowEstimator:
         return n in self.sizes and d <= self.max_dim and rep < self.repetitions
 
 
-def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator | None, with_knn: bool,
+def _estimates(Z: np.ndarray, with_flow: bool, flow: FlowEstimator | None, with_others: bool,
                bootstrap: bool) -> tuple[dict[str, tuple[float, float]], tuple[float, float] | None]:
-    """(estimate, seconds) of every estimator on Z (the kNN ones only ``with_knn``), and the default's 95% bootstrap
-    interval (``ci=0.95``) when ``bootstrap``."""
+    """(estimate, seconds) of every estimator of :func:`estimator_names` on Z (the methods other than the default's
+    and the plain kNN only ``with_others``), and the default's 95% bootstrap interval (``ci=0.95``) when
+    ``bootstrap``."""
     from ..flows import cross_fitted_flow_kl
     from ..metrics import kl_divergence, kl_method
+    from ..metrics.estimators import REGISTRY
 
     out = {}
     kl, seconds = timed(lambda: kl_divergence(Z, ci=0.95 if bootstrap else None))
     out[DEFAULT], out[UNCLIPPED] = (kl.value, seconds), (kl.raw_negentropy + kl.placement, seconds)
-    if with_knn:
-        if kl_method(*Z.shape) != "knn":
-            out[KNN_METHOD] = timed(lambda: kl_divergence(Z, method="knn").value)
+    if with_others:
+        for name in REGISTRY:
+            if name != kl_method(*Z.shape):
+                estimate, seconds = timed(partial(kl_divergence, Z, method=name))
+                out[method_label(name)] = (estimate.value, seconds)
         plain, seconds = timed(lambda: plain_knn_kl(Z))
         out.update({f"kNN k={k}": (value, seconds) for k, value in plain.items()})
     if with_flow:
@@ -639,7 +636,7 @@ class Config:
     flow: FlowEstimator | None
     max_size: dict[int, int] = field(default_factory=dict)  # d -> largest n run there
     repetitions: tuple[int, int] = (5, 3)  # samples per cell at n <= 1000 and above
-    knn_max: tuple[int, int] = (10**9, 10**9)  # the kNN estimators run where d <= [0] and n <= [1]
+    others_max: tuple[int, int] = (10**9, 10**9)  # the estimators but the default run where d <= [0], n <= [1]
     bootstrap: bool = True  # the default's ci=0.95 bootstrap (costly at large d: a d × d covariance per replicate)
 
     def reps(self, n: int) -> int:
@@ -662,7 +659,7 @@ QUICK: dict[str, Any] = {"families": tuple(FAMILIES), "dims": (2, 4), "sizes": (
 HIGH: dict[str, Any] = {"families": ("gaussian", *HIGH_DIM_FAMILIES, "student_t5", "student_t3", "mixture_tight",
                                      "mixture_loose", "mixture_unequal", "skewed", "circle", "sphere", "cube"),
                         "dims": (16, 32, 64, 128), "sizes": (2000, 10000), "mc_draws": 100_000, "flow": None,
-                        "repetitions": (3, 3), "knn_max": (32, 2000), "bootstrap": False, "name": "accuracy_high"}
+                        "repetitions": (3, 3), "others_max": (32, 2000), "bootstrap": False, "name": "accuracy_high"}
 """``--grid high``: where embeddings live, d = 16 … 128 at n = 2,000 and 10,000, 3 samples per cell, the kNN
 estimators only up to d = 32 and n = 2,000 (beyond, each takes minutes and reads ~0 on structure), no bootstrap."""
 
@@ -704,8 +701,8 @@ def run(config: Config, progress: bool = True) -> tuple[list[dict], dict]:
                     bar.set_postfix_str(f"{name} {d}-D n={n}")
                     Z = family.sample(n, np.random.default_rng([zlib.crc32(name.encode()), d, n, rep]))
                     with_flow = config.flow is not None and config.flow.runs(d, n, rep)
-                    with_knn = d <= config.knn_max[0] and n <= config.knn_max[1]
-                    estimates, ci = _estimates(Z, with_flow, config.flow, with_knn, config.bootstrap)
+                    with_others = d <= config.others_max[0] and n <= config.others_max[1]
+                    estimates, ci = _estimates(Z, with_flow, config.flow, with_others, config.bootstrap)
                     for est, result in estimates.items():
                         runs.setdefault(est, []).append(result)
                     if ci is not None:
@@ -871,7 +868,9 @@ def error_envelopes(rows: Sequence[dict], estimator: str = DEFAULT, level: float
     shape estimator (``method``) the default uses at that d.
     """
     from ..metrics import kl_method
+    from ..metrics.estimators import REGISTRY
 
+    methods = {method_label(name): name for name in REGISTRY}  # the estimator behind each method's samples
     table: dict[str, Any] = {"estimator": "kl_divergence" if estimator == DEFAULT else estimator, "k": 16,
                              "level": level, "about": f"gaussify bench accuracy: error envelopes of {estimator}",
                              "dims": {}}
@@ -893,7 +892,8 @@ def error_envelopes(rows: Sequence[dict], estimator: str = DEFAULT, level: float
                                                                for h, f in zip(held_out, held_family) if f == name])))
                            for name in dict.fromkeys(held_family)}
         table["dims"][str(d)] = {
-            "method": kl_method(sizes[0], d) if estimator in (DEFAULT, UNCLIPPED) else None, "factor": factor,
+            "method": kl_method(sizes[0], d) if estimator in (DEFAULT, UNCLIPPED) else methods.get(estimator),
+            "factor": factor,
             "held_out_coverage": coverage[_ENVELOPE_FACTORS[-1] if factor is None else factor],
             "unwidened_coverage": coverage[1.0], "families": len({r["family"] for r in rows if r["d"] == d}),
             "family_coverage": family_coverage,
@@ -933,6 +933,8 @@ def _envelope_table(envelopes: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) -> list[str]:
+    from ..metrics.estimators import REGISTRY
+
     flow = config.flow
     return [
         "# Accuracy benchmark: KL estimates against the exact KL(P ‖ N(0, I))", "",
@@ -945,8 +947,10 @@ def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) ->
         f"- True KL: Monte Carlo over {config.mc_draws:,} draws (± its standard error); every law scaled so that "
         "tr Cov = d (mean kept).",
         "- Estimators: `default` = `kl_divergence(Z).value` (k = 16, BSY weights); `default, unclipped` = "
-        "`raw_negentropy + placement`; `kNN k=j` = plain Kozachenko–Leonenko with the j-th neighbour, same "
-        "Gaussian calibration and placement; `flow cross-fit` = `cross_fitted_flow_kl(Z, **params)` "
+        "`raw_negentropy + placement`; "
+        + "; ".join(f"`{method_label(name)}` = `kl_divergence(Z, method={name!r}).value`" for name in REGISTRY)
+        + " where the default uses another method; `kNN k=j` = plain Kozachenko–Leonenko with the j-th neighbour, "
+        "same Gaussian calibration and placement; `flow cross-fit` = `cross_fitted_flow_kl(Z, **params)` "
         + ("not run" if flow is None else
            f"with {flow.params} at n in {list(flow.sizes)}, d ≤ {flow.max_dim}, {flow.repetitions} repetition(s) "
            "per cell (the first)"),
@@ -998,15 +1002,19 @@ def markdown(rows: Sequence[dict], notes: dict, header: list[str], envelopes: di
 
 
 def plot(rows: Sequence[dict], path: Path) -> None:
-    """Mean estimate against true KL (symlog axes), one panel per d, at the largest n ≤ 5000 of each cell."""
+    """Mean estimate against true KL (symlog axes), one panel per d, at the largest n ≤ 5000 of each cell: the
+    default, the methods and the plain kNN (the unclipped variant and the flow, run on a few cells, left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..metrics.estimators import REGISTRY
+
     dims = sorted({r["d"] for r in rows})
     fig, axes = plt.subplots(1, len(dims), figsize=(4.2 * len(dims), 4.4), squeeze=False)
-    markers = dict(zip([e for e in ESTIMATORS if e != UNCLIPPED], "*ov^sDPX"))
+    markers = {DEFAULT: "*", **dict(zip(map(method_label, REGISTRY), "oh<>p")),
+               **dict(zip((f"kNN k={k}" for k in KS), "v^sDPX"))}
     for ax, d in zip(axes[0], dims):
         mine = [r for r in rows if r["d"] == d]
         n = max((r["n"] for r in mine if r["n"] <= 5000), default=min(r["n"] for r in mine))
@@ -1085,7 +1093,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config(families=args.families or base["families"], dims=dims, sizes=sizes, mc_draws=mc_draws,
                         cache=args.cache, flow=None if args.no_flow else base["flow"],
                         max_size={} if args.sizes else base.get("max_size", {}),
-                        repetitions=base.get("repetitions", (5, 3)), knn_max=base.get("knn_max", (10**9, 10**9)),
+                        repetitions=base.get("repetitions", (5, 3)), others_max=base.get("others_max", (10**9, 10**9)),
                         bootstrap=base.get("bootstrap", True))
         if not config.cells():
             parser.error(f"no cell to run: n must exceed d + {max(KS) + 1}, and flow families exist at d in "

@@ -6,9 +6,10 @@ in a report (NumPy/SciPy only)."""
 from .batch import BATCH_STATISTICS, batch_pvalue
 from .directions import (PlacementDirections, PursuitDirections, RadialPart, WhereNonGaussian,
                          non_gaussian_directions, placement_directions, radial_part, where_non_gaussian)
-from .divergence import (BOUND_LEVEL, HIGH_DIM_ROWS, KL_METHODS, RELIABLE_MAX_DIM, KLEstimate, atoms, entropy_knn,
-                         kl_divergence, kl_lower_bounds, kl_method, marginal_negentropy, mmd_to_gaussian, negentropy,
-                         placement_bias, placement_kl, radial_kl, sliced_negentropy, sliced_wasserstein_to_gaussian)
+from .divergence import (BOUND_LEVEL, HIGH_DIM_ROWS, KL_METHODS, KLEstimate, atoms, entropy_knn, kl_divergence,
+                         kl_lower_bounds, kl_method, marginal_negentropy, mmd_to_gaussian, negentropy, placement_bias,
+                         placement_kl, radial_kl, sliced_negentropy, sliced_wasserstein_to_gaussian)
+from .estimators.knn import RELIABLE_MAX_DIM
 from .normality import (TEST_NAMES, TestResult, coordinate_tests, doornik_hansen, energy_test, epps_pulley,
                         henze_zirkler, mahalanobis_radius_test, mardia_kurtosis, mardia_skewness, normality_tests)
 from .report import FAST_TESTS, MIN_ROWS, GaussianityReport, evaluate

@@ -42,7 +42,8 @@ from scipy.special import ndtri
 
 from .._validation import TargetFrame, as_sample, check_int, check_random_state
 from ._common import format_number
-from .divergence import _halves, _negentropy_1d, _radial_kl_columns, whiten_sample
+from .divergence import _halves, _negentropy_1d, _radial_kl_columns
+from .estimators.base import whiten_sample
 from .gaussianization import log_squared_radius, symmetric_fastica
 from .normality import _blas_controller
 

@@ -1,4 +1,4 @@
-r"""How far a sample is from a Gaussian, in nats: kNN KL with its exact shape/placement split, lower bounds, MMD, SW.
+r"""How far a sample is from a Gaussian, in nats: KL with its exact shape/placement split, lower bounds, MMD, SW.
 
 For a Gaussian target :math:`Q = N(\mu, \Sigma)` and any :math:`P` with mean :math:`\mu_P` and covariance
 :math:`\Sigma_P` the KL divergence splits exactly (expand :math:`\log p/q = \log p/g + \log g/q` with
@@ -8,12 +8,12 @@ For a Gaussian target :math:`Q = N(\mu, \Sigma)` and any :math:`P` with mean :ma
 .. math::
     KL(P \| Q) = J(P) + KL(N(\mu_P, \Sigma_P) \| Q), \qquad J(P) = H(N(\mu_P, \Sigma_P)) - H(P) \ge 0.
 
-:math:`J` (negentropy, affine invariant: the "shape") is estimated from k-nearest-neighbour distances up to
-d = 8 and by a held-out Gaussianization above (:mod:`gaussify.metrics.gaussianization`), the second term
-("placement") in closed form; every estimate carries a 95% interval from its error measured against exact KLs
-(``gaussify bench accuracy``), whose upper end above d = 8 is wide. The lower bounds :func:`radial_kl`,
-:func:`marginal_negentropy` and :func:`sliced_negentropy`, and above d = 8 the held-out Gaussianization's
-(together :func:`kl_lower_bounds`), are one-sided lower confidence bounds. A sample with atoms
+:math:`J` (negentropy, affine invariant: the "shape") is estimated by one of the shape estimators of
+:mod:`gaussify.metrics.estimators` (k-nearest-neighbour distances up to d = 8, a held-out Gaussianization above),
+the second term ("placement") in closed form: this module adds the two, with a 95% interval from the error
+measured against exact KLs (``gaussify bench accuracy``), whose upper end above d = 8 is wide. The lower bounds
+:func:`radial_kl`, :func:`marginal_negentropy` and :func:`sliced_negentropy`, and above d = 8 the held-out
+Gaussianization's (together :func:`kl_lower_bounds`), are one-sided lower confidence bounds. A sample with atoms
 (:func:`atoms`) has KL = +∞ to any Gaussian. Everything here is NumPy/SciPy; torch is never imported. ``n_jobs``
 (threads of the kNN queries, scipy's ``workers``) is 1 by default: on cores shared with other work all-core
 queries are slower than one thread; -1 uses every core.
@@ -28,25 +28,25 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
-from scipy.special import digamma, gammaln, ndtri
+from scipy.special import digamma, ndtri
 
 from ._cache import cached_array
 from .._validation import (RandomState, as_sample, check_bool, check_int, check_n_jobs, check_random_state, check_real,
                            renamed_parameters, standardize_to_target)
-from .gaussianization import (GaussianizationParts, _log_chi2_logpdf, gaussianization_parts, held_out_radial,
-                              symmetric_fastica)
+from .estimators import REGISTRY
+from .estimators.base import ShapeEstimator, ShapeParts, Replicate, reweighted_moments, whiten_sample
+from .estimators.gaussianization import MIN_ROWS_PER_DIM, GaussianizationNegentropy
+from .estimators.knn import RELIABLE_MAX_DIM, KNNNegentropy
+from .gaussianization import _log_chi2_logpdf, held_out_radial, symmetric_fastica
 from .normality import _blas_controller
 
 __all__ = [
-    "RELIABLE_MAX_DIM",
     "RELIABLE_WIDTH",
     "HIGH_DIM_ROWS",
     "KL_METHODS",
@@ -68,18 +68,13 @@ __all__ = [
     "sliced_wasserstein_to_gaussian",
 ]
 
-RELIABLE_MAX_DIM = 8
-"""Above this dimension the kNN weights drop their bias constraints, the Gaussian reference uses fewer draws and
-:func:`~gaussify.metrics.evaluate` subsamples the kNN rows (whether an estimate is ``reliable`` comes from its
-measured interval, :func:`kl_divergence`)."""
-_MIN_GAUSSIANIZATION_ROWS_PER_DIM = 2  # each half fits a basis: it needs more rows than d
 HIGH_DIM_ROWS = 10_000
 """Above :data:`RELIABLE_MAX_DIM` dimensions the shape part of :func:`kl_divergence` runs on a random subsample of
 this many rows by default (``max_rows="auto"``; the placement always uses every row): the held-out Gaussianization
 fits a pursuit basis per layer, and 100,000 rows would cost minutes for little gain over its measured interval."""
-KL_METHODS = ("auto", "knn", "gaussianization")
-"""Shape estimators of :func:`kl_divergence`: ``"auto"`` is kNN for d ≤ :data:`RELIABLE_MAX_DIM`, the held-out
-Gaussianization above (chosen by ``gaussify bench accuracy``: the kNN estimate misses structure above d = 8)."""
+KL_METHODS = ("auto", *REGISTRY)
+"""Shape estimators of :func:`kl_divergence`: ``"auto"`` (:func:`kl_method`) and the names of
+:data:`gaussify.metrics.estimators.REGISTRY`, kNN and the held-out Gaussianization."""
 RELIABLE_WIDTH = 1.0
 """An estimate is ``reliable`` when its measured interval is narrower than this many nats or than the estimate."""
 ATOM_FRACTION = 0.01
@@ -93,9 +88,6 @@ BOUND_LEVEL = 0.95
 _ERROR_ENVELOPES = Path(__file__).with_name("kl_error.json")  # written by gaussify bench accuracy --write-envelopes
 _INTERVAL_Z = 1.96  # the measured interval reaches at least this many sampling sds either side
 _LOG_2PI_E = math.log(2.0 * math.pi * math.e)
-_MIN_REFERENCE_POINTS = 100_000  # reference queries pooled over draws: its sd stays well below the data's
-_MAX_REFERENCE_DRAWS = 200  # tiny samples: at most 200 reference draws (their sd is then far below the data's)
-_HIGH_DIM_REFERENCE_DRAWS = 4
 _REFERENCE_SEED = 12  # the 1-D references are fixed draws (cached per size), the same for every random_state
 # m of the m-spacing estimator: a small fixed window, since its bias comes from the tail windows and grows with m,
 # while the variance is dominated by Var log p / n for any m >= 4 (measured for normal, uniform, Laplace, t5 and
@@ -104,38 +96,6 @@ _SPACING_M = 4
 
 
 # --------------------------------------------------------------------------------------------- shared pieces
-# The kNN reference's draws are fixed, the same for every random_state (as the 1-D references), so the memory and
-# disk caches hold one reference per (n, d, k, queries): a seed drawn from random_state=None wrote a new file at
-# every call. It is the seed random_state=0 drew before, so estimates at the default random_state are unchanged.
-_KNN_REFERENCE_SEED = int(np.random.default_rng(0).integers(2**63 - 1))
-
-
-def whiten_sample(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (W, mean, L): W = L⁻¹(x − mean) with the unbiased covariance S = L Lᵀ, so cov(W) = I exactly.
-
-    Raises ``ValueError`` when the covariance cannot be inverted (n <= d, constant or collinear columns).
-    """
-    n, d = X.shape
-    if n <= d:
-        raise ValueError(f"estimating and inverting the covariance needs more rows than columns, got n={n}, d={d}")
-    mean = X.mean(axis=0)
-    Xc = X - mean
-    S = Xc.T @ Xc / (n - 1)
-    sd = np.sqrt(np.diag(S))
-    constant = np.flatnonzero(sd <= 1e-12 * np.abs(X).max(axis=0))  # no variation beyond rounding
-    if constant.size:
-        raise ValueError(f"columns {constant.tolist()} are constant; a covariance-based measure needs every column "
-                         "to vary (drop them first)")
-    R = S / np.outer(sd, sd)
-    if np.linalg.eigvalsh(R)[0] < 1e-10:
-        raise ValueError("the sample covariance is singular (linearly dependent columns); drop redundant columns "
-                         "or reduce the dimension first")
-    L = np.linalg.cholesky(S)
-    # one d × d inverse, then a matmul: scipy's triangular solve with many right-hand sides is slow, and its tiny
-    # solves stall for milliseconds when OpenBLAS threads compete for busy cores
-    return Xc @ np.linalg.inv(L).T, mean, L
-
-
 def _kappa(n: int, d: int) -> float:
     """E log det S − log det Σ for the unbiased covariance S of n Gaussian rows: Σᵢ ψ((n−i)/2) + d log(2/(n−1))."""
     return float(np.sum(digamma((n - np.arange(1, d + 1)) / 2.0)) + d * math.log(2.0 / (n - 1)))
@@ -218,78 +178,6 @@ def _atoms_of_valid(X: np.ndarray) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------- kNN entropy
-def _knn_weights(d: int, k: int) -> np.ndarray:
-    r"""Weights w over the 1st..k-th neighbour estimators (minimum norm), Berrett–Samworth–Yuan (2019).
-
-    Constraints: Σ w_j = 1 and Σ_j w_j Γ(j + s)/Γ(j) = 0 for each exponent s, which removes the bias terms of
-    order (j/n)^s. d ≤ 4: s = 1/d, the leading term, (boundary effects are of order n^{-1/d}); d ≥ 5: the
-    smooth-density terms s = 2l/d < 1/2 of BSY (adding 1/d there makes the weights explode); above
-    ``RELIABLE_MAX_DIM`` none (the Gaussian reference still removes the bias at the target). With no constraint
-    the minimum-norm w is the plain average over j = 1..k. ``k = 1``: the nearest neighbour alone, w = (1,), the
-    plain Kozachenko–Leonenko estimator: on ``gaussify bench accuracy``'s laws with full support the most accurate
-    at d = 3, 4 and above 8, but in 4-D it under-reads a uniform cube's negentropy by a quarter (the boundary bias
-    that s = 1/d removes).
-    """
-    if k == 1:
-        return np.ones(1)
-    if d <= 4:
-        exps = [1.0 / d] if d >= 2 else []
-    elif d <= RELIABLE_MAX_DIM:
-        exps = [2.0 * j / d for j in range(1, d) if 2.0 * j / d < 0.5]
-    else:  # more constraints make the weights explode (sd of hundreds of nats measured at d = 24, n = 2000)
-        exps = []
-    if k < 2 * (len(exps) + 1):
-        raise ValueError(f"k={k} is too small for the bias-removing weights in d={d}; use k >= {2 * (len(exps) + 1)}")
-    j = np.arange(1, k + 1, dtype=np.float64)
-    A = np.vstack([np.ones(k)] + [np.exp(gammaln(j + s) - gammaln(j)) for s in exps])
-    b = np.zeros(A.shape[0])
-    b[0] = 1.0
-    return np.linalg.lstsq(A, b, rcond=None)[0]
-
-
-def neighbour_distances(X: np.ndarray, k: int, query: np.ndarray, n_jobs: int) -> np.ndarray:
-    """Distances from rows ``X[query]`` to their 1st..k-th nearest *distinct* neighbours among all rows of X.
-
-    Rows identical to the query point (distance 0) are skipped; the other rows count with their multiplicity.
-    Queries run in the tree's leaf order (neighbouring queries touch the same nodes: ~1.6x faster at n = 1e6).
-    """
-    tree = cKDTree(X, leafsize=32, balanced_tree=False)
-    rank = np.empty(len(X), dtype=np.intp)
-    rank[tree.indices] = np.arange(len(X))
-    order = np.argsort(rank[query])
-    dist = np.empty((len(query), k + 1))
-    dist[order] = tree.query(X[query[order]], k=k + 1, workers=n_jobs)[0]
-    if dist[:, 1].min() > 0.0:
-        return dist[:, 1:]
-    uniq, inverse, counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    warnings.warn(f"the sample has {len(X) - len(uniq)} duplicate rows (a distribution with atoms has infinite KL "
-                  "to any Gaussian); using distances to the nearest distinct points", UserWarning, stacklevel=5)
-    if len(uniq) <= k:
-        raise ValueError(f"the sample has only {len(uniq)} distinct rows; the kNN estimate needs more than k={k}")
-    dist, idx = cKDTree(uniq, leafsize=32, balanced_tree=False).query(uniq[inverse[query]], k=k + 1, workers=n_jobs)
-    dist, cum = dist[:, 1:], np.cumsum(counts[idx[:, 1:]], axis=1)
-    pos = np.stack([(cum < j).sum(axis=1) for j in range(1, k + 1)], axis=1)  # each distinct neighbour counts c times
-    return np.take_along_axis(dist, pos, axis=1)
-
-
-def log_std_normal(W: np.ndarray) -> np.ndarray:
-    """log φ(wᵢ) of N(0, I_d) for each row."""
-    return -0.5 * np.einsum("ij,ij->i", W, W) - 0.5 * W.shape[1] * math.log(2.0 * math.pi)
-
-
-def _knn_entropy_terms(X: np.ndarray, weights: np.ndarray, query: np.ndarray, n_jobs: int) -> np.ndarray:
-    r"""Per-point terms tᵢ whose mean is the weighted KL entropy estimate of the rows of X.
-
-    tᵢ = Σ_j w_j [d log ρ_{(j),i} − ψ(j)] + ψ(n) + log V_d, with V_d the volume of the unit d-ball.
-    """
-    n, d = X.shape
-    k = len(weights)
-    dist = neighbour_distances(X, k, query, n_jobs)
-    log_vd = 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1.0)
-    return (d * np.log(dist) - digamma(np.arange(1, k + 1))) @ weights + digamma(n) + log_vd
-
-
 def _check_knn(k: Any, max_query: Any, random_state: Any, n_jobs: Any) -> None:
     """Validate the options every kNN estimate takes, before any work."""
     check_int(k, "k")
@@ -298,76 +186,13 @@ def _check_knn(k: Any, max_query: Any, random_state: Any, n_jobs: Any) -> None:
     check_n_jobs(n_jobs)
 
 
-def _query_rows(n: int, max_query: int, rng: np.random.Generator) -> np.ndarray:
-    return np.arange(n) if n <= max_query else np.sort(rng.choice(n, size=max_query, replace=False))
-
-
-@lru_cache(maxsize=64)
-def _gaussian_knn_reference(n: int, d: int, k: int, m: int, seed: int, n_jobs: int) -> np.ndarray:
-    r"""Control-variate terms uᵢ = tᵢ(Ŵ) + log φ(gᵢ) on exact N(0, I) samples of n rows, self-whitened like the data.
-
-    E[ū] = E[Ĥ(Ŵ_G)] − H(N(0, I)) exactly (since E[−log φ(g)] = H), so ½ d log(2πe) + ū − Ĥ(W) has mean 0 when the
-    data are Gaussian; log φ(gᵢ) removes the Var log p part of the variance of tᵢ. m queried rows per draw, pooled
-    over enough draws to reach ``_MIN_REFERENCE_POINTS`` (at most ``_MAX_REFERENCE_DRAWS``); above
-    ``RELIABLE_MAX_DIM``, where the kNN queries are slow and the estimate is flagged anyway, over
-    ``_HIGH_DIM_REFERENCE_DRAWS`` draws (the reference then adds a quarter of the data's variance). Cached in memory
-    and on disk (:mod:`gaussify.metrics._cache`), so a new process at the same (n, d) does not simulate it again.
-    """
-    draws = (min(_MAX_REFERENCE_DRAWS, max(1, math.ceil(_MIN_REFERENCE_POINTS / m))) if d <= RELIABLE_MAX_DIM
-             else _HIGH_DIM_REFERENCE_DRAWS)
-    u = cached_array(f"knn-reference-n{n}-d{d}", ("knn-reference", n, d, k, m, seed, draws), (draws * m,),
-                     lambda: _simulate_knn_reference(n, d, k, m, seed, draws, n_jobs), definition="knn-reference")
-    u.setflags(write=False)
-    return u
-
-
-def _simulate_knn_reference(n: int, d: int, k: int, m: int, seed: int, draws: int, n_jobs: int) -> np.ndarray:
-    """The terms of :func:`_gaussian_knn_reference` over ``draws`` seeded Gaussian samples (its cache fills)."""
-    weights = _knn_weights(d, k)
-    out = []
-    for child in np.random.SeedSequence(seed).spawn(draws):
-        G = np.random.default_rng(child).standard_normal((n, d))
-        query = np.arange(m)  # the rows are exchangeable: the first m are a random subset
-        out.append(_knn_entropy_terms(whiten_sample(G)[0], weights, query, n_jobs) + log_std_normal(G[query]))
-    return np.concatenate(out)
-
-
-@dataclass(frozen=True)
-class _NegentropyParts:
-    raw: float              # unclipped estimate ½ d log(2πe) + mean(u) − Ĥ(W)
-    terms: np.ndarray       # control-variate terms tᵢ + log φ(wᵢ) of the queried rows of the whitened data
-    log_phi: np.ndarray     # log φ(wᵢ) of every row the estimate used
-    query: np.ndarray       # which of those rows were queried
-    reference: np.ndarray   # uᵢ of the Gaussian reference
-    rows: np.ndarray | None  # the random subsample of rows the estimate used (None: all rows)
-
-    @property
-    def sd(self) -> float:
-        """Approximate sd of ``raw``: √(Var(terms)/#terms + Var(u)/#u) (kNN terms treated as independent)."""
-        return math.sqrt(self.terms.var() / len(self.terms) + self.reference.var() / len(self.reference))
-
-
-def _negentropy_parts(X: np.ndarray, k: int, max_query: int, random_state: Any, n_jobs: int,
-                      max_rows: int | None = None) -> _NegentropyParts:
-    """Ĥ(W) = mean_q(tᵢ + log φ(wᵢ)) − mean_all log φ(wᵢ): unbiased over the random query subset, and with the
-    Gaussian log-density as control variate its subsampling variance is Var(t + log φ)/m instead of Var(t)/m.
-    Above ``max_rows`` rows the whole estimate (whitening, tree, queries, reference) runs on a random subsample."""
-    rng = check_random_state(random_state)
-    rows = None
-    if max_rows is not None and len(X) > max_rows:
-        rows = np.sort(rng.choice(len(X), size=max_rows, replace=False))
-        X = X[rows]
-    n, d = X.shape
-    W = whiten_sample(X)[0]
-    if n <= k + 1:
-        raise ValueError(f"the kNN estimate with k={k} needs more than k + 1 rows, got n={n}; lower k or add rows")
-    query = _query_rows(n, max_query, rng)
-    log_phi = log_std_normal(W)
-    terms = _knn_entropy_terms(W, _knn_weights(d, k), query, n_jobs) + log_phi[query]
-    reference = _gaussian_knn_reference(n, d, k, len(query), _KNN_REFERENCE_SEED, n_jobs)
-    entropy = float(terms.mean()) - float(log_phi.mean())
-    return _NegentropyParts(0.5 * d * _LOG_2PI_E + float(reference.mean()) - entropy, terms, log_phi, query,
-                            reference, rows)
+def _shape_parts(X: np.ndarray, estimator: ShapeEstimator, cap: int | None,
+                 rng: np.random.Generator) -> tuple[np.ndarray | None, ShapeParts]:
+    """(the sorted random subsample of ``cap`` rows, or None for every row; ``estimator``'s estimate of J from the
+    self-whitened rows it keeps)."""
+    n = len(X)
+    rows = np.sort(rng.choice(n, size=cap, replace=False)) if cap is not None and n > cap else None
+    return rows, estimator.estimate(whiten_sample(X if rows is None else X[rows])[0], rng)
 
 
 def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: Any = 0, n_jobs: int = 1,
@@ -375,10 +200,11 @@ def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: A
     r"""Negentropy J(P) = H(N(μ_P, Σ_P)) − H(P) ≥ 0 in nats, the affine-invariant "shape" part of KL to a Gaussian.
 
     The sample is whitened with its own mean and covariance, W = L̂⁻¹(z − z̄), and
-    Ĵ = E[Ĥ(Ŵ_G)] − Ĥ(W), where Ĥ is the weighted Kozachenko–Leonenko estimator (:func:`_knn_weights`,
-    Berrett–Samworth–Yuan 2019) and E[Ĥ(Ŵ_G)] is its mean on exact, equally self-whitened N(0, I) samples of the
-    same (n, d, k) (seeded, cached per call signature). The estimator's finite-sample bias therefore cancels
-    exactly for Gaussian data (E Ĵ = 0) and the weights remove its leading terms for other densities.
+    Ĵ = E[Ĥ(Ŵ_G)] − Ĥ(W), where Ĥ is the weighted Kozachenko–Leonenko estimator
+    (:class:`~gaussify.metrics.estimators.knn.KNNNegentropy`, Berrett–Samworth–Yuan 2019) and E[Ĥ(Ŵ_G)] is its mean
+    on exact, equally self-whitened N(0, I) samples of the same (n, d, k) (seeded, cached per call signature). The
+    estimator's finite-sample bias therefore cancels exactly for Gaussian data (E Ĵ = 0) and the weights remove its
+    leading terms for other densities.
     Ĵ is exactly affine invariant: the self-whitened samples of Z and AZ + b differ by a rotation.
     A sample that is not continuous (:func:`atoms`) has J = +∞; a few exact duplicate rows are skipped as
     neighbours (with a warning). Its measured error: :func:`kl_divergence`'s ``interval``.
@@ -426,7 +252,7 @@ def negentropy(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: A
     check_bool(clip, "clip")
     if _atoms_of_valid(X):
         return math.inf
-    raw = _negentropy_parts(X, k, max_query, random_state, n_jobs).raw
+    raw = _shape_parts(X, KNNNegentropy(k, max_query, n_jobs), None, check_random_state(random_state))[1].raw
     return max(raw, 0.0) if clip else raw
 
 
@@ -475,7 +301,7 @@ def entropy_knn(Z: Any, *, k: int = 16, max_query: int = 100_000, random_state: 
     if _atoms_of_valid(X):
         return -math.inf
     n, d = X.shape
-    raw = _negentropy_parts(X, k, max_query, random_state, n_jobs).raw
+    raw = _shape_parts(X, KNNNegentropy(k, max_query, n_jobs), None, check_random_state(random_state))[1].raw
     logdet = np.linalg.slogdet(np.cov(X, rowvar=False).reshape(d, d))[1]
     return 0.5 * (d * _LOG_2PI_E + logdet) - 0.5 * _kappa(n, d) - raw
 
@@ -636,20 +462,23 @@ def _error_envelopes() -> dict[str, Any]:
     return json.loads(_ERROR_ENVELOPES.read_text(encoding="utf-8"))
 
 
-def _measured_interval(value: float, sd: float, n: int, d: int, method: str,
-                       k: int) -> tuple[tuple[float, float] | None, bool, str]:
+def _measured_interval(value: float, sd: float, n: int, d: int,
+                       estimator: ShapeEstimator) -> tuple[tuple[float, float] | None, bool, str]:
     """(interval, reliable, note) from the error envelopes of ``gaussify bench accuracy`` (``kl_error.json``).
 
     Each dimension's envelope belongs to the shape estimator ``kl_divergence(method="auto")`` used there
-    (``"method"``: kNN up to d = 8, the held-out Gaussianization above). The envelope of ``method``'s next larger d
+    (``"method"``: kNN up to d = 8, the held-out Gaussianization above), at its default settings (none where
+    ``estimator.unmeasured`` says they differ). The envelope of ``estimator``'s next larger d
     and next smaller n (errors grow with d and shrink with n) gives
     [KL̂ − (a + b KL̂), KL̂ + (a' + b' KL̂)] (lines that hold on every sample of the suite's laws at that (d, n),
     widened so that lines fitted without a law hold for 95% of that law's samples), each end pushed out to
     KL̂ ± 1.96 ``sd`` where the sample's own sampling sd reaches further (the suite holds only a few samples per
     law, so at KL = 0 its lines are narrower than the noise), the lower end clipped at 0."""
     table = _error_envelopes()
-    if method == "knn" and k != table["k"]:
-        return None, False, f"no measured interval: the accuracy suite measures k={table['k']}, not k={k}."
+    method = estimator.name
+    unmeasured = estimator.unmeasured(table)
+    if unmeasured:
+        return None, False, f"no measured interval: {unmeasured}."
     dims = sorted(int(key) for key, entry in table["dims"].items() if entry["method"] == method)
     if not dims or d > dims[-1]:
         return ((0.0, math.inf), False, f"interval [0, ∞): the accuracy suite measures method={method!r} at d in "
@@ -686,7 +515,7 @@ def kl_method(n: int, d: int) -> str:
     """
     check_int(n, "n")
     check_int(d, "d")
-    return "knn" if d <= RELIABLE_MAX_DIM or n < _MIN_GAUSSIANIZATION_ROWS_PER_DIM * (d + 1) else "gaussianization"
+    return "knn" if d <= RELIABLE_MAX_DIM or n < MIN_ROWS_PER_DIM * (d + 1) else "gaussianization"
 
 
 def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 16, ci: float | None = None,
@@ -694,8 +523,9 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
                   bias_correct: bool = True, random_state: Any = 0, n_jobs: int = 1) -> KLEstimate:
     r"""KL(P ‖ N(μ, Σ)) = J(P) + KL(N(μ_P, Σ_P) ‖ N(μ, Σ)) in nats: negentropy (shape) + :func:`placement_kl`.
 
-    The split is exact (see the module docstring). J comes from one of two estimators (``method``; ``"auto"``
-    chooses by n and d only, :func:`kl_method`): up to d = 8 the calibrated kNN estimate of :func:`negentropy`;
+    The split is exact (see the module docstring). J comes from one of the estimators of
+    :data:`gaussify.metrics.estimators.REGISTRY` (``method``; ``"auto"`` chooses by n and d only, :func:`kl_method`):
+    up to d = 8 the calibrated kNN estimate of :func:`negentropy`;
     above, the held-out Gaussianization of :mod:`gaussify.metrics.gaussianization` (a map fitted on one half of the
     whitened rows, its mean log-likelihood ratio to N(0, I) on the other, both ways: below J in expectation, up to a
     small optimism from choosing its layers on the scored half). Every estimate carries ``interval``, a 95% interval
@@ -715,10 +545,11 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
         The Gaussian target: None for N(0, I), an int d for N(0, I_d), a :class:`gaussify.Gaussian` or a
         ``(mean, cov)`` pair.
     method : {"auto", "knn", "gaussianization"}, default "auto"
-        The estimator of J (:data:`KL_METHODS`); the measured interval exists only for the one ``"auto"`` picks at
-        that d (otherwise it is [0, ∞)).
+        The estimator of J (:data:`KL_METHODS`: ``"auto"`` or a registry name); the measured interval exists only
+        for the one ``"auto"`` picks at that d (otherwise it is [0, ∞)).
     k : int, default 16
-        Neighbours of the kNN estimate of the negentropy.
+        Neighbours of the kNN estimate of the negentropy (each estimator takes the options it names in its
+        ``options``).
     ci : float, optional
         ``ci=0.95`` adds a percentile bootstrap interval over rows (sampling noise only): each replicate reweights
         the rows (multinomial counts), recomputes the placement and the covariance factor of J exactly, and
@@ -767,8 +598,8 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
     """
     X = as_sample(Z, min_rows=2)
     n, d = X.shape
-    if method not in KL_METHODS:
-        raise ValueError(f"method must be one of {KL_METHODS}, got {method!r}")
+    if method != "auto" and method not in REGISTRY:
+        raise ValueError(f"method must be one of {('auto', *REGISTRY)}, got {method!r}")
     _check_knn(k, max_query, random_state, n_jobs)
     if ci is not None:
         check_real(ci, "ci", strict=True, high=1.0)
@@ -776,11 +607,11 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
     cap = (None if d <= RELIABLE_MAX_DIM else HIGH_DIM_ROWS) if max_rows == "auto" else \
         None if max_rows is None else check_int(max_rows, "max_rows")
     check_bool(bias_correct, "bias_correct")
-    if method == "auto":
-        method = kl_method(n, d)
-    elif method == "gaussianization" and n < _MIN_GAUSSIANIZATION_ROWS_PER_DIM * (d + 1):
-        raise ValueError(f"the held-out Gaussianization needs at least {_MIN_GAUSSIANIZATION_ROWS_PER_DIM} × (d + 1) "
-                         f"= {_MIN_GAUSSIANIZATION_ROWS_PER_DIM * (d + 1)} rows (each half fits a basis), got n={n}")
+    cls = REGISTRY[kl_method(n, d) if method == "auto" else method]
+    options = {"k": k, "max_query": max_query, "n_jobs": n_jobs}
+    estimator = cls(**{name: options[name] for name in cls.options})
+    if method != "auto":
+        estimator.check_rows(n, d)
     Y = standardize_to_target(X, target)
     mean_y, cov_y = Y.mean(axis=0), np.cov(Y, rowvar=False).reshape(d, d)
     reason = _atoms_of_valid(X)  # also checks the covariance (n > d, no constant or collinear columns)
@@ -791,91 +622,37 @@ def kl_divergence(Z: Any, target: Any = None, *, method: str = "auto", k: int = 
         return KLEstimate(math.inf, math.inf, place, None if ci is None else (math.inf, math.inf), True, note,
                           raw_negentropy=math.inf, interval=(math.inf, math.inf))
     rng = np.random.default_rng(random_state)
-    parts: _NegentropyParts | GaussianizationParts
-    if method == "knn":
-        knn_parts = _negentropy_parts(X, k, max_query, rng, n_jobs, cap)
-        parts, rows = knn_parts, knn_parts.rows
-    else:
-        rows, parts = _gaussianization_parts(X, cap, rng)
+    rows, parts = _shape_parts(X, estimator, cap, rng)
     neg = max(parts.raw, 0.0)
     bootstrap = None
     if ci is not None:
-        boot = _bootstrap_kl(Y, cov_y, parts, rows, n_boot, bias_correct, rng)
+        Ys = Y if rows is None else Y[rows]
+        boot = _bootstrap_kl(Y, parts.resampler(Ys, rows is None, rng), n_boot, bias_correct, rng)
         lo, hi = np.quantile(boot, [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0])
         bootstrap = (float(lo), float(hi))
+    note = f"{parts.note(n)}; placement {'bias-corrected' if bias_correct else 'plug-in'} over all rows. "
     m = n if rows is None else len(rows)
-    used = f"all {n} rows" if rows is None else f"a random subsample of {m} of {n} rows"
-    if isinstance(parts, GaussianizationParts):
-        stacks = " and ".join("[" + ", ".join(kinds or ("none",)) + "]" for kinds in parts.layers)
-        note = (f"held-out Gaussianization negentropy on {used} (a map fitted on one half, its mean log-likelihood "
-                f"ratio to N(0, I) on the other, both ways; layers {stacks}; sd ≈ {parts.sd:.3f}): below the true "
-                "negentropy in expectation, it reads short what its layers cannot map")
-    elif rows is None:
-        note = f"kNN negentropy with k={k} over {len(parts.query)} of {n} query rows, calibrated on Gaussian samples "
-        note += "of the same size"
-    else:
-        note = (f"kNN negentropy with k={k} on {used} (sd ≈ {parts.sd:.3f} from its per-point terms and the "
-                f"reference), calibrated on Gaussian samples of {m} rows: unbiased for Gaussian data, but for other "
-                f"data its bias is that of {m} rows, not {n}")
-    note += f"; placement {'bias-corrected' if bias_correct else 'plug-in'} over all rows. "
-    interval, reliable, interval_note = _measured_interval(neg + place, parts.sd, m, d, method, k)
+    interval, reliable, interval_note = _measured_interval(neg + place, parts.sd, m, d, estimator)
     return KLEstimate(neg + place, neg, place, bootstrap, reliable, note + interval_note,
                       raw_negentropy=float(parts.raw), interval=interval, sd=float(parts.sd))
 
 
-def _gaussianization_parts(X: np.ndarray, cap: int | None,
-                           rng: np.random.Generator) -> tuple[np.ndarray | None, GaussianizationParts]:
-    """(the sorted random subsample of ``cap`` rows, or None for every row; the held-out Gaussianization of the
-    self-whitened rows it keeps)."""
-    n = len(X)
-    rows = np.sort(rng.choice(n, size=cap, replace=False)) if cap is not None and n > cap else None
-    return rows, gaussianization_parts(whiten_sample(X if rows is None else X[rows])[0], rng)
-
-
-def _bootstrap_kl(Y: np.ndarray, cov_y: np.ndarray, parts: _NegentropyParts | GaussianizationParts,
-                  rows: np.ndarray | None, n_boot: int, bias_correct: bool, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap_kl(Y: np.ndarray, shape: Replicate, n_boot: int, bias_correct: bool,
+                  rng: np.random.Generator) -> np.ndarray:
     """Bootstrap replicates of max(J, 0) + max(placement, 0); see :func:`kl_divergence`. The placement resamples all
-    rows; J the rows it used (its subsample, independently: for Gaussian data the moments and the standardised
-    shape are independent, Basu's theorem), or, for the held-out Gaussianization, whose J is a mean of per-row
-    terms, its normal approximation raw + sd · N(0, 1)."""
-    n, d = Y.shape
+    rows (multinomial counts), J is the estimator's replicate (its ``resampler``) given those counts: it takes them
+    where it used every row, else resamples its subsample independently (for Gaussian data the moments and the
+    standardised shape are independent, Basu's theorem)."""
+    n = len(Y)
     mean_y = Y.mean(axis=0)
     Yc = Y - mean_y
     out = np.empty(n_boot)
-    if isinstance(parts, GaussianizationParts):
-        for b in range(n_boot):
-            shift, cov_b = _reweighted_moments(Yc, np.bincount(rng.integers(0, n, n), minlength=n).astype(float))
-            out[b] = (max(parts.raw + parts.sd * rng.standard_normal(), 0.0)
-                      + max(_placement_from_moments(mean_y + shift, cov_b, n, bias_correct), 0.0))
-        return out
-    Ys = Y if rows is None else Y[rows]
-    Ysc = Ys - Ys.mean(axis=0)
-    m = len(Ys)
-    logdet0 = np.linalg.slogdet(np.cov(Ys, rowvar=False).reshape(d, d))[1]
-    all_rows = len(parts.query) == m
-    t, u, log_phi = parts.terms, parts.reference, parts.log_phi
-    entropy0 = float(t.mean()) - float(log_phi.mean())
     for b in range(n_boot):
-        c = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-        shift, cov_b = _reweighted_moments(Yc, c)
-        cs = c if rows is None else np.bincount(rng.integers(0, m, m), minlength=m).astype(np.float64)
-        cov_s = cov_b if rows is None else _reweighted_moments(Ysc, cs)[1]
-        t_b = cs @ t / m if all_rows else t[rng.integers(0, len(t), len(t))].mean()
-        entropy_b = t_b - cs @ log_phi / m
-        u_b = u[rng.integers(0, len(u), len(u))].mean()
-        # J_b: the Gaussian fit's entropy moves with log det cov_s, the kNN entropy with the resampled terms
-        neg_b = (parts.raw + 0.5 * (np.linalg.slogdet(cov_s)[1] - logdet0) - (entropy_b - entropy0)
-                 + (u_b - u.mean()))
-        out[b] = max(neg_b, 0.0) + max(_placement_from_moments(mean_y + shift, cov_b, n, bias_correct), 0.0)
+        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        shift, cov_b = reweighted_moments(Yc, counts)
+        place = _placement_from_moments(mean_y + shift, cov_b, n, bias_correct)
+        out[b] = max(shape(counts, cov_b), 0.0) + max(place, 0.0)
     return out
-
-
-def _reweighted_moments(Yc: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean shift and unbiased covariance of the centred rows Yc repeated ``counts`` times (counts sum to n)."""
-    n = len(Yc)
-    shift = counts @ Yc / n
-    Yw = Yc * np.sqrt(counts)[:, None]
-    return shift, (Yw.T @ Yw - n * np.outer(shift, shift)) / (n - 1)
 
 
 # --------------------------------------------------------------------------------------------- 1-D estimates
@@ -1390,7 +1167,7 @@ def _continuous_lower_bounds(X: np.ndarray, target: Any, level: float, rng: np.r
     bounds["sliced_kl"] = _lower_bound(place + sliced[0], _sum_null(sliced[1], place_null), each)
     if _HIGH_DIM_BOUND in names:
         if shape is None:
-            parts = _gaussianization_parts(X, HIGH_DIM_ROWS, rng)[1]
+            parts = _shape_parts(X, GaussianizationNegentropy(), HIGH_DIM_ROWS, rng)[1]
             raw, sd = parts.raw, parts.sd
         else:
             raw, sd = shape.raw_negentropy, shape.sd

@@ -25,8 +25,8 @@ from .._validation import (RandomState, as_sample, check_bool, check_int, check_
                            target_moments)
 from ._common import format_number, format_pvalue
 from .directions import WhereNonGaussian, where_non_gaussian
-from .divergence import (BOUND_LEVEL, RELIABLE_MAX_DIM, KLEstimate, _continuous_lower_bounds, kl_divergence,
-                         sliced_wasserstein_to_gaussian)
+from .divergence import BOUND_LEVEL, KLEstimate, _continuous_lower_bounds, kl_divergence, sliced_wasserstein_to_gaussian
+from .estimators.knn import RELIABLE_MAX_DIM
 from .normality import _TESTS, MAX_EXACT, TEST_NAMES, TestResult, holm, normality_tests
 
 __all__ = ["evaluate", "GaussianityReport", "FAST_TESTS", "MIN_ROWS"]

@@ -13,9 +13,9 @@ imported lazily (PEP 562): the registry's names are known without loading torch.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._registry import LazyRegistry
 from .._validation import RandomState, as_seed, renamed_parameters
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .base import Regularizer
 
 
-class Registry(Mapping):
+class Registry(LazyRegistry["type[Regularizer]"]):
     """Registry name → regularizer class, given as ``"module:Class"`` paths inside this package and imported on
     first lookup (so ``list(REGISTRY)`` needs no torch).
 
@@ -43,25 +43,7 @@ class Registry(Mapping):
     'swd'
     """
 
-    def __init__(self, paths: dict[str, str]) -> None:
-        self.paths = dict(paths)
-
-    def class_name(self, name: str) -> str:
-        """The class name of the entry ``name``, without importing it."""
-        return self.paths[name].partition(":")[2]
-
-    def __getitem__(self, name: str) -> type[Regularizer]:
-        module, _, cls = self.paths[name].partition(":")
-        return getattr(importlib.import_module(f".{module}", __name__), cls)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.paths)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __repr__(self) -> str:
-        return f"Registry({self.paths!r})"
+    package = __name__
 
 
 REGISTRY: Registry = Registry({
