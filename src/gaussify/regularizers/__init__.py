@@ -36,7 +36,7 @@ class Registry(LazyRegistry["type[Regularizer]"]):
     --------
     >>> from gaussify.regularizers import REGISTRY, Registry
     >>> sorted(REGISTRY)
-    ['adversarial', 'cramer-wold', 'kl', 'knn', 'mmd', 'moments', 'sigreg', 'swd']
+    ['adversarial', 'cramer-wold', 'kl', 'knn', 'mmd', 'moments', 'placement', 'pursued-swd', 'sigreg', 'swd']
     >>> REGISTRY.class_name("knn"), REGISTRY["knn"].__name__
     ('NearestNeighborKL', 'NearestNeighborKL')
     >>> Registry({"swd": "sliced:SlicedWasserstein"})["swd"].name
