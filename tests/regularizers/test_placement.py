@@ -93,3 +93,12 @@ def test_batches_smaller_than_the_dimension_see_collapsed_directions():
 def test_bad_momentum(momentum):
     with pytest.raises((ValueError, TypeError), match="momentum"):
         PlacementKL(3, momentum=momentum)
+
+
+def test_null_level_on_exact_target_batches():
+    """On exact N(0, I) batches of B = 256 in 32-D, once R has settled, the mean value is the leading-order null level
+    d/(2B) + β d(d + 1)/(4B(2 − β)) = 0.1168 (measured 0.1155: the next order is O(d³/B²) relatively small here)."""
+    g = torch.Generator().manual_seed(6)
+    reg = PlacementKL(32, momentum=0.1)
+    values = [reg(torch.randn(256, 32, generator=g)).item() for _ in range(300)][100:]
+    assert sum(values) / len(values) == pytest.approx(32 / 512 + 0.1 * 32 * 33 / (4 * 256 * 1.9), rel=0.05)

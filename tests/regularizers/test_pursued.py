@@ -99,3 +99,22 @@ def test_before_the_memory_fills_it_is_the_sliced_wasserstein_distance():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PursuedSlicedWasserstein(3, **kwargs)
+
+
+def test_gradcheck_once_the_directions_are_pursued():
+    """In eval mode the pursued directions are fixed: the penalty is a smooth function of the batch between ties of
+    the sorted projections, and its gradient is checked by finite differences."""
+    g = torch.Generator().manual_seed(4)
+    reg = PursuedSlicedWasserstein(3, num_slices=4, num_pursued=2, memory=64, random_state=0).double()
+    for _ in range(3):
+        reg(torch.randn(32, 3, generator=g, dtype=torch.float64))
+    reg.eval()
+    z = torch.randn(20, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+    assert reg._started
+    draws = reg.generator.get_state()
+
+    def penalty(z):
+        reg.generator.set_state(draws)  # the same random slices at every evaluation
+        return reg(z)
+
+    assert torch.autograd.gradcheck(penalty, (z,))
