@@ -33,8 +33,8 @@ class PursuedSlicedWasserstein(SlicedWasserstein):
 
     Random slices of a law that is non-Gaussian in a few directions are nearly normal once d ≥ 8 (a projection
     mixes the few with many Gaussian ones), so ``"swd"`` and ``"sigreg"`` see less of what is wrong as d grows.
-    This penalty keeps K = min(``num_pursued``, d) orthonormal directions Θ that chase the largest transport cost
-    to N(0, 1), in the spirit of max-sliced (Deshpande et al. 2019) and distributional sliced Wasserstein (Nguyen
+    This penalty keeps K = min(``num_pursued``, d) orthonormal directions Θ that chase the most non-Gaussian
+    directions, in the spirit of max-sliced (Deshpande et al. 2019) and distributional sliced Wasserstein (Nguyen
     et al. 2021), and scores the batch, whitened by the target, on them and on ``num_slices`` random directions:
 
     .. math::
@@ -44,8 +44,7 @@ class PursuedSlicedWasserstein(SlicedWasserstein):
     those they score**: Θ is fitted on a memory of the last ``memory`` rows of earlier batches (detached), by
     ``pursuit_steps`` symmetric FastICA fixed-point steps per training call (log-cosh contrast, the most
     non-Gaussian directions, sub- or super-Gaussian; Hyvärinen 1999), warm-started from the last Θ and made
-    orthonormal after each (:func:`orthonormalize`). The batch is
-    added to the memory after it is scored. So at the target every projection of the batch on Θ is exactly
+    orthonormal after each (:func:`orthonormalize`). The batch is added to the memory after it is scored. So at the target every projection of the batch on Θ is exactly
     N(0, 1) and the penalty's expectation equals the random slices' null level (:class:`SlicedWasserstein`),
     whereas directions pursued on the scored rows themselves would find their noise and read above it. Pursuit
     starts once the memory holds ``memory`` rows or 4d rows, whichever is fewer; until then only the random
@@ -82,7 +81,7 @@ class PursuedSlicedWasserstein(SlicedWasserstein):
     >>> from gaussify import PursuedSlicedWasserstein
     >>> reg = PursuedSlicedWasserstein(8, memory=512, random_state=0)
     >>> g = torch.Generator().manual_seed(0)
-    >>> values = [reg(torch.randn(128, 8, generator=g)) for _ in range(10)]  # pursues from the 5th call on
+    >>> values = [reg(torch.randn(128, 8, generator=g)) for _ in range(10)]  # pursues from the 2nd call on
     >>> reg.pursued.shape, bool(torch.allclose(reg.pursued.T @ reg.pursued, torch.eye(8), atol=1e-4))
     (torch.Size([8, 8]), True)
     """
