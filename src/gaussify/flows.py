@@ -87,17 +87,20 @@ class GaussianizingFlow(Baseline):
     Parameters
     ----------
     flow
-        ``"nsf"`` (autoregressive rational-quadratic splines; Durkan et al. 2019), ``"maf"`` (affine
-        autoregressive; Papamakarios et al. 2017) or ``"realnvp"`` (affine coupling; Dinh et al. 2017); in 1-D
-        the last two are only affine maps. All invert exactly, the autoregressive ones in d sequential passes
-        (zuko's other flows invert by bisection on a bounded interval, so they are not offered).
+        ``"auto"`` (``"nsf"`` up to :data:`AUTO_MAX_DIM` dimensions, :data:`AUTO_COUPLING` above), ``"nsf"``
+        (autoregressive rational-quadratic splines; Durkan et al. 2019), ``"maf"`` (affine autoregressive;
+        Papamakarios et al. 2017), ``"realnvp"`` (affine coupling with alternating masks; Dinh et al. 2017) or
+        ``"nsf-coupling"`` (spline coupling, each layer on a random half given the other half; Durkan et al.
+        2019); in 1-D the affine ones are only affine maps. All invert exactly, the autoregressive ones in d
+        sequential passes, the coupling ones in one pass per layer (zuko's other flows invert by bisection on a
+        bounded interval, so they are not offered).
     n_transforms
-        number of flow layers (alternating feature orders or masks).
+        number of flow layers (alternating feature orders or masks; random halves for ``"nsf-coupling"``).
     hidden_features
         widths of each layer's hidden network (unused in 1-D, where each layer is elementwise
         with free parameters).
     bins
-        spline bins per coordinate (``"nsf"`` only).
+        spline bins per coordinate (``"nsf"`` and ``"nsf-coupling"``).
     max_epochs, batch_size, learning_rate, weight_decay
         the optimisation (AdamW).
     noise
@@ -106,7 +109,9 @@ class GaussianizingFlow(Baseline):
     validation_fraction, n_iter_no_change
         early stopping on the mean negative log-likelihood of a held-out
         split (used from 20 rows on): stop after ``n_iter_no_change`` epochs without a new best and restore
-        the best epoch's weights. 0 trains ``max_epochs`` epochs and keeps the last.
+        the best epoch's weights, the start (epoch 0: the whitening's Gaussian) included, so that the fitted
+        flow is never worse than that Gaussian on the validation rows. 0 trains ``max_epochs`` epochs and keeps
+        the last.
     device
         where to train: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …; the fitted flow is
         moved to the CPU in float64 for transforming and scoring.
@@ -124,8 +129,11 @@ class GaussianizingFlow(Baseline):
     flow_
         the zuko flow on whitened coordinates (CPU, float64, eval mode): ``flow_().transform(u)`` is f,
         ``flow_().log_prob(u)`` log N(f(u)) + log |det ∂f/∂u|.
+    architecture_
+        the name in :data:`FLOWS` that was fitted (what ``"auto"`` chose).
     n_features_in_, n_epochs_, best_epoch_
-        the number of input features, of epochs trained, and the epoch whose weights were kept (1-based).
+        the number of input features, of epochs trained, and the epoch whose weights were kept (1-based; 0: the
+        start, no epoch beat it on the validation rows).
     history_
         per-epoch ``train_nll`` (mean over the epoch's noisy minibatches) and ``val_nll``, in nats per
         row in the input scale (comparable with ``-score``).
