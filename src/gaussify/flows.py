@@ -18,6 +18,7 @@ import copy
 import math
 import os
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,20 +27,36 @@ import torch
 import zuko
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
+from zuko.transforms import MonotonicRQSTransform
 
 from ._torchutils import seeded, torch_device, torch_threads
-from ._validation import (as_sample, as_seed, check_bool, check_int, check_ints, check_n_jobs, check_real,
-                          standardize_to_target)
+from ._validation import (as_sample, as_seed, check_bool, check_int, check_ints, check_n_jobs, check_options,
+                          check_real, standardize_to_target)
 from .baselines import PCAWhitening, Baseline
 from .model_folder import (CONFIG_FILE, FLOW_FORMAT, FLOW_WEIGHTS, check_model_folder, read_model_config,
                            write_model_folder)
 from .training import TrainingDiverged
 
-__all__ = ["GaussianizingFlow", "FLOWS", "cross_fitted_flow_kl"]
+__all__ = ["GaussianizingFlow", "FLOWS", "AUTO_MAX_DIM", "AUTO_COUPLING", "cross_fitted_flow_kl"]
 
-FLOWS: dict[str, type[zuko.flows.Flow]] = {"nsf": zuko.flows.NSF, "maf": zuko.flows.MAF,
-                                           "realnvp": zuko.flows.RealNVP}
+
+
+def _nsf_coupling(features: int, *, transforms: int, hidden_features: tuple[int, ...], bins: int) -> zuko.flows.Flow:
+    """Rational-quadratic spline coupling layers (Durkan et al. 2019, the coupling variant; zuko's slope 1e-3),
+    each on a random half of the coordinates given the other half."""
+    return zuko.flows.RealNVP(features, transforms=transforms, randmask=True, hidden_features=hidden_features,
+                              univariate=partial(MonotonicRQSTransform, slope=1e-3),
+                              shapes=[(bins,), (bins,), (bins - 1,)])
+
+
+FLOWS: dict[str, Callable[..., zuko.flows.Flow]] = {"nsf": zuko.flows.NSF, "maf": zuko.flows.MAF,
+                                                    "realnvp": zuko.flows.RealNVP, "nsf-coupling": _nsf_coupling}
 """The flows by name; each has an exact (closed-form or pass-by-pass) inverse on all of R^d."""
+_SPLINES = ("nsf", "nsf-coupling")  # the flows with a ``bins`` option
+AUTO_MAX_DIM = 32
+"""``flow="auto"`` is the autoregressive ``"nsf"`` up to this many dimensions and :data:`AUTO_COUPLING` above."""
+AUTO_COUPLING = "nsf-coupling"
+"""The flow ``flow="auto"`` picks above :data:`AUTO_MAX_DIM` dimensions (``benchmarks/results/flow_high.md``)."""
 WEIGHTS_FILE, MODEL_FORMAT = FLOW_WEIGHTS, FLOW_FORMAT
 _CHUNK = 8192  # rows per forward pass outside training: bounded memory for any number of rows
 
@@ -70,17 +87,20 @@ class GaussianizingFlow(Baseline):
     Parameters
     ----------
     flow
-        ``"nsf"`` (autoregressive rational-quadratic splines; Durkan et al. 2019), ``"maf"`` (affine
-        autoregressive; Papamakarios et al. 2017) or ``"realnvp"`` (affine coupling; Dinh et al. 2017); in 1-D
-        the last two are only affine maps. All invert exactly, the autoregressive ones in d sequential passes
-        (zuko's other flows invert by bisection on a bounded interval, so they are not offered).
+        ``"auto"`` (``"nsf"`` up to :data:`AUTO_MAX_DIM` dimensions, :data:`AUTO_COUPLING` above), ``"nsf"``
+        (autoregressive rational-quadratic splines; Durkan et al. 2019), ``"maf"`` (affine autoregressive;
+        Papamakarios et al. 2017), ``"realnvp"`` (affine coupling with alternating masks; Dinh et al. 2017) or
+        ``"nsf-coupling"`` (spline coupling, each layer on a random half given the other half; Durkan et al.
+        2019); in 1-D the affine ones are only affine maps. All invert exactly, the autoregressive ones in d
+        sequential passes, the coupling ones in one pass per layer (zuko's other flows invert by bisection on a
+        bounded interval, so they are not offered).
     n_transforms
-        number of flow layers (alternating feature orders or masks).
+        number of flow layers (alternating feature orders or masks; random halves for ``"nsf-coupling"``).
     hidden_features
         widths of each layer's hidden network (unused in 1-D, where each layer is elementwise
         with free parameters).
     bins
-        spline bins per coordinate (``"nsf"`` only).
+        spline bins per coordinate (``"nsf"`` and ``"nsf-coupling"``).
     max_epochs, batch_size, learning_rate, weight_decay
         the optimisation (AdamW).
     noise
@@ -89,7 +109,9 @@ class GaussianizingFlow(Baseline):
     validation_fraction, n_iter_no_change
         early stopping on the mean negative log-likelihood of a held-out
         split (used from 20 rows on): stop after ``n_iter_no_change`` epochs without a new best and restore
-        the best epoch's weights. 0 trains ``max_epochs`` epochs and keeps the last.
+        the best epoch's weights, the start (epoch 0: the whitening's Gaussian) included, so that the fitted
+        flow is never worse than that Gaussian on the validation rows. 0 trains ``max_epochs`` epochs and keeps
+        the last.
     device
         where to train: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …; the fitted flow is
         moved to the CPU in float64 for transforming and scoring.
@@ -107,8 +129,11 @@ class GaussianizingFlow(Baseline):
     flow_
         the zuko flow on whitened coordinates (CPU, float64, eval mode): ``flow_().transform(u)`` is f,
         ``flow_().log_prob(u)`` log N(f(u)) + log |det ∂f/∂u|.
+    architecture_
+        the name in :data:`FLOWS` that was fitted (what ``"auto"`` chose).
     n_features_in_, n_epochs_, best_epoch_
-        the number of input features, of epochs trained, and the epoch whose weights were kept (1-based).
+        the number of input features, of epochs trained, and the epoch whose weights were kept (1-based; 0: the
+        start, no epoch beat it on the validation rows).
     history_
         per-epoch ``train_nll`` (mean over the epoch's noisy minibatches) and ``val_nll``, in nats per
         row in the input scale (comparable with ``-score``).
@@ -127,7 +152,7 @@ class GaussianizingFlow(Baseline):
     (5, 2)
     """
 
-    def __init__(self, flow: str = "nsf", *, n_transforms: int = 3, hidden_features: tuple[int, ...] = (64, 64),
+    def __init__(self, flow: str = "auto", *, n_transforms: int = 3, hidden_features: tuple[int, ...] = (64, 64),
                  bins: int = 16, max_epochs: int = 500, batch_size: int = 256, learning_rate: float = 1e-3,
                  weight_decay: float = 0.0, noise: float = 0.0, validation_fraction: float = 0.2,
                  n_iter_no_change: int = 20, device: str = "auto", n_jobs: int = 1,
@@ -150,8 +175,7 @@ class GaussianizingFlow(Baseline):
 
     # ----------------------------------------------------------------------------- checks and construction
     def _check_params(self) -> None:
-        if not isinstance(self.flow, str) or self.flow not in FLOWS:
-            raise ValueError(f"flow must be one of {sorted(FLOWS)}, got {self.flow!r}")
+        check_options(self.flow, "flow", ("auto", *FLOWS))
         for name in ("n_transforms", "max_epochs", "batch_size", "n_iter_no_change"):
             check_int(getattr(self, name), name)
         check_int(self.bins, "bins", minimum=2)
@@ -163,13 +187,19 @@ class GaussianizingFlow(Baseline):
         check_n_jobs(self.n_jobs)
         check_bool(self.verbose, "verbose")
 
-    def _make_flow(self, n_features: int) -> zuko.flows.Flow:
+    def _architecture(self, n_features: int) -> str:
+        """The name in :data:`FLOWS` that ``flow`` stands for in ``n_features`` dimensions."""
+        if self.flow != "auto":
+            return self.flow
+        return "nsf" if n_features <= AUTO_MAX_DIM else AUTO_COUPLING
+
+    def _make_flow(self, architecture: str, n_features: int) -> zuko.flows.Flow:
         """The untrained flow, initialised to the identity (draws from torch's global RNG: call it seeded)."""
         kwargs: dict[str, Any] = {"transforms": int(self.n_transforms),
                                   "hidden_features": tuple(int(w) for w in self.hidden_features)}
-        if self.flow == "nsf":
+        if architecture in _SPLINES:
             kwargs["bins"] = int(self.bins)
-        flow = FLOWS[self.flow](n_features, **kwargs)
+        flow = FLOWS[architecture](n_features, **kwargs)
         for layer in flow.transform.transforms:
             # zero parameters of the univariate maps are the identity (zuko's affine and spline maps);
             # a network (a Sequential) outputs them when its last layer is zero; an elementwise (1-D) layer holds them
@@ -211,10 +241,11 @@ class GaussianizingFlow(Baseline):
         def whitened(rows: np.ndarray) -> Tensor:
             return torch.as_tensor(whitening.transform(rows), dtype=torch.float32, device=device)
 
-        flow = self._make_flow(X.shape[1]).to(device)
+        architecture = self._architecture(X.shape[1])
+        flow = self._make_flow(architecture, X.shape[1]).to(device)
         history, best_epoch = self._train(flow, whitened(X), None if X_val is None else whitened(X_val), log_det,
                                           seed)
-        self.whitening_ = whitening
+        self.whitening_, self.architecture_ = whitening, architecture
         self.flow_ = flow.cpu().double().eval()
         self.history_ = history
         self.n_epochs_ = len(history["train_nll"])
@@ -229,7 +260,11 @@ class GaussianizingFlow(Baseline):
         n = U.shape[0]
         batch_size = min(int(self.batch_size), n)
         history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
-        best_val, best_epoch, best_state, stale = math.inf, 0, None, 0
+        best_val, best_state, stale = math.inf, None, 0
+        if U_val is not None:  # the start, the whitening Gaussian, is the first candidate: epoch 0
+            best_val = -_chunked(lambda u: flow().log_prob(u), U_val).mean().item() - log_det
+            best_state = copy.deepcopy(flow.state_dict())
+        best_epoch = 0
         bar = tqdm(range(self.max_epochs), desc="flow", unit="epoch", disable=not self.verbose, leave=False)
         for epoch in bar:
             flow.train()
@@ -316,7 +351,8 @@ class GaussianizingFlow(Baseline):
         directory = self.check_save_path(directory, overwrite=overwrite)
         params = self.get_params()
         params["hidden_features"] = [int(w) for w in params["hidden_features"]]
-        config = {"format": MODEL_FORMAT, "params": params, "n_features_in": int(self.n_features_in_),
+        config = {"format": MODEL_FORMAT, "params": params, "architecture": self.architecture_,
+                  "n_features_in": int(self.n_features_in_),
                   "history": self.history_, "n_epochs": self.n_epochs_, "best_epoch": self.best_epoch_}
         weights = {f"flow.{name}": value for name, value in self.flow_.state_dict().items()}
         weights.update({f"whitening.{name}": torch.from_numpy(getattr(self.whitening_, name))
@@ -341,14 +377,16 @@ class GaussianizingFlow(Baseline):
         model = cls(**params)
         d = int(config["n_features_in"])
         weights = load_file(Path(directory) / WEIGHTS_FILE)
-        with seeded(0, torch.device("cpu"), model.n_jobs):  # construction draws random weights, then replaced
-            flow = model._make_flow(d).double()
+        architecture = str(config.get("architecture", params["flow"]))  # folders saved before "auto" lack it
+        with seeded(0, torch.device("cpu"), model.n_jobs):  # construction draws random weights and masks, replaced
+            flow = model._make_flow(architecture, d).double()
         flow.load_state_dict({name[5:]: value for name, value in weights.items() if name.startswith("flow.")})
         whitening = PCAWhitening()
         for name in _WHITENING:
             setattr(whitening, name, weights[f"whitening.{name}"].numpy())
         whitening.n_features_in_ = whitening.n_components_ = whitening._n_features_out = d
         model.flow_, model.whitening_, model.n_features_in_ = flow.eval(), whitening, d
+        model.architecture_ = architecture
         model.history_, model.n_epochs_, model.best_epoch_ = config["history"], config["n_epochs"], \
             config["best_epoch"]
         return model
