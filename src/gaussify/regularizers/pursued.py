@@ -44,11 +44,11 @@ class PursuedSlicedWasserstein(SlicedWasserstein):
     those they score**: Θ is fitted on a memory of the last ``memory`` rows of earlier batches (detached), by
     ``pursuit_steps`` symmetric FastICA fixed-point steps per training call (log-cosh contrast, the most
     non-Gaussian directions, sub- or super-Gaussian; Hyvärinen 1999), warm-started from the last Θ and made
-    orthonormal after each (:func:`orthonormalize`). The batch is added to the memory after it is scored. So at the target every projection of the batch on Θ is exactly
-    N(0, 1) and the penalty's expectation equals the random slices' null level (:class:`SlicedWasserstein`),
-    whereas directions pursued on the scored rows themselves would find their noise and read above it. Pursuit
-    starts once the memory holds ``memory`` rows or 4d rows, whichever is fewer; until then only the random
-    slices score.
+    orthonormal after each (:func:`orthonormalize`). The batch is added to the memory after it is scored. So at
+    the target every projection of the batch on Θ is exactly N(0, 1) and the penalty's expectation equals the
+    random slices' null level (:class:`SlicedWasserstein`), whereas directions pursued on the scored rows
+    themselves would find their noise and read above it. Pursuit starts once the memory holds ``memory`` rows or
+    4d rows, whichever is fewer; until then only the random slices score.
 
     With few rows per dimension any pursuit finds noise (the largest spurious non-Gaussianity of m rows in d
     dimensions grows with d/m): the memory of many batches is what lets it see structure that one batch of B ≲ d²
