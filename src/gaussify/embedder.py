@@ -41,6 +41,8 @@ def default_regularizer(n_components: int) -> str:
     term and directions pursued on earlier batches (digits 32-D, 3 splits, held out: KL 12.7 → 1.4 nats at linear
     probe 0.944 → 0.939; ``benchmarks/results/quality_high.md``)."""
     return LOW_DIM_REGULARIZER if n_components <= LOW_DIM_MAX else HIGH_DIM_REGULARIZER
+
+
 WEIGHTS_FILE, MODEL_FORMAT = EMBEDDER_WEIGHTS, EMBEDDER_FORMAT
 """The weights file and the ``format`` recorded in a saved model's config.json (:mod:`gaussify.model_folder`)."""
 POSTS = ("flow", "rbig")
