@@ -39,7 +39,14 @@ def default_regularizer(n_components: int) -> str:
     :data:`HIGH_DIM_REGULARIZER` above. Random slices see a collapsing direction with weight 1/d and few
     non-Gaussian directions less and less as d grows, so above 8-D the penalty adds the log-determinant placement
     term and directions pursued on earlier batches (digits 32-D, 3 splits, held out: KL 12.7 → 1.4 nats at linear
-    probe 0.944 → 0.939; ``benchmarks/results/quality_high.md``)."""
+    probe 0.944 → 0.939; ``benchmarks/results/quality_high.md``).
+
+    Examples
+    --------
+    >>> from gaussify.embedder import default_regularizer
+    >>> default_regularizer(8), default_regularizer(32)
+    ('swd+0.003*knn', 'pursued-swd+0.1*placement+0.01*knn')
+    """
     return LOW_DIM_REGULARIZER if n_components <= LOW_DIM_MAX else HIGH_DIM_REGULARIZER
 
 
