@@ -47,7 +47,7 @@ def default_regularizer(n_components: int) -> str:
     >>> default_regularizer(8), default_regularizer(32)
     ('swd+0.003*knn', 'pursued-swd+0.1*placement+0.01*knn')
     """
-    return LOW_DIM_REGULARIZER if n_components <= LOW_DIM_MAX else HIGH_DIM_REGULARIZER
+    return LOW_DIM_REGULARIZER if check_int(n_components, "n_components") <= LOW_DIM_MAX else HIGH_DIM_REGULARIZER
 
 
 WEIGHTS_FILE, MODEL_FORMAT = EMBEDDER_WEIGHTS, EMBEDDER_FORMAT
