@@ -21,8 +21,12 @@ lower KL and a higher 5-NN accuracy (one of them strictly). Scores are averaged 
 the default estimator marked), ``quality.json`` (every run's scores, one object per method, data set,
 dimension and seed) and ``quality_<dataset>.png`` (KL against 5-NN accuracy, the front drawn).
 
+``--high`` runs the grid above 8 dimensions (:data:`HIGH`): digits and mnist1d at 16 and 32 dimensions, 3 seeds,
+the linear probe as the Pareto axis and the levels 0.5 and 2 nats, into ``quality_high.md`` (``.json``, ``.png``).
+
     gaussify bench quality --quick
     python benchmarks/bench_quality.py --out benchmarks/results
+    python benchmarks/bench_quality.py --high --out benchmarks/results
 """
 
 from __future__ import annotations
