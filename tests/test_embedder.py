@@ -43,12 +43,13 @@ def test_fit_transform_shapes_and_attributes(blobs):
 
 
 def test_auto_regularizer_depends_on_the_dimension(blobs):
-    """regularizer="auto": the sliced default up to 8-D; above it the placement and pursued-direction terms too."""
+    """regularizer="auto": the sliced default up to 16-D; above it the placement and pursued-direction terms too."""
     from gaussify.embedder import HIGH_DIM_REGULARIZER, LOW_DIM_REGULARIZER, default_regularizer
 
-    assert default_regularizer(8) == LOW_DIM_REGULARIZER and default_regularizer(9) == HIGH_DIM_REGULARIZER
+    assert default_regularizer(16) == LOW_DIM_REGULARIZER and default_regularizer(17) == HIGH_DIM_REGULARIZER
     X, y = blobs
-    low, high = (GaussianEmbedder(d, **SMALL).fit(X, y).regularizer_ for d in (2, 12))
+    # hidden width 32: a 16-wide last hidden layer would put a 20-D embedding in a 16-D subspace
+    low, high = (GaussianEmbedder(d, **{**SMALL, "hidden_layer_sizes": (32,)}).fit(X, y).regularizer_ for d in (2, 20))
     assert low.extra_repr() == "1*swd + 0.003*knn"
     assert high.extra_repr() == "1*pursued-swd + 0.1*placement + 0.01*knn"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-METHODS = ["prediction only", "VICReg var + cov", "SIGReg, LeJEPA λ = 0.05", "gaussify default × 3",
-           "gaussify default × 3, clean too"]
+METHODS = ["prediction only", "VICReg var + cov", "SIGReg, LeJEPA λ = 0.05", "gaussify pursued-swd+placement+knn × 3",
+           "gaussify pursued-swd+placement+knn × 3, clean too"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_quick_run_writes_the_table_and_the_penalties_beat_collapse(tmp_path, ex
         low, high = r["KL interval"]
         assert low <= r["KL"] <= high
         assert 1.0 <= r["RankMe"] <= 16.0 and r["placement"] >= 0.0
-    collapse, ours = runs["prediction only"], runs["gaussify default × 3"]
+    collapse, ours = runs["prediction only"], runs["gaussify pursued-swd+placement+knn × 3"]
     assert ours["probe accuracy"] - collapse["probe accuracy"] >= 0.30
     assert ours["RankMe"] > collapse["RankMe"]
     assert max(runs[name]["KL"] for name in METHODS[3:]) < min(runs[name]["KL"] for name in METHODS[:3])
