@@ -148,7 +148,8 @@ def speed(lines: list[str]) -> None:
 
 
 HIGH_CONFIGS = {
-    "default (flow='auto': nsf-coupling, 3 x (64, 64), 16 bins, batch 256)": {},
+    "default (flow='auto': realnvp, 3 x (64, 64), batch 256)": {},
+    "nsf-coupling, 3 x (64, 64), 16 bins, batch 256": {"flow": "nsf-coupling"},
     "realnvp (affine coupling), 6 x (256, 256), batch 1024": {"flow": "realnvp", "n_transforms": 6,
                                                               "hidden_features": (256, 256), "batch_size": 1024},
     "old default: nsf (autoregressive), 3 x (64, 64), 16 bins": {"flow": "nsf"},

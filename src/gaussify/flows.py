@@ -55,8 +55,13 @@ FLOWS: dict[str, Callable[..., zuko.flows.Flow]] = {"nsf": zuko.flows.NSF, "maf"
 _SPLINES = ("nsf", "nsf-coupling")  # the flows with a ``bins`` option
 AUTO_MAX_DIM = 32
 """``flow="auto"`` is the autoregressive ``"nsf"`` up to this many dimensions and :data:`AUTO_COUPLING` above."""
-AUTO_COUPLING = "nsf-coupling"
-"""The flow ``flow="auto"`` picks above :data:`AUTO_MAX_DIM` dimensions (``benchmarks/results/flow_high.md``)."""
+AUTO_COUPLING = "realnvp"
+"""The flow ``flow="auto"`` picks above :data:`AUTO_MAX_DIM` dimensions. On a 256-D embedding of mnist1d (20,000 rows
+fitted, 10,000 held out, 2 busy cores; ``benchmarks/results/flow_high.md``) spline coupling (``"nsf-coupling"``, the
+other defaults) took 1,991 s and 156 epochs, gained 73.7 nats of held-out log-likelihood over the whitening Gaussian
+(KL 113 → 23) and cost 15 points of linear probe (0.541 → 0.389); affine coupling (``"realnvp"``, the other
+defaults) took 23 s, gained 60.8 nats (KL 49) and cost 7 points (0.468): the fit time goal (10 minutes) and the
+smaller cost decided."""
 WEIGHTS_FILE, MODEL_FORMAT = FLOW_WEIGHTS, FLOW_FORMAT
 _CHUNK = 8192  # rows per forward pass outside training: bounded memory for any number of rows
 
