@@ -134,8 +134,7 @@ class PursuedSlicedWasserstein(SlicedWasserstein):
             squashed = torch.tanh(rows @ theta)
             theta = rows.T @ squashed / rows.shape[0] - theta * (1.0 - squashed.square()).mean(0)
             # every singular value in (0, 1] before the Newton–Schulz steps: ‖ΘᵀΘ‖_F bounds the largest squared
-            theta = orthonormalize(theta / (theta.T @ theta).norm().sqrt().clamp_min(torch.finfo(theta.dtype).tiny),
-                                   _POLAR_STEPS)
+            theta = orthonormalize(theta / (theta.T @ theta).norm().sqrt().clamp_min(torch.finfo(theta.dtype).tiny))
         self.pursued.copy_(theta)
 
     def _remember(self, w: Tensor) -> None:
