@@ -98,3 +98,14 @@ def test_fitted_marginal_density_integrates_to_one_and_its_cdf_matches():
     dens, cdf = marg.kde(grid)
     assert np.allclose(np.trapezoid(dens, dx=marg.step, axis=0), 1.0, atol=1e-6)
     assert np.allclose(cdf[-1], 1.0) and np.all(np.diff(cdf, axis=0) >= -1e-12)
+
+
+def test_gain_of_a_tail_where_both_densities_underflow_is_log_eps():
+    """Far in a tail the fitted KDE is 0 and φ underflows: the gain is log ε, not −∞, and nothing warns."""
+    dens = np.array([0.0, 0.0, 0.3])
+    log_ref = gz._log_phi(np.array([60.0, 1.0, 0.0]))
+    with np.errstate(all="raise"):
+        gain = gz._log_gain(dens, log_ref)
+    assert gain[0] == pytest.approx(math.log(gz._EPS))
+    assert gain[1] == pytest.approx(math.log(gz._EPS))
+    assert gain[2] == pytest.approx(math.log((1 - gz._EPS) * 0.3 + gz._EPS * math.exp(log_ref[2])) - log_ref[2])

@@ -52,6 +52,14 @@ def _log_phi(x: np.ndarray) -> np.ndarray:
     return -0.5 * x * x - 0.5 * _LOG_2PI
 
 
+def _log_gain(dens: np.ndarray, log_ref: np.ndarray) -> np.ndarray:
+    """log((1 − ε) f + ε g) − log g for a fitted density f and the reference g = e^log_ref, computed in logs so
+    that a tail where both underflow gives log ε instead of −∞."""
+    with np.errstate(divide="ignore"):
+        log_dens = np.log(dens)
+    return np.logaddexp(math.log1p(-_EPS) + log_dens, math.log(_EPS) + log_ref) - log_ref
+
+
 def _log_chi2_logpdf(t: np.ndarray, d: int) -> np.ndarray:
     """log density of T = log R, R ~ chi²_d: (d/2) t − eᵗ/2 − (d/2) log 2 − log Γ(d/2)."""
     return 0.5 * d * t - 0.5 * np.exp(t) - 0.5 * d * math.log(2.0) - gammaln(0.5 * d)
@@ -212,7 +220,7 @@ def _marginal_layer(A: np.ndarray, B: np.ndarray, steps: int) -> tuple[str, np.n
     for S in (SA, SB):
         dens, cdf = marg.kde(S)
         log_ref = _log_phi(S)
-        gain = np.log((1.0 - _EPS) * dens + _EPS * np.exp(log_ref)) - log_ref
+        gain = _log_gain(dens, log_ref)
         mapped.append((S, ndtri(np.clip((1.0 - _EPS) * cdf + _EPS * ndtr(S), 1e-15, 1.0 - 1e-15))))
     keep = gain.mean(axis=0) > 0.0  # gain is B's (the last in the loop)
     outs = []
@@ -233,7 +241,7 @@ def _radial_layer(A: np.ndarray, B: np.ndarray) -> tuple[str, np.ndarray, np.nda
     for X, T in ((A, TA), (B, TB)):
         dens, cdf = marg.kde(T)
         log_ref = _log_chi2_logpdf(T, d)
-        gain = (np.log((1.0 - _EPS) * dens + _EPS * np.exp(log_ref)) - log_ref)[:, 0]
+        gain = _log_gain(dens, log_ref)[:, 0]
         u = np.clip((1.0 - _EPS) * cdf + _EPS * chi2.cdf(np.exp(T), d), 1e-15, 1.0 - 1e-15)
         outs.append(X * np.exp(0.5 * (np.log(chi2.ppf(u, d)) - T)))
     return "radial", outs[0], outs[1], gain
