@@ -84,3 +84,25 @@ def test_high_preset_and_regularizer_sums():
         parser.parse_args(["--regularizers", "vae"])
     with pytest.raises(SystemExit):
         parser.parse_args(["--quick", "--high"])
+
+
+def test_parallel_splits_give_the_sequential_rows_and_input_noise_is_a_sweep_axis():
+    """--n-jobs 2 fits the (data set, seed) splits in two processes: the same rows, in the same order, as one
+    process; --input-noise crosses with the regularizers and names its rows."""
+    from gaussify.bench.quality import _config, _parser, run
+
+    parser = _parser()
+    argv = ["--quick", "--seeds", "0", "1", "--input-noise", "0", "0.5"]
+    sequential = run(_config(parser.parse_args(argv), parser), progress=False)
+    parallel = run(_config(parser.parse_args([*argv, "--n-jobs", "2"]), parser), progress=False)
+
+    def scores(rows):
+        return [(r["method"], r["dim"], [{k: v for k, v in run.items() if k != "seconds"} for run in r["runs"]])
+                for r in rows]
+
+    assert scores(parallel) == scores(sequential)
+    assert [r["method"] for r in sequential].count("gaussify swd, w=1, input noise 0.5") == 1
+    assert all(r["seeds"] == 2 for r in sequential)
+    for bad in (["--input-noise", "-1"], ["--n-jobs", "0"]):
+        with pytest.raises(SystemExit):
+            _config(parser.parse_args(bad), parser)

@@ -239,3 +239,73 @@ def test_post_fraction_holds_rows_back_from_the_encoder(blobs):
     np.testing.assert_allclose(all_rows.encoder_.shift.numpy(), X.mean(0), atol=1e-5)
     assert not hasattr(all_rows, "post_gap_")
     assert not hasattr(GaussianEmbedder(2, **SMALL), "inverse_transform")  # the encoder is not invertible
+
+
+def _recording_run(input_noise, monkeypatch):
+    """train() with an identity encoder (a learning rate too small to move it): what the task saw as inputs and
+    targets, and what the regularizer scored."""
+    from gaussify.regularizers.sliced import SlicedWasserstein
+    from gaussify.tasks import Task
+    from gaussify.training import train
+
+    seen = {"task_z": [], "task_x": [], "reg_z": []}
+
+    class Recording(Task):
+        def forward(self, z, x, idx):
+            seen["task_z"].append(z.detach().clone()), seen["task_x"].append(x.clone())
+            return z.pow(2).mean()
+
+    original = SlicedWasserstein.forward
+
+    def record(self, z):
+        seen["reg_z"].append(z.detach().clone())
+        return original(self, z)
+
+    monkeypatch.setattr(SlicedWasserstein, "forward", record)
+    X = torch.randn(4000, 3, generator=torch.Generator().manual_seed(0))
+    encoder = torch.nn.Linear(3, 3)
+    with torch.no_grad():
+        encoder.weight.copy_(torch.eye(3)), encoder.bias.zero_()
+    train(encoder, SlicedWasserstein(3, random_state=0), Recording(), X, torch.arange(4000), None, weight=1.0,
+          max_epochs=1, batch_size=500, learning_rate=1e-12, n_iter_no_change=5, random_state=0, verbose=False,
+          input_noise=input_noise)
+    return X, {key: torch.cat(value) for key, value in seen.items()}
+
+
+def test_input_noise_reaches_the_task_inputs_only(monkeypatch):
+    """The encoder sees x + noise (sd per feature) for the task, whose target stays x; the regularizer scores the
+    clean rows' embedding."""
+    sd = torch.tensor([0.5, 1.0, 2.0])
+    X, seen = _recording_run(sd, monkeypatch)
+    noise = seen["task_z"] - seen["task_x"]
+    assert torch.allclose(noise.std(0), sd, rtol=0.05)  # 4,000 draws: sd of a sample sd ≈ 1.1%
+    assert noise.mean(0).abs().max() < 0.1
+    rows = set(map(tuple, X.numpy().round(5).tolist()))
+    assert all(row in rows for row in map(tuple, seen["task_x"].numpy().round(5).tolist()))
+    assert all(row in rows for row in map(tuple, seen["reg_z"].numpy().round(5).tolist()))
+
+
+def test_without_input_noise_the_regularizer_scores_the_task_embedding(monkeypatch):
+    X, seen = _recording_run(0.0, monkeypatch)
+    assert torch.equal(seen["task_z"], seen["reg_z"]) and torch.allclose(seen["task_z"], seen["task_x"])
+
+
+def test_input_noise_is_in_standardised_units_and_reproducible(blobs):
+    X, y = blobs
+    noisy = GaussianEmbedder(2, input_noise=0.5, **SMALL).fit(X * 100.0, y)
+    again = GaussianEmbedder(2, input_noise=0.5, **SMALL).fit(X * 100.0, y)
+    np.testing.assert_array_equal(noisy.transform(X * 100.0), again.transform(X * 100.0))
+    scaled = GaussianEmbedder(2, input_noise=0.5, **SMALL).fit(X, y)  # the same noise relative to each feature
+    np.testing.assert_allclose(noisy.transform(X * 100.0), scaled.transform(X), atol=1e-4)
+    plain = GaussianEmbedder(2, **SMALL).fit(X, y)
+    assert not np.allclose(plain.transform(X), scaled.transform(X), atol=1e-3)
+
+
+def test_input_noise_must_be_a_number_or_one_sd_per_feature():
+    from gaussify.training import TRAIN_CHECKS
+
+    check = TRAIN_CHECKS["input_noise"]
+    assert check(0.3, "input_noise") == 0.3
+    for bad in (-0.1, float("nan"), torch.ones(2, 2), torch.tensor([1.0, -1.0]), torch.tensor([float("inf")])):
+        with pytest.raises(ValueError, match="input_noise"):
+            check(bad, "input_noise")

@@ -165,6 +165,11 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         e.g. ``{"knn": {"k": 2}}``).
     max_epochs, batch_size, learning_rate
         the optimisation (Adam).
+    input_noise
+        standard deviation of Gaussian noise, in standardised input units, added to the inputs the task's loss
+        sees while training (the regularizer scores the clean rows: :func:`gaussify.training.train`). A data
+        augmentation that keeps the encoder smooth between training rows, so that new points land as the
+        training rows do; 0 turns it off.
     validation_fraction, n_iter_no_change
         early stopping on the task loss of a held-out split
         (0, the default, disables it and trains ``max_epochs``: with a strong regularizer the
@@ -236,7 +241,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
                  weight: float | str = 10.0, gaussianity_level: float | None = None,
                  hidden_layer_sizes: tuple[int, ...] = (256, 256),
                  task: str | Callable = "auto", regularizer_kwargs: dict | None = None, max_epochs: int = 200,
-                 batch_size: int = 256, learning_rate: float = 1e-3, validation_fraction: float = 0.0,
+                 batch_size: int = 256, learning_rate: float = 1e-3, input_noise: float = 0.0,
+                 validation_fraction: float = 0.0,
                  n_iter_no_change: int = 20, post: str | None = None, post_fraction: float = 0.0,
                  post_params: dict | None = None, device: str = "auto", n_jobs: int = 1,
                  random_state: int | None = None, verbose: bool = False) -> None:
@@ -250,6 +256,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.input_noise = input_noise
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.post = post
@@ -267,6 +274,7 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         "hidden_layer_sizes": check_ints,
         "task": lambda value, name: callable(value) or check_options(value, name, TASKS),
         "regularizer_kwargs": lambda value, name: value is None or _check_dict(value, name),
+        "input_noise": check_real,
         "validation_fraction": lambda value, name: check_real(value, name, high=1.0),
         "post": lambda value, name: check_options(value, name, (None, *POSTS)),
         "post_fraction": lambda value, name: check_real(value, name, high=1.0),
@@ -328,7 +336,8 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
                        torch.as_tensor(val_idx, device=device) if n_val else None, weight=self.weight,
                        max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                        n_iter_no_change=self.n_iter_no_change, random_state=seed, verbose=self.verbose,
-                       gaussianity_level=self.gaussianity_level)
+                       gaussianity_level=self.gaussianity_level,
+                       input_noise=self.input_noise * encoder.scale if self.input_noise else 0.0)
         self.encoder_ = encoder.cpu().eval()
         self.history_ = result.history
         self.loss_curve_ = list(result.history["loss"])

@@ -41,12 +41,24 @@ def check_weight(value: Any, name: str) -> None:
         raise InvalidParameterError(f"{name} must be a finite number >= 0 or 'auto', got {value!r}") from None
 
 
+def _check_input_noise(value: Any, name: str) -> Any:
+    """``value`` itself; :class:`InvalidParameterError` unless it is a finite number >= 0 or a 0-D/1-D tensor of
+    them (one standard deviation per feature)."""
+    if not torch.is_tensor(value):
+        return check_real(value, name)
+    if value.ndim > 1 or not bool(torch.isfinite(value).all() and (value >= 0).all()):
+        raise InvalidParameterError(f"{name} must be a finite number >= 0 or a 1-D tensor of them (one per "
+                                    f"feature), got a tensor of shape {tuple(value.shape)}")
+    return value
+
+
 TRAIN_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "weight": check_weight,
     "gaussianity_level": lambda value, name: value is None or check_real(value, name, strict=True),
     "max_epochs": check_int, "batch_size": check_int, "n_iter_no_change": check_int,
     "learning_rate": lambda value, name: check_real(value, name, strict=True),
     "random_state": check_random_state, "verbose": check_bool,
+    "input_noise": _check_input_noise,
 }
 """The checks of :func:`train`'s options, by name (the estimator's table includes them)."""
 
@@ -189,18 +201,26 @@ def _embed(encoder: nn.Module, x: Tensor) -> tuple[Tensor, Tensor | Posterior]:
     return (out.sample, out) if isinstance(out, Posterior) else (out, out)
 
 
-def _task_loss(encoder, task, X, idx, generator) -> tuple[Tensor, Tensor, Tensor | Posterior]:
-    """Task loss of the minibatch ``idx``, with the embeddings of the rows the task encoded (batch first)."""
+def _task_loss(encoder, task, X, idx, generator, input_noise=None) -> tuple[Tensor, Tensor, Tensor | Posterior]:
+    """Task loss of the minibatch ``idx``, with the embeddings of the rows the task encoded (batch first).
+
+    ``input_noise`` (per-feature sd, or None): the encoder sees x + noise, the task's target is still x."""
     x = X[task.rows(idx, generator)]
-    z, out = _embed(encoder, x)
+    seen = x
+    if input_noise is not None:
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device, non_blocking=True)
+        seen = x + input_noise * noise
+    z, out = _embed(encoder, seen)
     return task(z, x, idx), z, out
 
 
-def _batch_loss(encoder, regularizer, task, X, idx, weight, generator):
-    task_loss, z, out = _task_loss(encoder, task, X, idx, generator)
+def _batch_loss(encoder, regularizer, task, X, idx, weight, generator, input_noise=None):
+    task_loss, z, out = _task_loss(encoder, task, X, idx, generator, input_noise)
     n = idx.shape[0]
     if weight == 0:  # a plain fit: the regularizer is not computed at all
         return task_loss, task_loss, task_loss.new_zeros(()), z[:n]
+    if input_noise is not None:  # the penalty scores the clean rows' embedding: the one transform gives
+        z, out = _embed(encoder, X[idx])
     reg_input = Posterior(*(t[:n] for t in out)) if regularizer.takes == "posterior" else z[:n]
     reg_loss = regularizer(reg_input)
     return task_loss + weight * reg_loss, task_loss, reg_loss, z[:n]
@@ -217,7 +237,7 @@ def _finite_checks_off(regularizer: Regularizer) -> Iterator[None]:
 
 
 def _epoch(encoder, regularizer, task, X, order, batch_size, weight, generator, optimizer,
-           dual) -> tuple[list[float], int]:
+           dual, input_noise) -> tuple[list[float], int]:
     """One pass of minibatch steps over ``order``. Returns the number of steps and, read from the device
     once, [Σ loss, Σ task, Σ regularizer, 1 if a loss was non-finite, and the first such step's loss, task,
     regularizer]."""
@@ -226,7 +246,8 @@ def _epoch(encoder, regularizer, task, X, order, batch_size, weight, generator, 
         idx = order[start : start + batch_size]
         if idx.shape[0] < 2:
             continue
-        loss, task_loss, reg_loss, z = _batch_loss(encoder, regularizer, task, X, idx, weight, generator)
+        loss, task_loss, reg_loss, z = _batch_loss(encoder, regularizer, task, X, idx, weight, generator,
+                                                   input_noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -245,7 +266,7 @@ def _epoch(encoder, regularizer, task, X, order, batch_size, weight, generator, 
 def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, train_idx: Tensor,
           val_idx: Tensor | None, *, weight: float | str, max_epochs: int, batch_size: int,
           learning_rate: float, n_iter_no_change: int, random_state: RandomState, verbose: bool,
-          gaussianity_level: float | None = None) -> TrainResult:
+          gaussianity_level: float | None = None, input_noise: float | Tensor = 0.0) -> TrainResult:
     """Train ``encoder`` (and the task's head) in place; returns the per-epoch history (with ``weight="auto"``
     also ``"gaussianity"``: the epoch's bias-corrected batch KL that :class:`DualWeight` holds at its level).
 
@@ -275,6 +296,11 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
         Show a progress bar.
     gaussianity_level : float, optional
         κ of ``weight="auto"`` (:class:`DualWeight`'s ``level``).
+    input_noise : float or Tensor, default 0
+        Standard deviation (in X's units; a 1-D tensor gives one per feature) of Gaussian noise added to the
+        inputs the task's loss is computed on; the task's targets stay the clean rows, and the regularizer scores
+        the clean rows' embedding (a second forward pass), so the penalty's law is the one ``transform`` gives.
+        A data augmentation that keeps the encoder smooth around the training rows; 0 turns it off.
 
     Returns
     -------
@@ -301,7 +327,7 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
     """
     check_parameters({"weight": weight, "gaussianity_level": gaussianity_level, "max_epochs": max_epochs,
                       "batch_size": batch_size, "n_iter_no_change": n_iter_no_change, "learning_rate": learning_rate,
-                      "random_state": random_state, "verbose": verbose}, TRAIN_CHECKS)
+                      "random_state": random_state, "verbose": verbose, "input_noise": input_noise}, TRAIN_CHECKS)
     from tqdm.auto import tqdm
 
     seed = as_seed(random_state)
@@ -309,6 +335,8 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
     params = list(encoder.parameters()) + list(task.parameters())
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     batch_size = min(batch_size, train_idx.shape[0])
+    noise = (torch.as_tensor(input_noise, dtype=X.dtype, device=X.device)
+             if torch.is_tensor(input_noise) or input_noise > 0 else None)
     dual = (DualWeight(regularizer, batch_size, math.ceil(train_idx.shape[0] / batch_size), seed,
                        level=gaussianity_level) if weight == "auto" else None)
     history: dict[str, list[float]] = {"loss": [], "task": [], "regularizer": [], "weight": [], "val_loss": [],
@@ -326,7 +354,8 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
         order = train_idx[perm.to(train_idx.device, non_blocking=True)]
         w = dual.value if dual else float(weight)  # the dual weight moves once per epoch
         with _finite_checks_off(regularizer):
-            totals, n_batches = _epoch(encoder, regularizer, task, X, order, batch_size, w, generator, optimizer, dual)
+            totals, n_batches = _epoch(encoder, regularizer, task, X, order, batch_size, w, generator, optimizer, dual,
+                                       noise)
         *sums, diverged, bad_loss, bad_task, bad_reg = totals
         if diverged:  # the weights are past the bad step: back to the end of the last good epoch
             encoder.load_state_dict(last_good[0]), task.load_state_dict(last_good[1])

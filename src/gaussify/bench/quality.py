@@ -32,11 +32,12 @@ the linear probe as the Pareto axis and the levels 0.5 and 2 nats, into ``qualit
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,8 @@ class Config:
     information: str = INFORMATION  # the Pareto axis of retained information
     name: str = "quality"  # the files: <name>.md, <name>.json, <name>_<dataset>.png
     task_only: bool = False  # also the default encoder trained at weight 0: what the task alone keeps
+    input_noises: Sequence[float] = (0.0,)  # GaussianEmbedder(input_noise=…) values crossed with the sweep
+    n_jobs: int = 1  # (data set, seed) splits fitted in parallel processes, each method on one thread
 
 
 def _spec(text: str) -> str:
@@ -129,8 +132,9 @@ def _weight(text: str) -> float | str:
     return "auto" if text == "auto" else float(text)
 
 
-def _label(regularizer: str, weight: float | str) -> str:
-    return f"{regularizer}, w={weight if weight == 'auto' else format(weight, 'g')}"
+def _label(regularizer: str, weight: float | str, input_noise: float = 0.0) -> str:
+    noise = f", input noise {input_noise:g}" if input_noise else ""
+    return f"{regularizer}, w={weight if weight == 'auto' else format(weight, 'g')}{noise}"
 
 
 def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, dict[str, Any], bool]]:
@@ -147,11 +151,10 @@ def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, di
         ("gaussify default + flow (post='flow')", {**fixed, "post": "flow"}, False)]
     if config.task_only:
         methods.append(("gaussify task only (weight 0)", {**fixed, "weight": 0.0}, False))
-    for regularizer in config.regularizers:
-        for weight in config.weights:
-            params = {**fixed, "regularizer": regularizer, "weight": weight}
-            if GaussianEmbedder(**params).get_params() != default:
-                methods.append((f"gaussify {_label(regularizer, weight)}", params, False))
+    for regularizer, weight, noise in itertools.product(config.regularizers, config.weights, config.input_noises):
+        params = {**fixed, "regularizer": regularizer, "weight": weight, **({"input_noise": noise} if noise else {})}
+        if GaussianEmbedder(**params).get_params() != default:
+            methods.append((f"gaussify {_label(regularizer, weight, noise)}", params, False))
     return methods
 
 
@@ -246,39 +249,53 @@ def _mark_front(rows: list[dict[str, Any]], information: str = INFORMATION) -> N
             row["pareto"] = "✓" if flag else ""
 
 
-def run(config: Config, progress: bool = True) -> list[dict[str, Any]]:
-    """Fit and score every method; returns one row per (dataset, dim, method), averaged over seeds and with
-    the Pareto front marked."""
+def _split_rows(config: Config, dataset: str, seed: int,
+                step: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """One row per (dim, method) of one seeded split of ``dataset``: every method fitted and scored
+    (``step(label)`` after each)."""
     from sklearn.model_selection import train_test_split
-    from tqdm.auto import tqdm
 
     from ..compare import score_embedding
     from ..datasets import load
 
+    X, y = load(dataset, **DATASETS[dataset])
+    if config.max_rows is not None and len(X) > config.max_rows:
+        X, _, y, _ = train_test_split(X, y, train_size=config.max_rows, random_state=seed, stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, random_state=seed, stratify=y)
+    rows = []
+    for dim in config.dims:
+        for fitted in _fit_methods(config, X_train, y_train, X_test, dim, seed):
+            scores = {} if fitted.Z_test is None else score_embedding(
+                fitted.Z_test, y_test, Z_train=fitted.Z_train, y_train=y_train, X_test=X_test, random_state=seed)
+            rows.append({"dataset": dataset, "dim": dim, "seed": seed, "method": fitted.method,
+                         "family": fitted.family, "default": fitted.default, "note": fitted.note,
+                         **{c: float(scores.get(c, np.nan)) for c in SCORES}, "seconds": fitted.seconds})
+            if step is not None:
+                step(f"{dataset} {dim}-D {fitted.method}")
+    return rows
+
+
+def run(config: Config, progress: bool = True) -> list[dict[str, Any]]:
+    """Fit and score every method; returns one row per (dataset, dim, method), averaged over seeds and with
+    the Pareto front marked. The (data set, seed) splits run in ``config.n_jobs`` processes."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
     total = len(config.datasets) * len(config.seeds) * sum(_count_methods(config, dim) for dim in config.dims)
+    sequential = config.n_jobs == 1  # then the bar moves after each method, else after each split
     rows = []
     with tqdm(total=total, desc="quality", unit="method", disable=not progress) as bar:
-        for dataset in config.datasets:
-            X, y = load(dataset, **DATASETS[dataset])
-            for seed in config.seeds:
-                X_used, y_used = X, y
-                if config.max_rows is not None and len(X) > config.max_rows:
-                    X_used, _, y_used, _ = train_test_split(X, y, train_size=config.max_rows, random_state=seed,
-                                                            stratify=y)
-                X_train, X_test, y_train, y_test = train_test_split(X_used, y_used, test_size=TEST_SIZE,
-                                                                    random_state=seed, stratify=y_used)
-                for dim in config.dims:
-                    for fitted in _fit_methods(config, X_train, y_train, X_test, dim, seed):
-                        bar.set_postfix_str(f"{dataset} {dim}-D {fitted.method}")
-                        scores = {} if fitted.Z_test is None else score_embedding(
-                            fitted.Z_test, y_test, Z_train=fitted.Z_train, y_train=y_train, X_test=X_test,
-                            random_state=seed)
-                        rows.append({"dataset": dataset, "dim": dim, "seed": seed, "method": fitted.method,
-                                     "family": fitted.family,
-                                     "default": fitted.default, "note": fitted.note,
-                                     **{c: float(scores.get(c, np.nan)) for c in SCORES},
-                                     "seconds": fitted.seconds})
-                        bar.update()
+        def step(label: str) -> None:
+            bar.set_postfix_str(label)
+            bar.update()
+
+        for split_rows in Parallel(n_jobs=config.n_jobs, return_as="generator_unordered")(
+                delayed(_split_rows)(config, dataset, seed, step if sequential else None)
+                for dataset, seed in itertools.product(config.datasets, config.seeds)):
+            rows += split_rows
+            if not sequential:
+                bar.update(len(split_rows))
+    rows.sort(key=lambda row: (config.datasets.index(row["dataset"]), row["dim"], row["seed"]))
     rows = _average(rows)
     _mark_front(rows, config.information)
     return rows
@@ -299,7 +316,8 @@ def _header(config: Config, argv: Sequence[str], quick: bool, seconds: float) ->
         f"- Default estimator: `GaussianEmbedder(n_components, random_state=seed)` with {defaults}"
         + (f"; max_epochs={config.epochs} for every GaussianEmbedder here" if config.epochs is not None else ""),
         f"- Grid: datasets {list(config.datasets)}, dims {list(config.dims)}, seeds {list(config.seeds)}, "
-        f"regularizers {list(config.regularizers)} at weights {list(config.weights)}, baselines "
+        f"regularizers {list(config.regularizers)} at weights {list(config.weights)}"
+        + (f" and input noises {list(config.input_noises)}" if any(config.input_noises) else "") + ", baselines "
         f"{list(config.baselines)} after PCA and (2-D) after the most Gaussian t-SNE over perplexities "
         f"{list(config.perplexities)}",
         f"- Held-out rows: {TEST_SIZE:.0%} of each data set (stratified). kl, negentropy, placement: nats, "
@@ -433,6 +451,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", nargs="+", help=f"weights, numbers or auto (default: {list(DEFAULT_WEIGHTS)})")
     parser.add_argument("--perplexities", nargs="+", type=float,
                         help=f"t-SNE perplexities searched (default: {list(TSNE_PERPLEXITIES)})")
+    parser.add_argument("--input-noise", nargs="+", type=float, dest="input_noises",
+                        help="GaussianEmbedder input_noise values crossed with the regularizers and weights "
+                             "(default: 0)")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="(data set, seed) splits fitted in parallel processes (default: 1; -1: every core)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -448,6 +471,11 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
     dims = args.dims or base.get("dims", (2, 8))
     if any(d < 1 for d in dims):
         parser.error("--dims must be positive")
+    noises = args.input_noises or base.get("input_noises", (0.0,))
+    if any(not math.isfinite(noise) or noise < 0 for noise in noises):
+        parser.error("--input-noise must be finite and >= 0")
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        parser.error("--n-jobs must be a positive number of processes or -1")
     return Config(datasets=args.datasets or base.get("datasets", DEFAULT_DATASETS), dims=dims,
                   seeds=args.seeds or base.get("seeds", (0,)),
                   regularizers=args.regularizers or base.get("regularizers", tuple(REGISTRY)),
@@ -456,7 +484,7 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
                   tsne=base.get("tsne", {}), tsne_transform=base.get("tsne_transform", {}),
                   max_rows=base.get("max_rows"), levels=base.get("levels", LEVELS),
                   information=base.get("information", INFORMATION), name=base.get("name", "quality"),
-                  task_only=base.get("task_only", False))
+                  task_only=base.get("task_only", False), input_noises=noises, n_jobs=args.n_jobs)
 
 
 def _json_safe(value: Any) -> Any:
