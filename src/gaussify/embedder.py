@@ -166,9 +166,9 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
     max_epochs, batch_size, learning_rate
         the optimisation (Adam).
     input_noise
-        standard deviation of Gaussian noise, in standardised input units, added to the inputs the task's loss
-        sees while training (the regularizer scores the clean rows: :func:`gaussify.training.train`). A data
-        augmentation that keeps the encoder smooth between training rows, so that new points land as the
+        standard deviation of Gaussian noise, in standardised input units: the task's loss is averaged over the
+        batch and a noisy copy of it, while the regularizer scores the clean rows (:func:`gaussify.training.train`).
+        A data augmentation that keeps the encoder smooth between training rows, so that new points land as the
         training rows do; 0 turns it off.
     validation_fraction, n_iter_no_change
         early stopping on the task loss of a held-out split

@@ -204,14 +204,15 @@ def _embed(encoder: nn.Module, x: Tensor) -> tuple[Tensor, Tensor | Posterior]:
 def _task_loss(encoder, task, X, idx, generator, input_noise=None) -> tuple[Tensor, Tensor, Tensor | Posterior]:
     """Task loss of the minibatch ``idx``, with the embeddings of the rows the task encoded (batch first).
 
-    ``input_noise`` (per-feature sd, or None): the encoder sees x + noise, the task's target is still x."""
+    ``input_noise`` (per-feature sd, or None): the loss is the mean of the task's loss on the rows and on noisy
+    copies x + noise (whose target is still x); the embeddings returned are the clean rows'."""
     x = X[task.rows(idx, generator)]
-    seen = x
+    z, out = _embed(encoder, x)
+    loss = task(z, x, idx)
     if input_noise is not None:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device, non_blocking=True)
-        seen = x + input_noise * noise
-    z, out = _embed(encoder, seen)
-    return task(z, x, idx), z, out
+        loss = 0.5 * (loss + task(_embed(encoder, x + input_noise * noise)[0], x, idx))
+    return loss, z, out
 
 
 def _batch_loss(encoder, regularizer, task, X, idx, weight, generator, input_noise=None):
@@ -219,8 +220,6 @@ def _batch_loss(encoder, regularizer, task, X, idx, weight, generator, input_noi
     n = idx.shape[0]
     if weight == 0:  # a plain fit: the regularizer is not computed at all
         return task_loss, task_loss, task_loss.new_zeros(()), z[:n]
-    if input_noise is not None:  # the penalty scores the clean rows' embedding: the one transform gives
-        z, out = _embed(encoder, X[idx])
     reg_input = Posterior(*(t[:n] for t in out)) if regularizer.takes == "posterior" else z[:n]
     reg_loss = regularizer(reg_input)
     return task_loss + weight * reg_loss, task_loss, reg_loss, z[:n]
@@ -297,10 +296,12 @@ def train(encoder: nn.Module, regularizer: Regularizer, task: Task, X: Tensor, t
     gaussianity_level : float, optional
         κ of ``weight="auto"`` (:class:`DualWeight`'s ``level``).
     input_noise : float or Tensor, default 0
-        Standard deviation (in X's units; a 1-D tensor gives one per feature) of Gaussian noise added to the
-        inputs the task's loss is computed on; the task's targets stay the clean rows, and the regularizer scores
-        the clean rows' embedding (a second forward pass), so the penalty's law is the one ``transform`` gives.
-        A data augmentation that keeps the encoder smooth around the training rows; 0 turns it off.
+        Standard deviation (in X's units; a 1-D tensor gives one per feature) of Gaussian noise: the task's loss
+        is the mean of its loss on the batch and on a noisy copy of it (targets: the clean rows; a second forward
+        pass), while the regularizer scores the clean rows' embedding, the law ``transform`` gives. A data
+        augmentation that keeps the encoder smooth around the training rows; 0 turns it off. The clean half keeps
+        the encoder from mapping clean rows apart from noisy ones (with the task on noisy rows only, mnist1d at
+        noise 1 lost half its linear probe: 0.40 against 0.72).
 
     Returns
     -------
