@@ -91,6 +91,8 @@ def bad_files(table, tmp_path_factory):
     (["fit", "{bad}/nan.csv", "--model", "{tmp}/m"], "NaN"),
     (["fit", "{bad}/table.txt", "--model", "{tmp}/m"], "unsupported file type"),
     (["fit", "{data}/train.npy", "--model", "{tmp}/m", "--weight", "heavy"], "--weight"),
+    (["fit", "{data}/train.npy", "--model", "{tmp}/m", "--input-noise", "-1"], "--input-noise"),
+    (["fit", "{data}/train.npy", "--model", "{tmp}/m", "--input-noise", "loud"], "--input-noise"),
     (["fit", "{data}/train.npy", "--model", "{tmp}/m", "--regularizer", "vae"], "unknown regularizer"),
     (["fit", "{data}/train.npy", "--labels", "label", "--model", "{tmp}/m"], ".npy files have no column names"),
     (["transform", "{tmp}", "{data}/train.npy", "--out", "{tmp}/z.npy"], "no gaussify model"),
@@ -186,3 +188,13 @@ def test_model_folder_functions_keep_their_io_names_for_one_release(name):
         assert getattr(gaussify.io, name) is getattr(gaussify.model_folder, name)
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         gaussify.io.nothing  # noqa: B018
+
+
+def test_fit_takes_the_input_noise_as_a_number_or_auto(table, tmp_path):
+    from gaussify import GaussianEmbedder
+
+    for value, expected in (("0.5", 0.5), ("auto", "auto")):
+        fitted = invoke("fit", table / "train.csv", "--labels", "label", "--model", tmp_path / value,
+                        "--input-noise", value, *FAST)
+        assert fitted.exit_code == 0, fitted.output
+        assert GaussianEmbedder.load(tmp_path / value).input_noise == expected

@@ -54,6 +54,24 @@ def test_auto_regularizer_depends_on_the_dimension(blobs):
     assert high.extra_repr() == "1*pursued-swd + 0.1*placement + 0.01*knn"
 
 
+def test_auto_input_noise_depends_on_the_dimension(blobs, monkeypatch):
+    """input_noise="auto": none up to 8-D, 0.3 up to 16-D, 1 above, each times the features' sds."""
+    import gaussify.embedder as embedder
+
+    given = []
+    original = embedder.train
+    monkeypatch.setattr(embedder, "train", lambda *args, **kw: given.append(kw["input_noise"]) or original(*args, **kw))
+    X, y = blobs
+    for d in (8, 9, 16, 17):
+        GaussianEmbedder(d, **{**SMALL, "max_epochs": 1, "hidden_layer_sizes": (32,)}).fit(X, y)
+    scale = torch.as_tensor(X.std(0))
+    assert given[0] == 0.0
+    for noise, expected in zip(given[1:], (0.3, 0.3, 1.0)):
+        torch.testing.assert_close(noise, expected * scale)
+    GaussianEmbedder(17, input_noise=0.0, **{**SMALL, "max_epochs": 1, "hidden_layer_sizes": (32,)}).fit(X, y)
+    assert given[-1] == 0.0
+
+
 def test_same_seed_same_embedding(blobs):
     X, y = blobs
     a = GaussianEmbedder(2, **SMALL).fit(X, y).transform(X)

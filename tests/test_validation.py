@@ -189,6 +189,8 @@ def _public_calls() -> dict[str, tuple[Any, Callable[..., Any]]]:
         "regularizers.Regularizer": (regularizers.Regularizer, partial(regularizers.Regularizer, target=2)),
         "embedder.default_regularizer": (embedder.default_regularizer,
                                          partial(embedder.default_regularizer, n_components=2)),
+        "embedder.default_input_noise": (embedder.default_input_noise,
+                                         partial(embedder.default_input_noise, n_components=2)),
         "embedder.Encoder": (embedder.Encoder, partial(embedder.Encoder, n_features=2, n_components=2, hidden=(4,),
                                                        stochastic=False)),
         "flows.GaussianizingFlow": (flows.GaussianizingFlow, _fitting(flows.GaussianizingFlow, max_epochs=1)),

@@ -83,17 +83,18 @@ def _check_outputs(inputs: tuple[Path, ...], overwrite: bool, **outputs: tuple[O
         raise ValueError("two output options name the same file")
 
 
-def _parse_weight(weight: str) -> float | str:
-    """``--weight`` as the estimator takes it, ``'auto'`` or a number, checked by the estimator's own rule."""
-    from .training import check_weight
+def _parse_auto_number(text: str, name: str) -> float | str:
+    """An option that takes ``'auto'`` or a number (``--weight``, ``--input-noise``), as the estimator takes it and
+    checked by the estimator's own rule for its parameter ``name``."""
+    from .embedder import GaussianEmbedder
 
-    value: float | str = weight
-    if weight != "auto":
+    value: float | str = text
+    if text != "auto":
         try:
-            value = float(weight)
+            value = float(text)
         except ValueError:
-            pass  # not a number: check_weight rejects it, naming the option
-    check_weight(value, "--weight")
+            pass  # not a number: the estimator's check rejects it, naming the option
+    GaussianEmbedder._parameter_checks[name](value, "--" + name.replace("_", "-"))
     return value
 
 
@@ -155,6 +156,9 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
                                                "column), reconstruction or neighbors.")] = "auto",
         epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum number of epochs (default: the "
                                                       "estimator's).")] = None,
+        input_noise: Annotated[Optional[str], typer.Option(
+            help="Noise sd (standardised input units) of the noisy copies the task also trains on, 0 for none, "
+                 "or 'auto' (default: 0 up to 8 dims, 0.3 up to 16, 1 above).")] = None,
         post: Annotated[Optional[str], typer.Option(help="Post-hoc invertible map on the embedding: flow (a "
                                                          "normalizing flow, exact log-density) or rbig.")] = None,
         post_fraction: Annotated[float, typer.Option(help="With --post: fraction of the rows the encoder does not "
@@ -182,11 +186,13 @@ def fit(input: Annotated[Path, typer.Argument(help="Training table (.npy, .csv, 
     options: dict[str, Any] = {"regularizer": regularizer or DEFAULT_REGULARIZER, "task": task, "random_state": seed,
                "n_jobs": n_jobs, "verbose": not quiet, "post": post, "post_fraction": post_fraction}
     if weight is not None:
-        options["weight"] = _parse_weight(weight)
+        options["weight"] = _parse_auto_number(weight, "weight")
     if gaussianity_level is not None:
         options["gaussianity_level"] = gaussianity_level
     if epochs is not None:
         options["max_epochs"] = epochs
+    if input_noise is not None:
+        options["input_noise"] = _parse_auto_number(input_noise, "input_noise")
     if report is not None and X.shape[0] < MIN_ROWS:
         raise ValueError(f"--report {report}: {_summary(None)}, {input} has {X.shape[0]}")
     estimator = GaussianEmbedder(dim, **options)

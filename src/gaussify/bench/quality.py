@@ -60,13 +60,14 @@ LEVELS = (0.10, 0.25)
 """The stated Gaussianities of the headline: the best accuracy among methods whose mean held-out KL is at most
 each level."""
 HIGH: dict[str, Any] = {"datasets": ("digits", "mnist1d"), "dims": (16, 32), "seeds": (0, 1, 2),
-                        "regularizers": ("swd+0.003*knn", "0.1*sigreg", "pursued-swd+0.1*placement+0.003*knn",
-                                         "pursued-swd+0.1*placement+0.03*knn", "swd+0.1*placement+0.01*knn"),
-                        "weights": ("10",), "baselines": ("whiten",), "levels": (0.5, 2.0),
+                        "regularizers": ("swd+0.003*knn", "0.1*sigreg", "pursued-swd+0.1*placement+0.01*knn",
+                                         "pursued-swd+0.1*placement+0.03*knn"),
+                        "weights": ("10",), "input_noises": (0.0, 1.0), "baselines": ("whiten",), "levels": (0.5, 2.0),
                         "information": "linear_accuracy", "name": "quality_high", "task_only": True}
 """``--high``: where embeddings live above 8 dimensions. Digits and mnist1d (10,000 generated rows: 3,000 held out)
-at 16 and 32 dimensions, 3 splits; the default (``regularizer="auto"``) beside the old one, SIGReg (at weight 1),
-the placement and pursued-direction sums and the same encoder trained at weight 0 (the task alone); the Pareto axis is
+at 16 and 32 dimensions, 3 splits; the default (``regularizer="auto"``, ``input_noise="auto"``) beside the sliced
+penalty, SIGReg (at weight 1) and the placement and pursued-direction sums, each without input noise and at noise 1,
+and the default encoder trained at weight 0 (the task alone, with the default's input noise); the Pareto axis is
 the linear probe, the levels 0.5 and 2 nats."""
 TEST_SIZE = 0.3
 
@@ -139,8 +140,15 @@ def _label(regularizer: str, weight: float | str, input_noise: float = 0.0) -> s
 
 def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, dict[str, Any], bool]]:
     """(label, GaussianEmbedder params, is_default) for the default estimator and the sweep, without duplicates:
-    a sweep entry equal to the default is the default's row."""
-    from ..embedder import GaussianEmbedder
+    a sweep entry that trains as the default does (``"auto"`` settings resolved at ``dim``) is the default's row."""
+    from ..embedder import GaussianEmbedder, default_input_noise, default_regularizer
+
+    def effective(params: dict[str, Any]) -> dict[str, Any]:
+        resolved = GaussianEmbedder(**params).get_params()
+        for key, default_of in (("regularizer", default_regularizer), ("input_noise", default_input_noise)):
+            if resolved[key] == "auto":
+                resolved[key] = default_of(dim)
+        return resolved
 
     fixed: dict[str, Any] = {"n_components": dim, "random_state": seed}
     if config.epochs is not None:
@@ -152,8 +160,8 @@ def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, di
     if config.task_only:
         methods.append(("gaussify task only (weight 0)", {**fixed, "weight": 0.0}, False))
     for regularizer, weight, noise in itertools.product(config.regularizers, config.weights, config.input_noises):
-        params = {**fixed, "regularizer": regularizer, "weight": weight, **({"input_noise": noise} if noise else {})}
-        if GaussianEmbedder(**params).get_params() != default:
+        params = {**fixed, "regularizer": regularizer, "weight": weight, "input_noise": noise}
+        if effective(params) != effective(fixed):
             methods.append((f"gaussify {_label(regularizer, weight, noise)}", params, False))
     return methods
 
