@@ -23,10 +23,11 @@ dimension and seed) and ``quality_<dataset>.png`` (KL against 5-NN accuracy, the
 
 ``--high`` runs the grid above 8 dimensions (:data:`HIGH`): digits and mnist1d at 16 and 32 dimensions, 3 seeds,
 the linear probe as the Pareto axis and the levels 0.5 and 2 nats, into ``quality_high.md`` (``.json``, ``.png``).
+``--n-jobs`` fits the (data set, seed) splits in parallel processes, with the rows one process gives.
 
     gaussify bench quality --quick
     python benchmarks/bench_quality.py --out benchmarks/results
-    python benchmarks/bench_quality.py --high --out benchmarks/results
+    python benchmarks/bench_quality.py --high --n-jobs 2 --out benchmarks/results
 """
 
 from __future__ import annotations
