@@ -51,7 +51,7 @@ def test_auto_regularizer_depends_on_the_dimension(blobs):
     # hidden width 32: a 16-wide last hidden layer would put a 20-D embedding in a 16-D subspace
     low, high = (GaussianEmbedder(d, **{**SMALL, "hidden_layer_sizes": (32,)}).fit(X, y).regularizer_ for d in (2, 20))
     assert low.extra_repr() == "1*swd + 0.003*knn"
-    assert high.extra_repr() == "1*pursued-swd + 0.1*placement + 0.01*knn"
+    assert high.extra_repr() == "1*pursued-swd + 0.1*placement + 0.03*knn"
 
 
 def test_auto_input_noise_depends_on_the_dimension(blobs, monkeypatch):
