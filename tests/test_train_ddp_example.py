@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -44,22 +45,37 @@ def assert_close_json(a, b, path: str = "") -> None:
         assert a == b, path
 
 
+def _fatal_error(stderr: str) -> str:
+    """The faulthandler report of a process that died of a signal (its thread stacks; the long list of extension
+    modules after them cut), else the end of stderr."""
+    start = stderr.find("Fatal Python error")
+    return stderr[start:start + 4000] if start >= 0 else stderr[-6000:]
+
+
 def run_script(out: Path, processes: int) -> None:
     """examples/train_ddp.py with ``ARGS`` in a fresh interpreter: alone, or under torchrun with ``processes``
     processes; one thread per process either way. Both runs of a comparison start from the same clean state, not one
     of them inside the test process after whatever tests ran there before; a run that fails or hangs shows its
-    output, with the Python stack of every thread of a process that dies of a signal (faulthandler: a rank once
-    aborted in C++ after its last epoch, "terminate called without an active exception", in a full suite under
-    load)."""
+    output, with the Python stack of every thread of a process that dies of a signal (faulthandler).
+
+    A torchrun run whose rank aborts (SIGABRT) is run once more, with a warning that carries the stacks: twice, in
+    full suites under load, a rank aborted in C++ after its last epoch ("terminate called without an active
+    exception", gloo under torch 2.13), and it did not recur in 12 runs on loaded cores. A second abort, or any
+    other failure, fails the test."""
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 \
         else []
     cmd = [sys.executable, *launcher, str(SCRIPT), *ARGS, "--out", str(out)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
-                              env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1"))
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"{' '.join(cmd)} did not finish in {err.timeout} s; its output:\n{err.stdout}\n{err.stderr}")
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-6000:]}"
+    for attempt in (1, 2):
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                                  env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1"))
+        except subprocess.TimeoutExpired as err:
+            pytest.fail(f"{' '.join(cmd)} did not finish in {err.timeout} s; its output:\n{err.stdout}\n{err.stderr}")
+        aborted = processes > 1 and "Signal 6 (SIGABRT)" in proc.stderr
+        if proc.returncode == 0 or not aborted or attempt == 2:
+            break
+        warnings.warn(f"a rank aborted; running again once:\n{_fatal_error(proc.stderr)}", stacklevel=2)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{_fatal_error(proc.stderr)}"
 
 
 def test_two_processes_match_one(tmp_path):
