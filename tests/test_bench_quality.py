@@ -97,7 +97,7 @@ def test_parallel_splits_give_the_sequential_rows_and_input_noise_is_a_sweep_axi
     parallel = run(_config(parser.parse_args([*argv, "--n-jobs", "2"]), parser), progress=False)
 
     def scores(rows):
-        return [(r["method"], r["dim"], [{k: v for k, v in run.items() if k != "seconds"} for run in r["runs"]])
+        return [(r["method"], r["dim"], [{k: v for k, v in one.items() if k != "seconds"} for one in r["runs"]])
                 for r in rows]
 
     assert scores(parallel) == scores(sequential)
