@@ -364,12 +364,13 @@ class GaussianEmbedder(TransformerMixin, BaseEstimator):
         task = self._make_task(X, y, encoder, train_idx, seed).to(device)
         regularizer = make_regularizer(self._regularizer_spec(), self.n_components, random_state=seed,
                                        **(self.regularizer_kwargs or {})).to(device)
+        noise = self._input_noise()
         result = train(encoder, regularizer, task, X_t, torch.as_tensor(train_idx, device=device),
                        torch.as_tensor(val_idx, device=device) if n_val else None, weight=self.weight,
                        max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                        n_iter_no_change=self.n_iter_no_change, random_state=seed, verbose=self.verbose,
                        gaussianity_level=self.gaussianity_level,
-                       input_noise=self._input_noise() * encoder.scale if self._input_noise() else 0.0)
+                       input_noise=noise * encoder.scale if noise else 0.0)
         self.encoder_ = encoder.cpu().eval()
         self.history_ = result.history
         self.loss_curve_ = list(result.history["loss"])

@@ -40,7 +40,6 @@ from .training import TrainingDiverged
 __all__ = ["GaussianizingFlow", "FLOWS", "AUTO_MAX_DIM", "AUTO_COUPLING", "cross_fitted_flow_kl"]
 
 
-
 def _nsf_coupling(features: int, *, transforms: int, hidden_features: tuple[int, ...], bins: int) -> zuko.flows.Flow:
     """Rational-quadratic spline coupling layers (Durkan et al. 2019, the coupling variant; zuko's slope 1e-3),
     each on a random half of the coordinates given the other half."""
@@ -265,9 +264,12 @@ class GaussianizingFlow(Baseline):
         n = U.shape[0]
         batch_size = min(int(self.batch_size), n)
         history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
+        def nll(rows: Tensor) -> float:  # nats per row in the input scale
+            return -_chunked(lambda u: flow().log_prob(u), rows).mean().item() - log_det
+
         best_val, best_state, stale = math.inf, None, 0
         if U_val is not None:  # the start, the whitening Gaussian, is the first candidate: epoch 0
-            best_val = -_chunked(lambda u: flow().log_prob(u), U_val).mean().item() - log_det
+            best_val = nll(U_val)
             best_state = copy.deepcopy(flow.state_dict())
         best_epoch = 0
         bar = tqdm(range(self.max_epochs), desc="flow", unit="epoch", disable=not self.verbose, leave=False)
@@ -291,7 +293,7 @@ class GaussianizingFlow(Baseline):
             history["train_nll"].append(train_nll)
             postfix = {"train_nll": f"{train_nll:.4f}"}
             if U_val is not None:
-                val_nll = -_chunked(lambda u: flow().log_prob(u), U_val).mean().item() - log_det
+                val_nll = nll(U_val)
                 history["val_nll"].append(val_nll)
                 postfix["val_nll"] = f"{val_nll:.4f}"
                 if val_nll < best_val - 1e-4:  # (nats per row)

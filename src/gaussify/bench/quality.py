@@ -142,14 +142,12 @@ def _label(regularizer: str, weight: float | str, input_noise: float = 0.0) -> s
 def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, dict[str, Any], bool]]:
     """(label, GaussianEmbedder params, is_default) for the default estimator and the sweep, without duplicates:
     a sweep entry that trains as the default does (``"auto"`` settings resolved at ``dim``) is the default's row."""
-    from ..embedder import GaussianEmbedder, default_input_noise, default_regularizer
+    from ..embedder import GaussianEmbedder
 
     def effective(params: dict[str, Any]) -> dict[str, Any]:
-        resolved = GaussianEmbedder(**params).get_params()
-        for key, default_of in (("regularizer", default_regularizer), ("input_noise", default_input_noise)):
-            if resolved[key] == "auto":
-                resolved[key] = default_of(dim)
-        return resolved
+        """The parameters with ``"auto"`` resolved as the estimator resolves it when it trains."""
+        model = GaussianEmbedder(**params)
+        return {**model.get_params(), "regularizer": model._regularizer_spec(), "input_noise": model._input_noise()}
 
     fixed: dict[str, Any] = {"n_components": dim, "random_state": seed}
     if config.epochs is not None:
@@ -160,9 +158,10 @@ def _embedder_methods(config: Config, dim: int, seed: int) -> list[tuple[str, di
         ("gaussify default + flow (post='flow')", {**fixed, "post": "flow"}, False)]
     if config.task_only:
         methods.append(("gaussify task only (weight 0)", {**fixed, "weight": 0.0}, False))
+    trains_as_default = effective(fixed)
     for regularizer, weight, noise in itertools.product(config.regularizers, config.weights, config.input_noises):
         params = {**fixed, "regularizer": regularizer, "weight": weight, "input_noise": noise}
-        if effective(params) != effective(fixed):
+        if effective(params) != trains_as_default:
             methods.append((f"gaussify {_label(regularizer, weight, noise)}", params, False))
     return methods
 
